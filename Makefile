@@ -1,0 +1,19 @@
+# The two commands a new user needs: `make dev` runs the service locally, `make test` tests it.
+.PHONY: dev stop test lint build-lambda
+
+dev: ## install what is missing, start DynamoDB Local, moto and the dev gateway on 127.0.0.1:3000
+	./local/stack.sh up
+
+stop: ## stop everything `make dev` started
+	./local/stack.sh down
+
+test: ## install and start what the tests need, then run every test (unit and black-box)
+	./local/test.sh
+
+lint: ## formatting, clippy and the template linter
+	cargo fmt --all -- --check
+	cargo clippy -q --workspace --all-targets -- -D warnings
+	./infra/lint.sh
+
+build-lambda: ## cross-build every function for Lambda (arm64) with cargo-lambda
+	./infra/build.sh

@@ -1,0 +1,14 @@
+# Local configuration: the same variables a deployed function reads, pointed at the local stack.
+# Sourced by the Makefile scripts; values already in the environment win.
+: "${AWS_REGION:=us-east-1}"
+: "${AWS_ACCESS_KEY_ID:=test}"
+: "${AWS_SECRET_ACCESS_KEY:=test}"
+: "${AWS_ENDPOINT_URL:=http://127.0.0.1:4566}"
+: "${AWS_ENDPOINT_URL_DYNAMODB:=http://127.0.0.1:8000}"
+: "${TABLE_NAME:=mfa-local}"
+: "${KMS_DATA_KEY_ID:=alias/mfa-data}"
+: "${SES_FROM_ADDRESS:=no-reply@mfa.local.test}"
+: "${SERVICE_NAME:=Console}"
+: "${GATEWAY_PORT:=3000}"
+export AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DYNAMODB \
+  TABLE_NAME KMS_DATA_KEY_ID SES_FROM_ADDRESS SERVICE_NAME GATEWAY_PORT

@@ -1,0 +1,230 @@
+//! The dev gateway: plays API Gateway HTTP API in front of the function handlers. It matches a
+//! route, runs the JWT authorizer, builds the same payload-2.0 event API Gateway sends, turns it
+//! into a `lambda_http::Request` exactly as the Lambda runtime does, and calls the handler
+//! in-process.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body as AxumBody};
+use axum::extract::{ConnectInfo, Request as AxumRequest, State};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use http::StatusCode;
+use lambda_http::Body;
+use serde_json::{json, Map, Value};
+use shared::clock::OffsetClock;
+use shared::App;
+
+use crate::jwt::{claims_as_strings, Verifier};
+
+/// The functions behind the API, one per flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    StepUp,
+}
+
+/// Every route of the API, as `"METHOD /path/{param}"` with the function that serves it: the
+/// same table the IaC template declares.
+pub fn routes() -> Vec<(&'static str, Function)> {
+    step_up::ROUTES
+        .iter()
+        .map(|r| (*r, Function::StepUp))
+        .collect()
+}
+
+/// Matches a method and path against the route table: the route key and path parameters.
+pub fn match_route(
+    method: &str,
+    path: &str,
+) -> Option<(String, Function, HashMap<String, String>)> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    routes().into_iter().find_map(|(key, f)| {
+        let (m, template) = key.split_once(' ')?;
+        if m != method {
+            return None;
+        }
+        let tsegs: Vec<&str> = template.split('/').collect();
+        if tsegs.len() != segments.len() {
+            return None;
+        }
+        let mut params = HashMap::new();
+        for (t, s) in tsegs.iter().zip(&segments) {
+            match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                Some(name) if !s.is_empty() => {
+                    params.insert(name.to_owned(), (*s).to_owned());
+                }
+                Some(_) => return None,
+                None if t == s => {}
+                None => return None,
+            }
+        }
+        Some((key.to_owned(), f, params))
+    })
+}
+
+pub struct Gateway {
+    pub app: App,
+    pub verifier: Verifier,
+    pub clock: Arc<OffsetClock>,
+    /// Allows `POST /__dev/clock {"advance_seconds": N}` (tests only; off by default).
+    pub clock_control: bool,
+}
+
+fn gateway_error(status: StatusCode, message: &str) -> Response {
+    // API Gateway's own error shape (it cannot be customised on HTTP APIs).
+    (
+        status,
+        [("content-type", "application/json")],
+        json!({ "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new().fallback(handle).with_state(gw)
+}
+
+/// Serves on `addr` until the process is stopped.
+pub async fn serve(gw: Arc<Gateway>, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(
+        listener,
+        router(gw).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+async fn handle(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: AxumRequest,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = to_bytes(body, 10 * 1024 * 1024).await else {
+        return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+    let path = parts.uri.path().to_owned();
+    if gw.clock_control && parts.method == http::Method::POST && path == "/__dev/clock" {
+        let secs = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["advance_seconds"].as_i64());
+        return match secs {
+            Some(s) => {
+                gw.clock.advance(s);
+                axum::Json(json!({ "offset_seconds": gw.clock.offset() })).into_response()
+            }
+            None => gateway_error(StatusCode::BAD_REQUEST, "advance_seconds required"),
+        };
+    }
+    let Some((route_key, function, params)) = match_route(parts.method.as_str(), &path) else {
+        return gateway_error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let token = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(claims) = token.and_then(|t| gw.verifier.verify(t.trim())) else {
+        return gateway_error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    };
+    let event = api_gateway_event(&parts, &body, &route_key, &params, &claims, peer);
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(r) => r,
+        Err(_) => return gateway_error(StatusCode::BAD_REQUEST, "Bad Request"),
+    };
+    let response = match function {
+        Function::StepUp => step_up::handle(&gw.app, request).await,
+    };
+    let (parts, body) = response.into_parts();
+    let body = match body {
+        Body::Empty => AxumBody::empty(),
+        Body::Text(t) => AxumBody::from(t),
+        Body::Binary(b) => AxumBody::from(b),
+        _ => AxumBody::empty(),
+    };
+    Response::from_parts(parts, body)
+}
+
+/// The payload-format-2.0 event API Gateway HTTP API sends to a Lambda integration.
+fn api_gateway_event(
+    parts: &http::request::Parts,
+    body: &[u8],
+    route_key: &str,
+    params: &HashMap<String, String>,
+    claims: &Map<String, Value>,
+    peer: SocketAddr,
+) -> Value {
+    let mut headers: Map<String, Value> = Map::new();
+    for (name, value) in &parts.headers {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let entry = headers.entry(name.as_str().to_owned()).or_insert(json!(""));
+        *entry = match entry.as_str() {
+            Some("") | None => json!(v),
+            Some(prev) => json!(format!("{prev},{v}")),
+        };
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let (body_text, is_b64) = match std::str::from_utf8(body) {
+        Ok(s) => (s.to_owned(), false),
+        Err(_) => (data_encoding::BASE64.encode(body), true),
+    };
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": parts.uri.path(),
+        "rawQueryString": parts.uri.query().unwrap_or(""),
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "authorizer": { "jwt": { "claims": claims_as_strings(claims), "scopes": null } },
+            "domainName": "127.0.0.1",
+            "domainPrefix": "127",
+            "http": {
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": peer.ip().to_string(),
+                "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.to_string(),
+            "timeEpoch": now.unix_timestamp() * 1000,
+        },
+        "isBase64Encoded": is_b64,
+    });
+    if !body.is_empty() {
+        event["body"] = json!(body_text);
+    }
+    if !params.is_empty() {
+        event["pathParameters"] = json!(params);
+    }
+    if let Some(q) = parts.uri.query() {
+        let qs: Map<String, Value> = q
+            .split('&')
+            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+            .map(|(k, v)| (k.to_owned(), json!(v)))
+            .collect();
+        event["queryStringParameters"] = json!(qs);
+    }
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_by_method_and_template() {
+        let (key, f, params) = match_route("POST", "/v1/step-up/email").unwrap();
+        assert_eq!(key, "POST /v1/step-up/email");
+        assert_eq!(f, Function::StepUp);
+        assert!(params.is_empty());
+        assert!(match_route("GET", "/v1/step-up/email").is_none());
+        assert!(match_route("POST", "/v1/step-up/email/verify/x").is_none());
+    }
+}

@@ -1,0 +1,174 @@
+//! Dev JWTs: an ES256 key made once per machine, tokens minted with any claims, and the
+//! verification the API's JWT authorizer performs (signature by `kid`, `iss`, `aud`, `exp`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use serde_json::{json, Map, Value};
+
+/// Issuer and audience of dev tokens; the template takes the real ones as parameters.
+pub const ISSUER: &str = "https://dev-issuer.mfa.local";
+pub const AUDIENCE: &str = "mfa-api";
+const KEY_FILE: &str = "dev-jwt-key.pem";
+
+/// The local signing key and its public JWK.
+pub struct DevKey {
+    kid: String,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+fn kid_for(jwk: &Value) -> String {
+    let x = jwk["x"].as_str().unwrap_or_default();
+    format!("dev-{}", &x[..x.len().min(12)])
+}
+
+impl DevKey {
+    /// Loads the key from `dir`, creating it (atomically) if this machine has none yet.
+    pub fn load_or_create(dir: &Path) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let path = dir.join(KEY_FILE);
+        if !path.exists() {
+            let sk = p256::SecretKey::random(&mut rand::rngs::OsRng);
+            let pem = sk.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?;
+            let tmp = dir.join(format!("{KEY_FILE}.{}", std::process::id()));
+            std::fs::write(&tmp, pem.as_bytes()).map_err(|e| e.to_string())?;
+            // If another process created the key meanwhile, keep theirs.
+            if std::fs::hard_link(&tmp, &path).is_err() && !path.exists() {
+                return Err("could not store the dev signing key".into());
+            }
+            let _ = std::fs::remove_file(&tmp);
+        }
+        let pem = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        let sk = p256::SecretKey::from_pkcs8_pem(&pem).map_err(|e| e.to_string())?;
+        let mut jwk: Value =
+            serde_json::from_str(&sk.public_key().to_jwk_string()).map_err(|e| e.to_string())?;
+        let kid = kid_for(&jwk);
+        jwk["kid"] = json!(kid);
+        jwk["alg"] = json!("ES256");
+        jwk["use"] = json!("sig");
+        let encoding = EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(DevKey { kid, encoding, jwk })
+    }
+
+    /// The JWKS the dev gateway trusts.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": [self.jwk.clone()] })
+    }
+
+    /// Signs `claims`, adding `iss`, `aud`, `iat` and `exp` (`ttl_secs` from now) unless given.
+    pub fn mint(&self, mut claims: Map<String, Value>, ttl_secs: i64) -> Result<String, String> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        claims.entry("iss").or_insert(json!(ISSUER));
+        claims.entry("aud").or_insert(json!(AUDIENCE));
+        claims.entry("iat").or_insert(json!(now));
+        claims.entry("exp").or_insert(json!(now + ttl_secs));
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| e.to_string())
+    }
+}
+
+/// What the API's JWT authorizer checks, against a JWKS.
+pub struct Verifier {
+    keys: HashMap<String, DecodingKey>,
+    validation: Validation,
+}
+
+impl Verifier {
+    pub fn new(jwks: &Value, issuer: &str, audience: &str) -> Result<Self, String> {
+        let mut keys = HashMap::new();
+        for k in jwks["keys"].as_array().into_iter().flatten() {
+            let (Some(kid), Some(x), Some(y)) =
+                (k["kid"].as_str(), k["x"].as_str(), k["y"].as_str())
+            else {
+                continue;
+            };
+            let key = DecodingKey::from_ec_components(x, y).map_err(|e| e.to_string())?;
+            keys.insert(kid.to_owned(), key);
+        }
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Ok(Verifier { keys, validation })
+    }
+
+    /// The token's claims if it is valid; `None` for anything else.
+    pub fn verify(&self, token: &str) -> Option<Map<String, Value>> {
+        let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
+        let key = self.keys.get(&kid)?;
+        jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation)
+            .ok()
+            .map(|d| d.claims)
+    }
+}
+
+/// Claims as API Gateway HTTP API hands them to a function: every value a string.
+pub fn claims_as_strings(claims: &Map<String, Value>) -> Map<String, Value> {
+    claims
+        .iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => format!(
+                    "[{}]",
+                    items
+                        .iter()
+                        .map(|i| i
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| i.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                other => other.to_string(),
+            };
+            (k.clone(), Value::String(s))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> Map<String, Value> {
+        json!({"sub": "u1", "plan": "paid"})
+            .as_object()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn a_minted_token_verifies_and_tampering_or_expiry_does_not() {
+        let dir = std::env::temp_dir().join(format!("jwt-test-{}", uuid::Uuid::new_v4()));
+        let key = DevKey::load_or_create(&dir).unwrap();
+        let v = Verifier::new(&key.jwks(), ISSUER, AUDIENCE).unwrap();
+        let t = key.mint(claims(), 60).unwrap();
+        assert_eq!(v.verify(&t).unwrap()["sub"], "u1");
+        let mut expired = claims();
+        expired.insert("exp".into(), json!(1));
+        assert!(v.verify(&key.mint(expired, 60).unwrap()).is_none());
+        let mut wrong_aud = claims();
+        wrong_aud.insert("aud".into(), json!("other"));
+        assert!(v.verify(&key.mint(wrong_aud, 60).unwrap()).is_none());
+        let other = DevKey::load_or_create(&dir.join("other")).unwrap();
+        assert!(v.verify(&other.mint(claims(), 60).unwrap()).is_none());
+        assert!(v.verify(&format!("{t}x")).is_none());
+        // The same directory yields the same key.
+        assert_eq!(DevKey::load_or_create(&dir).unwrap().kid, key.kid);
+    }
+
+    #[test]
+    fn claims_are_stringified_as_api_gateway_does() {
+        let c = json!({"exp": 5, "aud": ["a", "b"], "sub": "x", "ok": true});
+        let s = claims_as_strings(c.as_object().unwrap());
+        assert_eq!(s["exp"], "5");
+        assert_eq!(s["aud"], "[a b]");
+        assert_eq!(s["ok"], "true");
+    }
+}

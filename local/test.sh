@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make test`: installs and starts what the tests need (reusing a running dev stack), runs a
+# fresh gateway of the current build on its own port, runs every test, and stops what it started.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+export MFA_LOCAL_STATE="${MFA_LOCAL_STATE:-$here/.state}"
+source "$here/env.sh"
+state="$MFA_LOCAL_STATE"; mkdir -p "$state"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+started_services=0
+if ! port_open 8000 || ! port_open 4566; then started_services=1; fi
+test_gw_pid=""
+cleanup() {
+  [ -n "$test_gw_pid" ] && kill "$test_gw_pid" 2>/dev/null || true
+  if [ "$started_services" = 1 ]; then "$here/stack.sh" down; fi
+}
+trap cleanup EXIT
+
+"$here/stack.sh" services
+cd "$root"
+echo "[test] building the workspace and tests" >&2
+cargo build -q --workspace --all-targets
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+GATEWAY_PORT=$port "$root/target/debug/dev-gateway" >"$state/test-gateway.log" 2>&1 &
+test_gw_pid=$!
+for _ in $(seq 1 150); do port_open "$port" && break; sleep 0.2; done
+port_open "$port" || { echo "test gateway did not start:" >&2; tail -n 30 "$state/test-gateway.log" >&2; exit 1; }
+
+export E2E_GATEWAY_URL="http://127.0.0.1:$port"
+export E2E_GATEWAY_BIN="$root/target/debug/dev-gateway"
+export MOTO_SERVER_BIN="$here/.tools/venv/bin/moto_server"
+cargo test -q --workspace -- --test-threads 8

@@ -1,0 +1,89 @@
+//! The service state built once per cold start: configuration, adapters, clock, and the data
+//! keys (decrypted on first use, then kept for the life of the process).
+
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto::DataKeys;
+use crate::error::Result;
+use crate::ports::{KeyVault, Mailer, Store};
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub vault: Arc<dyn KeyVault>,
+    pub clock: Arc<dyn Clock>,
+    keys: OnceCell<DataKeys>,
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        mailer: Arc<dyn Mailer>,
+        vault: Arc<dyn KeyVault>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        App {
+            config,
+            store,
+            mailer,
+            vault,
+            clock,
+            keys: OnceCell::new(),
+        }
+    }
+
+    /// The production wiring: configuration from the environment, AWS adapters, system clock.
+    pub async fn from_env() -> Result<Self> {
+        Self::from_env_with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// As [`from_env`](Self::from_env) with another clock (the local dev gateway moves time).
+    pub async fn from_env_with_clock(clock: Arc<dyn Clock>) -> Result<Self> {
+        let config = Config::from_env()?;
+        let aws = crate::aws::Adapters::from_env(&config).await;
+        Ok(Self::new(config, aws.store, aws.mailer, aws.vault, clock))
+    }
+
+    /// Encryption context the data key is bound to.
+    fn key_context(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("purpose", "mfa-data-key".to_owned()),
+            ("table", self.config.table_name.clone()),
+        ]
+    }
+
+    /// The derived data keys. The first call loads the stored data key (creating it race-free if
+    /// none exists) and decrypts it with KMS; later calls reuse it. A failure is not cached, so
+    /// the next request tries again.
+    pub async fn keys(&self) -> Result<&DataKeys> {
+        self.keys.get_or_try_init(|| self.load_keys()).await
+    }
+
+    async fn load_keys(&self) -> Result<DataKeys> {
+        let ctx = self.key_context();
+        if let Some(ct) = self.store.get_data_key().await? {
+            let plain = self.vault.decrypt_data_key(&ct, &ctx).await?;
+            return DataKeys::derive(&plain);
+        }
+        let (plain, ct) = self.vault.generate_data_key(&ctx).await?;
+        if self
+            .store
+            .put_data_key_if_absent(&ct, self.clock.now())
+            .await?
+        {
+            return DataKeys::derive(&plain);
+        }
+        // Another cold start created it first: use theirs, so every instance shares one key.
+        let theirs = self.store.get_data_key().await?.ok_or_else(|| {
+            crate::error::Error::unavailable("data key vanished after a lost create race")
+        })?;
+        let plain = self.vault.decrypt_data_key(&theirs, &ctx).await?;
+        DataKeys::derive(&plain)
+    }
+}

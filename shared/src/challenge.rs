@@ -1,0 +1,101 @@
+//! One-time code challenges delivered out of band (email now; SMS and voice later): issue a code,
+//! count attempts atomically, accept a code once.
+
+use zeroize::Zeroizing;
+
+use crate::app::App;
+use crate::clock::UnixTime;
+use crate::crypto::{ct_eq, random_code, DataKeys};
+use crate::error::{Error, Result};
+use crate::ports::{Attempt, Challenge, ChallengeStatus, Purpose};
+use crate::rules::{CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE};
+use crate::types::{ChallengeId, OtpCode, UserId};
+
+/// The keyed hash a code is stored as, bound to its challenge so it is useless anywhere else.
+fn code_hash(keys: &DataKeys, purpose: Purpose, id: &ChallengeId, code: &str) -> [u8; 32] {
+    keys.mac(
+        "challenge-code",
+        &[
+            purpose.as_str().as_bytes(),
+            id.as_ref().as_bytes(),
+            code.as_bytes(),
+        ],
+    )
+}
+
+/// A challenge written to the store together with the plaintext code, which only exists in
+/// memory until it is delivered.
+pub struct NewChallenge {
+    pub challenge: Challenge,
+    pub code: Zeroizing<String>,
+}
+
+/// Creates and stores a fresh open challenge with a random code.
+pub async fn create(app: &App, user: &UserId, purpose: Purpose) -> Result<NewChallenge> {
+    let keys = app.keys().await?;
+    let now = app.clock.now();
+    let id = ChallengeId::new();
+    let code = random_code(app.config.code_length);
+    let challenge = Challenge {
+        code_hash: code_hash(keys, purpose, &id, &code).to_vec(),
+        id,
+        user: user.clone(),
+        purpose,
+        attempts: 0,
+        max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
+        status: ChallengeStatus::Open,
+        created_at: now,
+        expires_at: now + CODE_TTL_SECS,
+    };
+    app.store.put_challenge(&challenge).await?;
+    Ok(NewChallenge { challenge, code })
+}
+
+/// Why a challenge refused a code without counting it.
+fn refusal(c: &Challenge, now: UnixTime) -> Error {
+    if c.status == ChallengeStatus::Used {
+        Error::Expired("this code was already used; request a new one".into())
+    } else if c.attempts >= c.max_attempts {
+        Error::TooManyAttempts("too many wrong codes; request a new one".into())
+    } else if c.expires_at <= now {
+        Error::Expired("the code has expired; request a new one".into())
+    } else {
+        // The store refused for no reason we can name: treat as a transient failure.
+        Error::unavailable("challenge refused an attempt for an unknown reason")
+    }
+}
+
+/// Checks `code` against the challenge: counts the attempt first (atomically), compares in
+/// constant time, and consumes the challenge on a match so the code never passes again.
+pub async fn redeem(
+    app: &App,
+    user: &UserId,
+    purpose: Purpose,
+    id: &ChallengeId,
+    code: &OtpCode,
+) -> Result<Challenge> {
+    let keys = app.keys().await?;
+    let now = app.clock.now();
+    let c = match app.store.count_attempt(user, purpose, id, now).await? {
+        Attempt::Missing => return Err(Error::NotFound("no such challenge".into())),
+        Attempt::Refused(c) => return Err(refusal(&c, now)),
+        Attempt::Counted(c) => c,
+    };
+    if ct_eq(&code_hash(keys, purpose, id, code.as_str()), &c.code_hash) {
+        if app.store.consume_challenge(user, purpose, id).await? {
+            return Ok(c);
+        }
+        return Err(Error::Expired(
+            "this code was already used; request a new one".into(),
+        ));
+    }
+    let remaining = c.max_attempts.saturating_sub(c.attempts);
+    if remaining == 0 {
+        return Err(Error::TooManyAttempts(
+            "too many wrong codes; request a new one".into(),
+        ));
+    }
+    Err(Error::InvalidCode {
+        attempts_remaining: remaining,
+    })
+}

@@ -1,0 +1,92 @@
+//! Configuration from environment variables, read once per cold start.
+
+use crate::error::{Error, Result};
+use crate::rules::CODE_LEN_RANGE;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// DynamoDB table holding every item (`TABLE_NAME`).
+    pub table_name: String,
+    /// KMS key that protects the data key (`KMS_DATA_KEY_ID`: key id, ARN or `alias/...`).
+    pub kms_data_key_id: String,
+    /// Verified SES sender (`SES_FROM_ADDRESS`).
+    pub ses_from_address: String,
+    /// Product name used in emails (`SERVICE_NAME`, default "Console").
+    pub service_name: String,
+    /// Length of emailed and texted codes (`CODE_LENGTH`, 6-8, default 6).
+    pub code_length: usize,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Builds the configuration from any key lookup (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let required = |k: &str| {
+            get(k)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| Error::Internal(format!("missing configuration {k}")))
+        };
+        let code_length = match get("CODE_LENGTH") {
+            None => 6,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| CODE_LEN_RANGE.contains(n))
+                .ok_or_else(|| Error::Internal("CODE_LENGTH must be 6, 7 or 8".into()))?,
+        };
+        Ok(Config {
+            table_name: required("TABLE_NAME")?,
+            kms_data_key_id: required("KMS_DATA_KEY_ID")?,
+            ses_from_address: required("SES_FROM_ADDRESS")?,
+            service_name: get("SERVICE_NAME").unwrap_or_else(|| "Console".into()),
+            code_length,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("TABLE_NAME", "mfa"),
+        ("KMS_DATA_KEY_ID", "alias/mfa-data"),
+        ("SES_FROM_ADDRESS", "no-reply@example.com"),
+    ];
+
+    #[test]
+    fn defaults_apply_when_only_required_values_are_set() {
+        let c = Config::from_lookup(env(&BASE)).unwrap();
+        assert_eq!(c.code_length, 6);
+        assert_eq!(c.service_name, "Console");
+    }
+
+    #[test]
+    fn code_length_outside_six_to_eight_is_refused_at_start() {
+        for bad in ["5", "9", "six"] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("CODE_LENGTH", bad));
+            assert!(Config::from_lookup(env(&pairs)).is_err(), "{bad}");
+        }
+        let mut pairs = BASE.to_vec();
+        pairs.push(("CODE_LENGTH", "7"));
+        assert_eq!(Config::from_lookup(env(&pairs)).unwrap().code_length, 7);
+    }
+
+    #[test]
+    fn a_missing_table_name_is_refused_at_start() {
+        assert!(Config::from_lookup(env(&BASE[1..])).is_err());
+    }
+}

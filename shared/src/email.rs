@@ -1,0 +1,50 @@
+//! The emails people receive. Each has a subject, a plain-text part and an HTML part.
+
+/// Escapes text for HTML element content.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Subject, text and HTML of the step-up code email.
+pub fn step_up_code(service: &str, code: &str, valid_minutes: i64) -> (String, String, String) {
+    let subject = format!("Your {service} verification code");
+    let text = format!(
+        "Your {service} verification code is: {code}\n\n\
+         Enter it to confirm it is you before changing your security settings.\n\
+         The code expires in {valid_minutes} minutes and works once.\n\n\
+         If you did not ask for this code, someone may know your password: do not share the \
+         code with anyone, change your password, and contact your administrator.\n"
+    );
+    let (s, c) = (esc(service), esc(code));
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\">\
+         <p>Your {s} verification code is:</p>\
+         <p style=\"font-size:24px;font-weight:bold;letter-spacing:4px\">{c}</p>\
+         <p>Enter it to confirm it is you before changing your security settings. \
+         The code expires in {valid_minutes} minutes and works once.</p>\
+         <p>If you did not ask for this code, someone may know your password: do not share \
+         the code with anyone, change your password, and contact your administrator.</p>\
+         </body></html>"
+    );
+    (subject, text, html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_up_email_carries_code_expiry_and_what_to_do_in_both_parts() {
+        let (subject, text, html) = step_up_code("Acme <Console>", "042917", 10);
+        assert_eq!(subject, "Your Acme <Console> verification code");
+        for part in [&text, &html] {
+            assert!(part.contains("042917"));
+            assert!(part.contains("10 minutes"));
+            assert!(part.contains("did not ask"));
+        }
+        assert!(html.contains("Acme &lt;Console&gt;") && !html.contains("<Console>"));
+    }
+}

@@ -1,0 +1,160 @@
+//! The one error type every flow returns, and its stable public codes.
+//!
+//! The mapping to HTTP lives in [`crate::http::error_response`]; nothing else decides a status.
+
+/// Seconds a client should wait after a dependency failure before retrying.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request itself is wrong. The message is shown to the caller and never echoes a value.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid code")]
+    InvalidCode { attempts_remaining: u32 },
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("step-up required")]
+    StepUpRequired,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("mfa required: {0}")]
+    MfaRequired(String),
+    #[error("expired: {0}")]
+    Expired(String),
+    #[error("too many attempts: {0}")]
+    TooManyAttempts(String),
+    #[error("rate limited, retry after {retry_after}s")]
+    RateLimited { retry_after: u64 },
+    /// A dependency (DynamoDB, SES, KMS, ...) failed. `detail` is for the log only, never the body.
+    #[error("unavailable: {detail}")]
+    Unavailable { detail: String },
+    /// A bug or a broken deployment (bad configuration, corrupt item). Logged; the caller sees a
+    /// generic message.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidRequest(msg.into())
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Error::Unavailable {
+            detail: detail.into(),
+        }
+    }
+
+    /// HTTP status of this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::InvalidRequest(_) | Error::InvalidCode { .. } => 400,
+            Error::Unauthorized(_) => 401,
+            Error::StepUpRequired | Error::Forbidden(_) => 403,
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) | Error::MfaRequired(_) => 409,
+            Error::Expired(_) => 410,
+            Error::TooManyAttempts(_) | Error::RateLimited { .. } => 429,
+            Error::Unavailable { .. } => 503,
+            Error::Internal(_) => 500,
+        }
+    }
+
+    /// Stable machine-readable code (SPEC "Errors").
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidCode { .. } => "invalid_code",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::StepUpRequired => "step_up_required",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::MfaRequired(_) => "mfa_required",
+            Error::Expired(_) => "expired",
+            Error::TooManyAttempts(_) => "too_many_attempts",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Unavailable { .. } => "unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The human message shown to the caller. Internal details never appear here.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::InvalidRequest(m)
+            | Error::Unauthorized(m)
+            | Error::Forbidden(m)
+            | Error::NotFound(m)
+            | Error::Conflict(m)
+            | Error::MfaRequired(m)
+            | Error::Expired(m)
+            | Error::TooManyAttempts(m) => m.clone(),
+            Error::InvalidCode { .. } => "the code is not correct".into(),
+            Error::StepUpRequired => {
+                "this action needs a recent step-up: send a valid X-Step-Up-Token header".into()
+            }
+            Error::RateLimited { .. } => "too many requests; try again later".into(),
+            Error::Unavailable { .. } => {
+                "a service this request depends on is unavailable; try again shortly".into()
+            }
+            Error::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// Seconds for a `Retry-After` header, where the SPEC asks for one.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after } => Some((*retry_after).max(1)),
+            Error::Unavailable { .. } => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_maps_to_the_spec_status_and_code() {
+        let cases = [
+            (Error::invalid("x"), 400, "invalid_request"),
+            (
+                Error::InvalidCode {
+                    attempts_remaining: 2,
+                },
+                400,
+                "invalid_code",
+            ),
+            (Error::Unauthorized("x".into()), 401, "unauthorized"),
+            (Error::StepUpRequired, 403, "step_up_required"),
+            (Error::Forbidden("x".into()), 403, "forbidden"),
+            (Error::NotFound("x".into()), 404, "not_found"),
+            (Error::Conflict("x".into()), 409, "conflict"),
+            (Error::MfaRequired("x".into()), 409, "mfa_required"),
+            (Error::Expired("x".into()), 410, "expired"),
+            (Error::TooManyAttempts("x".into()), 429, "too_many_attempts"),
+            (Error::RateLimited { retry_after: 7 }, 429, "rate_limited"),
+            (Error::unavailable("dynamodb down"), 503, "unavailable"),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!(err.status(), status, "{err:?}");
+            assert_eq!(err.code(), code, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn given_a_dependency_failure_then_the_detail_stays_out_of_the_public_message() {
+        let err = Error::unavailable("ServiceError: AccessDenied arn:aws:kms:...");
+        assert!(!err.public_message().contains("kms"));
+        assert_eq!(err.retry_after(), Some(UNAVAILABLE_RETRY_AFTER_SECS));
+    }
+}

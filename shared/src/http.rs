@@ -1,0 +1,255 @@
+//! The HTTP edge shared by every function: who is calling (from the authorizer's claims only),
+//! JSON in (parsed into validated types, never echoing values), JSON out, and the one mapping
+//! from [`Error`] to an HTTP response.
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::types::{Email, OrgRole, Plan, UserId};
+
+/// The caller, as the API's JWT authorizer vouched for them.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: UserId,
+    pub email: Option<Email>,
+    pub org_id: Option<String>,
+    pub org_role: Option<OrgRole>,
+    pub plan: Option<Plan>,
+    pub scopes: Vec<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Caller {
+    /// Reads the caller from `requestContext.authorizer.jwt.claims`: never from a header.
+    pub fn from_request(req: &Request) -> Result<Self> {
+        let ctx = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx,
+            _ => return Err(Error::Unauthorized("no authorizer context".into())),
+        };
+        let claims = ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|j| &j.claims)
+            .ok_or_else(|| Error::Unauthorized("no authorizer claims".into()))?;
+        let claim = |k: &str| claims.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let user = UserId::parse(
+            claim("sub").ok_or_else(|| Error::Unauthorized("the token has no sub claim".into()))?,
+        )?;
+        let email = claim("email")
+            .map(|e| {
+                Email::parse(e).map_err(|_| {
+                    Error::Unauthorized("the token's email claim is not an address".into())
+                })
+            })
+            .transpose()?;
+        Ok(Caller {
+            user,
+            email,
+            org_id: claim("org_id").map(str::to_owned),
+            org_role: claim("org_role").map(OrgRole::parse).transpose()?,
+            plan: claim("plan").map(Plan::parse).transpose()?,
+            scopes: claim("scope")
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            source_ip: ctx.http.source_ip.clone(),
+            user_agent: ctx.http.user_agent.clone(),
+        })
+    }
+
+    /// The account email, which email flows cannot do without.
+    pub fn require_email(&self) -> Result<&Email> {
+        self.email
+            .as_ref()
+            .ok_or_else(|| Error::Unauthorized("the token has no email claim".into()))
+    }
+}
+
+/// The route this request matched (`"POST /v1/step-up/email"`), as API Gateway names it.
+pub fn route_key(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone(),
+        _ => None,
+    }
+}
+
+/// A header's value, if present and valid UTF-8.
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Parses the JSON body into `T`. An empty body parses as `{}` (routes whose fields are all
+/// optional). Errors name the field but never echo a value, which may be a code.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
+    let bytes: &[u8] = req.body().as_ref();
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = match inner.classify() {
+            serde_json::error::Category::Data => {
+                let text = inner.to_string();
+                if text.starts_with("missing field") || text.starts_with("unknown field") {
+                    text.split(" at line").next().unwrap_or("").to_owned()
+                } else if path == "." {
+                    "the body must be a JSON object".to_owned()
+                } else {
+                    format!("`{path}` has the wrong type or value")
+                }
+            }
+            _ => "the body is not valid JSON".to_owned(),
+        };
+        Error::InvalidRequest(msg)
+    })
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
+    match serde_json::to_string(body) {
+        Ok(text) => Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .header("cache-control", "no-store")
+            .body(Body::Text(text))
+            .unwrap_or_default(),
+        Err(e) => error_response(&Error::Internal(format!("serialize response: {e}"))),
+    }
+}
+
+/// The one place an error becomes an HTTP response (and a log line).
+pub fn error_response(err: &Error) -> Response<Body> {
+    match err {
+        Error::Unavailable { detail } => {
+            tracing::warn!(code = err.code(), %detail, "dependency failed")
+        }
+        Error::Internal(detail) => tracing::error!(code = err.code(), %detail, "internal error"),
+        _ => tracing::info!(code = err.code(), status = err.status(), "request refused"),
+    }
+    let mut body = serde_json::json!({
+        "error": { "code": err.code(), "message": err.public_message() }
+    });
+    if let Error::InvalidCode { attempts_remaining } = err {
+        body["error"]["attempts_remaining"] = (*attempts_remaining).into();
+    }
+    if let Some(secs) = err.retry_after() {
+        body["error"]["retry_after"] = secs.into();
+    }
+    let mut resp = Response::builder()
+        .status(err.status())
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store");
+    if let Some(secs) = err.retry_after() {
+        resp = resp.header("retry-after", secs.to_string());
+    }
+    resp.body(Body::Text(body.to_string())).unwrap_or_default()
+}
+
+/// Sets up JSON logs once per cold start. Request bodies are never logged.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: &str, claims: &str) -> Request {
+        let event = format!(
+            r#"{{"version":"2.0","routeKey":"POST /v1/x","rawPath":"/v1/x","rawQueryString":"",
+            "headers":{{"content-type":"application/json"}},
+            "requestContext":{{"accountId":"1","apiId":"a","domainName":"d","domainPrefix":"d",
+              "http":{{"method":"POST","path":"/v1/x","protocol":"HTTP/1.1","sourceIp":"10.1.2.3","userAgent":"ua"}},
+              "requestId":"r","routeKey":"POST /v1/x","stage":"$default","time":"t","timeEpoch":0,
+              "authorizer":{{"jwt":{{"claims":{claims},"scopes":null}}}}}},
+            "body":{body},"isBase64Encoded":false}}"#,
+            body = serde_json::to_string(body).unwrap()
+        );
+        lambda_http::request::from_str(&event).unwrap()
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Verify {
+        challenge_id: String,
+        code: String,
+    }
+
+    #[test]
+    fn given_claims_from_the_authorizer_then_the_caller_is_read_from_them() {
+        let req = request(
+            "{}",
+            r#"{"sub":"u1","email":"a@b.co","org_role":"admin","plan":"paid","scope":"openid mfa:support"}"#,
+        );
+        let c = Caller::from_request(&req).unwrap();
+        assert_eq!(c.user.as_ref(), "u1");
+        assert_eq!(c.org_role, Some(OrgRole::Admin));
+        assert_eq!(c.plan, Some(Plan::Paid));
+        assert!(c.scopes.contains(&"mfa:support".to_owned()));
+        assert_eq!(c.source_ip.as_deref(), Some("10.1.2.3"));
+    }
+
+    #[test]
+    fn given_no_sub_claim_then_the_caller_is_unauthorized() {
+        let req = request("{}", r#"{"email":"a@b.co"}"#);
+        assert_eq!(Caller::from_request(&req).unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn given_a_wrong_type_then_the_error_names_the_field_but_not_the_value() {
+        let req = request(r#"{"challenge_id":"x","code":987654}"#, "{}");
+        let err = json_body::<Verify>(&req).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+        let msg = err.public_message();
+        assert!(msg.contains("code") && !msg.contains("987654"), "{msg}");
+    }
+
+    #[test]
+    fn given_malformed_json_or_missing_fields_then_invalid_request() {
+        for body in [
+            "{",
+            "[]",
+            "\"x\"",
+            r#"{"code":"1"}"#,
+            r#"{"challenge_id":"x","code":"1","extra":1}"#,
+        ] {
+            let err = json_body::<Verify>(&request(body, "{}")).unwrap_err();
+            assert_eq!(err.status(), 400, "{body}");
+        }
+    }
+
+    #[test]
+    fn error_response_carries_code_attempts_and_retry_after() {
+        let r = error_response(&Error::InvalidCode {
+            attempts_remaining: 3,
+        });
+        assert_eq!(r.status(), 400);
+        let body: serde_json::Value = serde_json::from_slice(r.body().as_ref()).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_code");
+        assert_eq!(body["error"]["attempts_remaining"], 3);
+        let r = error_response(&Error::RateLimited { retry_after: 42 });
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()["retry-after"], "42");
+        let r = error_response(&Error::unavailable("secret detail"));
+        assert_eq!(r.status(), 503);
+        assert!(r.headers().contains_key("retry-after"));
+        assert!(!String::from_utf8_lossy(r.body().as_ref()).contains("secret detail"));
+    }
+}

@@ -1,0 +1,25 @@
+//! The domain crate shared by every flow.
+//!
+//! - `types`, `rules`, `config`, `error`: validated values, the SPEC's numbers, settings, errors.
+//! - `crypto`, `clock`: the crypto base and the time port.
+//! - `ports`: the traits the domain needs (store, mail, keys); `aws`: their AWS adapters.
+//! - `challenge`, `limits`, `step_up`, `email`: the flows' shared rules.
+//! - `http`: the edge every function uses (claims, JSON, the error mapping).
+
+pub mod app;
+pub mod aws;
+pub mod challenge;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod email;
+pub mod error;
+pub mod http;
+pub mod limits;
+pub mod ports;
+pub mod rules;
+pub mod step_up;
+pub mod types;
+
+pub use app::App;
+pub use error::{Error, Result};

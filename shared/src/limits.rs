@@ -1,0 +1,52 @@
+//! Send limits as a sliding-window log kept in one item: each slot holds the time of one send,
+//! and a slot is taken with a conditional write on the value that was read, so concurrent
+//! requests can never admit more than the limit.
+
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::rules::{pick_slot, SendLimit};
+
+/// A slot taken for one send; give it back with [`release`] if the send fails.
+#[derive(Debug)]
+pub struct Reservation {
+    scope: String,
+    limit: SendLimit,
+    slot: usize,
+    taken_at: i64,
+    previous: Option<i64>,
+}
+
+/// Conditional-write retries before we call it contention and ask the caller to retry.
+const MAX_RACES: usize = 8;
+
+/// Takes one slot of `limit` for `scope`, or answers `rate_limited` with the wait.
+pub async fn reserve(app: &App, scope: &str, limit: &SendLimit) -> Result<Reservation> {
+    for _ in 0..MAX_RACES {
+        let now = app.clock.now();
+        let slots = app.store.limit_slots(scope, limit).await?;
+        let slot = pick_slot(&slots, limit, now)
+            .map_err(|wait| Error::RateLimited { retry_after: wait })?;
+        let previous = slots.get(slot).copied().flatten();
+        if app
+            .store
+            .take_limit_slot(scope, limit, slot, previous, now)
+            .await?
+        {
+            return Ok(Reservation {
+                scope: scope.to_owned(),
+                limit: *limit,
+                slot,
+                taken_at: now,
+                previous,
+            });
+        }
+    }
+    Err(Error::RateLimited { retry_after: 1 })
+}
+
+/// Gives a reserved slot back, so a send that failed is not counted.
+pub async fn release(app: &App, r: Reservation) -> Result<()> {
+    app.store
+        .release_limit_slot(&r.scope, &r.limit, r.slot, r.taken_at, r.previous)
+        .await
+}

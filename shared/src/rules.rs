@@ -1,0 +1,100 @@
+//! The numbers the SPEC fixes, in one place. Anything a deployment may tune is in `config`.
+
+/// One-time codes are valid this long (SPEC "Rules": 10 minutes).
+pub const CODE_TTL_SECS: i64 = 600;
+/// Wrong tries a challenge survives: the 5th wrong code kills it.
+pub const MAX_ATTEMPTS_PER_CHALLENGE: u32 = 5;
+/// Allowed code lengths (default 6; 7 for SendGrid-style tokens).
+pub const CODE_LEN_RANGE: std::ops::RangeInclusive<usize> = 6..=8;
+/// How long an issued step-up token lets the user change security settings.
+pub const STEP_UP_TOKEN_TTL_SECS: i64 = 900;
+/// Items that expire stay this long past their expiry before TTL removes them, so a late
+/// request still meets "expired" rather than "not found".
+pub const TTL_GRACE_SECS: i64 = 86_400;
+
+/// A sliding-window send limit: at most `max` events in any `window_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendLimit {
+    /// Stable name: part of the limiter's item key.
+    pub name: &'static str,
+    pub max: usize,
+    pub window_secs: i64,
+}
+
+/// SPEC / issue 2: at most 5 step-up emails per user per 15 minutes.
+pub const STEP_UP_EMAIL_SENDS: SendLimit = SendLimit {
+    name: "step-up-email",
+    max: 5,
+    window_secs: 900,
+};
+
+/// Where a new event may go in a sliding-window log of `slots` (each the time an earlier event
+/// took it, or `None`): the first free or lapsed slot, or else how long until the oldest lapses.
+pub fn pick_slot(slots: &[Option<i64>], limit: &SendLimit, now: i64) -> Result<usize, u64> {
+    let lapsed = |t: &Option<i64>| t.is_none_or(|t| t <= now - limit.window_secs);
+    if let Some(i) = (0..limit.max).find(|&i| lapsed(&slots.get(i).copied().flatten())) {
+        return Ok(i);
+    }
+    let oldest = slots
+        .iter()
+        .take(limit.max)
+        .flatten()
+        .min()
+        .copied()
+        .unwrap_or(now);
+    Err((oldest + limit.window_secs - now).max(1) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const L: SendLimit = STEP_UP_EMAIL_SENDS;
+
+    #[test]
+    fn given_five_sends_in_the_window_then_the_sixth_waits_for_the_oldest() {
+        let now = 10_000;
+        let slots = [
+            Some(now - 100),
+            Some(now - 50),
+            Some(now - 40),
+            Some(now - 1),
+            Some(now),
+        ];
+        assert_eq!(pick_slot(&slots, &L, now), Err(800));
+    }
+
+    #[test]
+    fn given_a_lapsed_slot_then_it_is_reused() {
+        let now = 10_000;
+        let slots = [
+            Some(now - 10),
+            Some(now - 900),
+            Some(now),
+            Some(now),
+            Some(now),
+        ];
+        assert_eq!(pick_slot(&slots, &L, now), Ok(1));
+        assert_eq!(pick_slot(&[], &L, now), Ok(0));
+    }
+
+    proptest! {
+        // Replaying any sequence of requests through pick_slot never lets more than `max` events
+        // into any window, and a refusal only happens when the window really is full.
+        #[test]
+        fn sliding_window_never_admits_more_than_max_in_any_window(gaps in proptest::collection::vec(0i64..400, 1..60)) {
+            let mut slots: Vec<Option<i64>> = vec![None; L.max];
+            let mut admitted: Vec<i64> = vec![];
+            let mut now = 1_000_000;
+            for g in gaps {
+                now += g;
+                let in_window = admitted.iter().filter(|&&t| t > now - L.window_secs).count();
+                match pick_slot(&slots, &L, now) {
+                    Ok(i) => { prop_assert!(in_window < L.max); slots[i] = Some(now); admitted.push(now); }
+                    Err(wait) => { prop_assert_eq!(in_window, L.max); prop_assert!(wait >= 1 && wait as i64 <= L.window_secs); }
+                }
+            }
+        }
+    }
+}

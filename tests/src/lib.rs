@@ -1,0 +1,384 @@
+//! Harness for the black-box tests: an HTTP client for the API, dev tokens, moto's inbox, and a
+//! private stack (own moto, own table, own gateway) for tests that stop a dependency or move
+//! the clock. Nothing here stands in for DynamoDB, SES or KMS.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+pub use reqwest::StatusCode;
+
+fn env_or(k: &str, default: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| default.to_owned())
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The shared gateway `make test` started.
+pub fn gateway_url() -> String {
+    env_or("E2E_GATEWAY_URL", "http://127.0.0.1:3000")
+}
+
+pub fn moto_url() -> String {
+    env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+}
+
+pub fn table_name() -> String {
+    env_or("TABLE_NAME", "mfa-local")
+}
+
+/// A fresh user (unique sub and mailbox) with a valid dev token.
+pub struct User {
+    pub sub: String,
+    pub email: String,
+    pub token: String,
+}
+
+impl User {
+    pub fn new(plan: &str) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let sub = format!("user-{id}");
+        let email = format!("u{}@example.com", &id[..12]);
+        let token = mint(
+            json!({ "sub": sub, "email": email, "org_id": "org-1", "org_role": "owner", "plan": plan }),
+        );
+        User { sub, email, token }
+    }
+}
+
+/// Mints a dev token for `claims` with the local key.
+pub fn mint(claims: Value) -> String {
+    let claims: Map<String, Value> = claims.as_object().cloned().unwrap_or_default();
+    local_dev::jwt::DevKey::load_or_create(&local_dev::state_dir())
+        .and_then(|k| k.mint(claims, 3600))
+        .expect("mint dev token")
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Self {
+        Api {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+        }
+    }
+
+    pub fn shared() -> Self {
+        Self::new(&gateway_url())
+    }
+
+    /// POSTs a raw body with an optional bearer token.
+    pub async fn post_raw(&self, path: &str, token: Option<&str>, body: &str) -> Reply {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("gateway reachable");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.post_raw(path, Some(token), &body.to_string()).await
+    }
+
+    /// Starts an email step-up and returns the challenge id (asserting 202).
+    pub async fn start_step_up(&self, user: &User) -> String {
+        let r = self.post("/v1/step-up/email", &user.token, json!({})).await;
+        assert_eq!(r.status, 202, "start step-up: {:?}", r.body);
+        r.body["challenge_id"]
+            .as_str()
+            .expect("challenge_id")
+            .to_owned()
+    }
+
+    pub async fn verify_step_up(&self, user: &User, challenge_id: &str, code: &str) -> Reply {
+        self.post(
+            "/v1/step-up/email/verify",
+            &user.token,
+            json!({ "challenge_id": challenge_id, "code": code }),
+        )
+        .await
+    }
+}
+
+/// An email as moto recorded it.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub subject: String,
+    pub body: String,
+}
+
+/// Every email moto "sent" to `to`, oldest first.
+pub async fn mails_to(moto: &str, to: &str) -> Vec<Mail> {
+    let data: Value = reqwest::get(format!("{moto}/moto-api/data.json"))
+        .await
+        .expect("moto reachable")
+        .json()
+        .await
+        .expect("moto data is JSON");
+    data["ses"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == to))
+        })
+        .map(|m| Mail {
+            subject: m["subject"].as_str().unwrap_or_default().to_owned(),
+            body: m["body"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect()
+}
+
+/// The latest email to `to`, as a person would read it in their inbox.
+pub async fn latest_mail(moto: &str, to: &str) -> Mail {
+    mails_to(moto, to)
+        .await
+        .pop()
+        .expect("an email was delivered")
+}
+
+/// The first run of exactly `len` digits in a message: the code a person would type.
+pub fn code_in(text: &str, len: usize) -> Option<String> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i - start == len {
+                return Some(text[start..i].to_owned());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// A code of the right length that is not `code`.
+pub fn wrong_code(code: &str) -> String {
+    code.chars()
+        .map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10))
+        .collect()
+}
+
+/// A DynamoDB client for the local table, to look at what was stored (never to change it).
+pub async fn dynamodb(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(e) = endpoint {
+        loader = loader.endpoint_url(e);
+    }
+    aws_sdk_dynamodb::Client::new(&loader.load().await)
+}
+
+/// Every string and binary value in the table, as text, for "no plaintext at rest" checks.
+pub async fn table_text(table: &str) -> String {
+    let db = dynamodb(None).await;
+    let mut out = String::new();
+    let mut start = None;
+    loop {
+        let page = db
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan table");
+        for item in page.items() {
+            for (k, v) in item {
+                out.push_str(k);
+                out.push('=');
+                match v {
+                    aws_sdk_dynamodb::types::AttributeValue::S(s) => out.push_str(s),
+                    aws_sdk_dynamodb::types::AttributeValue::N(n) => out.push_str(n),
+                    aws_sdk_dynamodb::types::AttributeValue::B(b) => {
+                        out.push_str(&String::from_utf8_lossy(b.as_ref()))
+                    }
+                    other => out.push_str(&format!("{other:?}")),
+                }
+                out.push('\n');
+            }
+        }
+        match page.last_evaluated_key() {
+            Some(k) => start = Some(k.clone()),
+            None => return out,
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A stack of its own: a private moto, a private table in the shared DynamoDB Local, and a
+/// gateway with clock control, so a test can stop moto or move time without touching others.
+pub struct PrivateStack {
+    pub api: Api,
+    pub moto: String,
+    pub table: String,
+    moto_port: u16,
+    moto_child: Option<Child>,
+    gateway_child: Child,
+}
+
+impl PrivateStack {
+    pub async fn start() -> Self {
+        let moto_port = free_port();
+        let moto_child = Some(spawn_moto(moto_port));
+        let table = format!("mfa-test-{}", uuid::Uuid::new_v4().simple());
+        let moto = format!("http://127.0.0.1:{moto_port}");
+        bootstrap(&moto, &table).await;
+        let gw_port = free_port();
+        let bin = std::env::var("E2E_GATEWAY_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join("target/debug/dev-gateway"));
+        let gateway_child = Command::new(&bin)
+            .env("AWS_ENDPOINT_URL", &moto)
+            .env("TABLE_NAME", &table)
+            .env("GATEWAY_PORT", gw_port.to_string())
+            .env("DEV_CLOCK_CONTROL", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        wait_for_port(gw_port, "private gateway");
+        PrivateStack {
+            api: Api::new(&format!("http://127.0.0.1:{gw_port}")),
+            moto,
+            table,
+            moto_port,
+            moto_child,
+            gateway_child,
+        }
+    }
+
+    /// Stops this stack's moto (SES and KMS go away).
+    pub fn stop_moto(&mut self) {
+        if let Some(mut c) = self.moto_child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts moto again on the same port and recreates the sender identity and key.
+    pub async fn restart_moto(&mut self) {
+        self.moto_child = Some(spawn_moto(self.moto_port));
+        bootstrap(&self.moto, &self.table).await;
+    }
+
+    /// Moves the gateway's clock forward.
+    pub async fn advance_clock(&self, secs: i64) {
+        let r = self
+            .api
+            .post_raw(
+                "/__dev/clock",
+                None,
+                &json!({ "advance_seconds": secs }).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "advance clock: {:?}", r.body);
+    }
+}
+
+impl Drop for PrivateStack {
+    fn drop(&mut self) {
+        let _ = self.gateway_child.kill();
+        let _ = self.gateway_child.wait();
+        self.stop_moto();
+    }
+}
+
+fn spawn_moto(port: u16) -> Child {
+    let bin = std::env::var("MOTO_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("local/.tools/venv/bin/moto_server"));
+    let child = Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    wait_for_port(port, "private moto");
+    child
+}
+
+async fn bootstrap(moto: &str, table: &str) {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    // DynamoDB keeps the shared endpoint from the environment; KMS and SES use the private moto.
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&sdk)
+            .endpoint_url(moto)
+            .build(),
+    );
+    let ses = aws_sdk_sesv2::Client::from_conf(
+        aws_sdk_sesv2::config::Builder::from(&sdk)
+            .endpoint_url(moto)
+            .build(),
+    );
+    let settings = local_dev::bootstrap::Settings {
+        table_name: table.to_owned(),
+        kms_alias: env_or("KMS_DATA_KEY_ID", "alias/mfa-data"),
+        from_address: env_or("SES_FROM_ADDRESS", "no-reply@mfa.local.test"),
+    };
+    local_dev::bootstrap::run_with(&aws_sdk_dynamodb::Client::new(&sdk), &kms, &ses, &settings)
+        .await
+        .expect("bootstrap private stack");
+}
