@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
@@ -94,26 +96,56 @@ fn challenge_from(item: &Item, user: &UserId, purpose: Purpose) -> Result<Challe
 }
 
 /// True when an SDK error is a failed condition (the write was refused, not broken).
-macro_rules! condition_failed {
-    ($err:expr) => {
-        $err.as_service_error()
-            .is_some_and(|e| e.is_conditional_check_failed_exception())
-    };
+fn condition_failed<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
+/// `Ok(true)` if a conditional write applied, `Ok(false)` if its condition refused it.
+fn applied<T, E>(res: std::result::Result<T, SdkError<E>>) -> Result<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(dependency("dynamodb", e)),
+    }
+}
+
+impl DynamoStore {
+    /// A strongly consistent read of one item.
+    async fn get(&self, key: Item) -> Result<Option<Item>> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dependency("dynamodb", e))?
+            .item)
+    }
+
+    /// Writes a new item; `false` if one with that key already exists.
+    async fn put_new(&self, item: Item) -> Result<bool> {
+        applied(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await,
+        )
+    }
 }
 
 #[async_trait]
 impl Store for DynamoStore {
     async fn get_data_key(&self) -> Result<Option<Vec<u8>>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(DATA_KEY_PK.into(), DATA_KEY_SK.into())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| dependency("dynamodb", e))?;
-        out.item
+        self.get(key(DATA_KEY_PK.into(), DATA_KEY_SK.into()))
+            .await?
             .map(|i| get_b(&i, "ciphertext").map(<[u8]>::to_vec))
             .transpose()
     }
@@ -123,32 +155,14 @@ impl Store for DynamoStore {
         item.insert("type".into(), s("data_key"));
         item.insert("ciphertext".into(), b(ciphertext));
         item.insert("created_at".into(), n(now));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed!(e) => Ok(false),
-            Err(e) => Err(dependency("dynamodb", e)),
-        }
+        self.put_new(item).await
     }
 
     async fn limit_slots(&self, scope: &str, limit: &SendLimit) -> Result<Vec<Option<i64>>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(scope.into(), format!("LIMIT#{}", limit.name))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| dependency("dynamodb", e))?;
-        let item = out.item.unwrap_or_default();
+        let item = self
+            .get(key(scope.into(), format!("LIMIT#{}", limit.name)))
+            .await?
+            .unwrap_or_default();
         Ok((0..limit.max)
             .map(|i| get_n(&item, &format!("s{i}")).ok())
             .collect())
@@ -162,7 +176,7 @@ impl Store for DynamoStore {
         seen: Option<i64>,
         now: UnixTime,
     ) -> Result<bool> {
-        let mut req = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -174,17 +188,13 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":type", s("send_limit"))
             .expression_attribute_values(":ttl", n(now + limit.window_secs + TTL_GRACE_SECS));
-        req = match seen {
+        let req = match seen {
             None => req.condition_expression("attribute_not_exists(#slot)"),
             Some(v) => req
                 .condition_expression("#slot = :seen")
                 .expression_attribute_values(":seen", n(v)),
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed!(e) => Ok(false),
-            Err(e) => Err(dependency("dynamodb", e)),
-        }
+        applied(req.send().await)
     }
 
     async fn release_limit_slot(
@@ -195,7 +205,7 @@ impl Store for DynamoStore {
         taken_at: UnixTime,
         restore: Option<i64>,
     ) -> Result<()> {
-        let mut req = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -203,18 +213,14 @@ impl Store for DynamoStore {
             .condition_expression("#slot = :mine")
             .expression_attribute_names("#slot", format!("s{slot}"))
             .expression_attribute_values(":mine", n(taken_at));
-        req = match restore {
+        let req = match restore {
             None => req.update_expression("REMOVE #slot"),
             Some(v) => req
                 .update_expression("SET #slot = :restore")
                 .expression_attribute_values(":restore", n(v)),
         };
-        match req.send().await {
-            // Someone else holds the slot now: ours is already gone, nothing to give back.
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Ok(()),
-            Err(e) => Err(dependency("dynamodb", e)),
-        }
+        // A refused condition means someone else holds the slot now: ours is already gone.
+        applied(req.send().await).map(|_| ())
     }
 
     async fn put_challenge(&self, c: &Challenge) -> Result<()> {
@@ -237,15 +243,7 @@ impl Store for DynamoStore {
             ("expires_at".to_owned(), n(c.expires_at)),
             ("ttl".to_owned(), n(c.expires_at + TTL_GRACE_SECS)),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| dependency("dynamodb", e))?;
-        Ok(())
+        created(self.put_new(item).await?)
     }
 
     async fn delete_challenge(
@@ -296,27 +294,15 @@ impl Store for DynamoStore {
                     .ok_or_else(|| corrupt("no attributes returned"))?;
                 Ok(Attempt::Counted(challenge_from(&item, user, purpose)?))
             }
-            Err(e) if condition_failed!(e) => {
-                let old = e
-                    .as_service_error()
-                    .and_then(|se| match se {
-                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item.clone(),
-                        _ => None,
-                    });
-                // Older engines do not return the item on a failed condition: read it.
+            Err(e) if condition_failed(&e) => {
+                let old = match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => c.item,
+                    _ => None,
+                };
+                // Engines that do not return the item on a failed condition: read it.
                 let old = match old {
                     Some(i) => Some(i),
-                    None => {
-                        self.client
-                            .get_item()
-                            .table_name(&self.table)
-                            .set_key(Some(k))
-                            .consistent_read(true)
-                            .send()
-                            .await
-                            .map_err(|e| dependency("dynamodb", e))?
-                            .item
-                    }
+                    None => self.get(k).await?,
                 };
                 match old {
                     None => Ok(Attempt::Missing),
@@ -333,23 +319,19 @@ impl Store for DynamoStore {
         purpose: Purpose,
         id: &ChallengeId,
     ) -> Result<bool> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(user), challenge_sk(purpose, id))))
-            .update_expression("SET #status = :used")
-            .condition_expression("#status = :open")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":used", s("used"))
-            .expression_attribute_values(":open", s("open"))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed!(e) => Ok(false),
-            Err(e) => Err(dependency("dynamodb", e)),
-        }
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), challenge_sk(purpose, id))))
+                .update_expression("SET #status = :used")
+                .condition_expression("#status = :open")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":used", s("used"))
+                .expression_attribute_values(":open", s("open"))
+                .send()
+                .await,
+        )
     }
 
     async fn put_step_up_token(
@@ -364,15 +346,7 @@ impl Store for DynamoStore {
             ("expires_at".to_owned(), n(expires_at)),
             ("ttl".to_owned(), n(expires_at + TTL_GRACE_SECS)),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| dependency("dynamodb", e))?;
-        Ok(())
+        created(self.put_new(item).await?)
     }
 
     async fn step_up_token_expiry(
@@ -380,15 +354,20 @@ impl Store for DynamoStore {
         user: &UserId,
         token_hash: &str,
     ) -> Result<Option<UnixTime>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(user), format!("STEPUP#{token_hash}"))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| dependency("dynamodb", e))?;
-        out.item.map(|i| get_n(&i, "expires_at")).transpose()
+        self.get(key(user_pk(user), format!("STEPUP#{token_hash}")))
+            .await?
+            .map(|i| get_n(&i, "expires_at"))
+            .transpose()
+    }
+}
+
+/// A fresh random id that already exists means something is badly wrong; never overwrite.
+fn created(written: bool) -> Result<()> {
+    if written {
+        Ok(())
+    } else {
+        Err(Error::Internal(
+            "an item with a fresh random id already exists".into(),
+        ))
     }
 }
