@@ -3,12 +3,8 @@
 # target/lambda/<function>/bootstrap, where the template's CodeUri points.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$root/local/.tools/venv-lambda"
-if [ ! -x "$venv/bin/cargo-lambda" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'cargo-lambda==1.9.2'
-fi
-export PATH="$venv/bin:$PATH"
+PATH="$("$root/local/pytool.sh" venv-lambda 'cargo-lambda==1.9.2' cargo-lambda):$PATH"
+export PATH
 cd "$root"
 for f in functions/*/; do
   cargo lambda build --release --arm64 -p "$(basename "$f")"

