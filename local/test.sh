@@ -33,3 +33,4 @@ export E2E_GATEWAY_URL="http://127.0.0.1:$port"
 export E2E_GATEWAY_BIN="$root/target/debug/dev-gateway"
 export MOTO_SERVER_BIN="$here/.tools/venv/bin/moto_server"
 cargo test -q --workspace -- --test-threads 8
+"$here/check-readme.sh" "$E2E_GATEWAY_URL"
