@@ -23,14 +23,21 @@ use crate::jwt::{claims_as_strings, Verifier};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     StepUp,
+    AddTotp,
+    RegenerateRecovery,
 }
 
 /// Every route of the API, as `"METHOD /path/{param}"` with the function that serves it: the
 /// same table the IaC template declares.
 pub fn routes() -> Vec<(&'static str, Function)> {
-    step_up::ROUTES
-        .iter()
-        .map(|r| (*r, Function::StepUp))
+    let table: [(&[&'static str], Function); 3] = [
+        (step_up::ROUTES, Function::StepUp),
+        (add_totp::ROUTES, Function::AddTotp),
+        (regenerate_recovery::ROUTES, Function::RegenerateRecovery),
+    ];
+    table
+        .into_iter()
+        .flat_map(|(routes, f)| routes.iter().map(move |r| (*r, f)))
         .collect()
 }
 
@@ -136,6 +143,8 @@ async fn handle(
     };
     let response = match function {
         Function::StepUp => step_up::handle(&gw.app, request).await,
+        Function::AddTotp => add_totp::handle(&gw.app, request).await,
+        Function::RegenerateRecovery => regenerate_recovery::handle(&gw.app, request).await,
     };
     let (parts, body) = response.into_parts();
     let body = match body {
@@ -226,5 +235,15 @@ mod tests {
         assert!(params.is_empty());
         assert!(match_route("GET", "/v1/step-up/email").is_none());
         assert!(match_route("POST", "/v1/step-up/email/verify/x").is_none());
+        let (key, f, params) = match_route(
+            "DELETE",
+            "/v1/factors/totp/5b0e1a52-0000-4000-8000-000000000000",
+        )
+        .unwrap();
+        assert_eq!(
+            (key.as_str(), f),
+            ("DELETE /v1/factors/totp/{factor_id}", Function::AddTotp)
+        );
+        assert_eq!(params["factor_id"], "5b0e1a52-0000-4000-8000-000000000000");
     }
 }

@@ -32,6 +32,27 @@ pub fn step_up_code(service: &str, code: &str, valid_minutes: i64) -> (String, S
     (subject, text, html)
 }
 
+/// Text and HTML of a security notice: what happened, when, from where, what to do if not you.
+pub fn notice(service: &str, opening: &str, when: &str, ip: &str) -> (String, String) {
+    let text = format!(
+        "{opening}\n\nWhen: {when}\nFrom IP address: {ip}\n\n\
+         If this was you, no action is needed. If it was not, sign in to {service}, review your \
+         two-factor settings, change your password, and contact your administrator.\n"
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\">\
+         <p>{}</p><p>When: {}<br>From IP address: {}</p>\
+         <p>If this was you, no action is needed. If it was not, sign in to {}, review your \
+         two-factor settings, change your password, and contact your administrator.</p>\
+         </body></html>",
+        esc(opening),
+        esc(when),
+        esc(ip),
+        esc(service)
+    );
+    (text, html)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,25 @@ pub fn route_key(req: &Request) -> Option<String> {
     }
 }
 
+/// A path parameter (`{factor_id}`) as API Gateway passed it.
+pub fn path_param(req: &Request, name: &str) -> Result<String> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_owned)
+        .ok_or_else(|| Error::invalid(format!("missing path parameter {name}")))
+}
+
+/// Fails with `step_up_required` unless the request carries a valid step-up token of the caller.
+pub async fn require_step_up(app: &crate::App, req: &Request, caller: &Caller) -> Result<()> {
+    crate::step_up::require(app, &caller.user, header(req, crate::step_up::HEADER)).await
+}
+
+/// True when the client asked for plain text rather than JSON.
+pub fn wants_text(req: &Request) -> bool {
+    header(req, "accept")
+        .is_some_and(|a| a.contains("text/plain") && !a.contains("application/json"))
+}
+
 /// A header's value, if present and valid UTF-8.
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -123,6 +142,29 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
             .unwrap_or_default(),
         Err(e) => error_response(&Error::Internal(format!("serialize response: {e}"))),
     }
+}
+
+/// A response with no body (204).
+pub fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(204)
+        .header("cache-control", "no-store")
+        .body(Body::Empty)
+        .unwrap_or_default()
+}
+
+/// A plain-text file download.
+pub fn text_attachment(status: u16, filename: &str, text: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .header(
+            "content-disposition",
+            format!("attachment; filename=\"{filename}\""),
+        )
+        .header("cache-control", "no-store")
+        .body(Body::Text(text))
+        .unwrap_or_default()
 }
 
 /// The one place an error becomes an HTTP response (and a log line).

@@ -4,6 +4,7 @@
 //! - `crypto`, `clock`: the crypto base and the time port.
 //! - `ports`: the traits the domain needs (store, mail, keys); `aws`: their AWS adapters.
 //! - `challenge`, `limits`, `step_up`, `email`: the flows' shared rules.
+//! - `factors`, `totp`, `recovery`, `events`: second factors, recovery code, security events.
 //! - `http`: the edge every function uses (claims, JSON, the error mapping).
 
 pub mod app;
@@ -14,11 +15,15 @@ pub mod config;
 pub mod crypto;
 pub mod email;
 pub mod error;
+pub mod events;
+pub mod factors;
 pub mod http;
 pub mod limits;
 pub mod ports;
+pub mod recovery;
 pub mod rules;
 pub mod step_up;
+pub mod totp;
 pub mod types;
 
 pub use app::App;

@@ -14,6 +14,8 @@ pub struct Reservation {
     slot: usize,
     taken_at: i64,
     previous: Option<i64>,
+    /// Slots still free in the window after this one was taken.
+    pub remaining: usize,
 }
 
 /// Conditional-write retries before we call it contention and ask the caller to retry.
@@ -32,12 +34,17 @@ pub async fn reserve(app: &App, scope: &str, limit: &SendLimit) -> Result<Reserv
             .take_limit_slot(scope, limit, slot, previous, now)
             .await?
         {
+            let lapsed = |t: &Option<i64>| t.is_none_or(|t| t <= now - limit.window_secs);
+            let remaining = (0..limit.max)
+                .filter(|&i| i != slot && lapsed(&slots.get(i).copied().flatten()))
+                .count();
             return Ok(Reservation {
                 scope: scope.to_owned(),
                 limit: *limit,
                 slot,
                 taken_at: now,
                 previous,
+                remaining,
             });
         }
     }

@@ -6,8 +6,9 @@ use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
 use crate::error::Result;
+use crate::events::SecurityEvent;
 use crate::rules::SendLimit;
-use crate::types::{ChallengeId, Email, UserId};
+use crate::types::{ChallengeId, Email, FactorId, UserId};
 
 /// What a one-time code challenge is for. Part of the item key, so a code issued for one purpose
 /// can never be redeemed on another route.
@@ -44,16 +45,123 @@ pub struct Challenge {
     pub expires_at: UnixTime,
 }
 
-/// Result of counting one verification attempt against a challenge.
+/// Result of counting one verification attempt against a challenge or a pending factor.
 #[derive(Debug)]
-pub enum Attempt {
-    /// The attempt was counted (the challenge was open, unexpired and had tries left); the
-    /// challenge as it is after counting.
-    Counted(Challenge),
-    /// The attempt was not counted; the challenge as it is (used, expired or out of tries).
-    Refused(Challenge),
-    /// No such challenge for this user and purpose.
+pub enum Attempt<T = Challenge> {
+    /// The attempt was counted (open, unexpired, tries left); the item as it is after counting.
+    Counted(T),
+    /// The attempt was not counted; the item as it is (used, expired or out of tries).
+    Refused(T),
+    /// No such item for this user.
     Missing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorKind {
+    Totp,
+    Phone,
+}
+
+impl FactorKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FactorKind::Totp => "totp",
+            FactorKind::Phone => "phone",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorStatus {
+    Pending,
+    Active,
+}
+
+/// How a phone factor receives codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Sms,
+    Voice,
+}
+
+impl Channel {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Voice => "voice",
+        }
+    }
+}
+
+/// A second factor as stored. Secrets are sealed (AES-256-GCM, AAD = the item key).
+#[derive(Debug, Clone)]
+pub struct Factor {
+    pub id: FactorId,
+    pub user: UserId,
+    pub kind: FactorKind,
+    pub status: FactorStatus,
+    pub label: Option<String>,
+    pub created_at: UnixTime,
+    pub activated_at: Option<UnixTime>,
+    /// Pending factors lapse at this time unless verified.
+    pub expires_at: Option<UnixTime>,
+    /// Verification tries used while pending.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// TOTP: the sealed secret, and the last time step accepted.
+    pub secret: Option<Vec<u8>>,
+    pub last_step: Option<i64>,
+    /// Phone: the sealed E.164 number and the preferred channel.
+    pub phone: Option<Vec<u8>>,
+    pub channel: Option<Channel>,
+}
+
+impl Factor {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.status == FactorStatus::Active || self.expires_at.is_some_and(|e| e > now)
+    }
+}
+
+/// The user's recovery code, as stored: only its keyed hash.
+#[derive(Debug, Clone)]
+pub struct RecoveryRecord {
+    pub hash: Vec<u8>,
+    pub created_at: UnixTime,
+}
+
+/// One change in an all-or-nothing [`Store::commit`]. Each carries its own condition.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A new factor (refused if the id exists).
+    PutFactor(Factor),
+    /// Pending -> active, if still pending and unexpired at `now`, and (TOTP) `step` is newer
+    /// than any accepted before.
+    ActivateFactor {
+        user: UserId,
+        id: FactorId,
+        step: Option<i64>,
+        now: UnixTime,
+    },
+    /// Removes a factor (refused if it does not exist).
+    DeleteFactor { user: UserId, id: FactorId },
+    /// Sets the recovery code; with `only_if_absent`, refused if the user has one.
+    PutRecovery {
+        user: UserId,
+        record: RecoveryRecord,
+        only_if_absent: bool,
+    },
+    /// Removes the recovery code, if any.
+    DeleteRecovery { user: UserId },
+    /// Appends a security event.
+    PutEvent(SecurityEvent),
+}
+
+/// Outcome of [`Store::commit`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Commit {
+    Done,
+    /// Nothing was written: the condition of the change at this index did not hold.
+    Refused(usize),
 }
 
 #[async_trait]
@@ -120,6 +228,30 @@ pub trait Store: Send + Sync {
         user: &UserId,
         token_hash: &str,
     ) -> Result<Option<UnixTime>>;
+
+    /// Applies every change or none (a DynamoDB transaction).
+    async fn commit(&self, changes: &[Change]) -> Result<Commit>;
+    /// Every factor of the user, pending ones included (callers skip lapsed ones).
+    async fn list_factors(&self, user: &UserId) -> Result<Vec<Factor>>;
+    async fn get_factor(&self, user: &UserId, id: &FactorId) -> Result<Option<Factor>>;
+    /// Atomically counts one verification try on a pending, unexpired factor with tries left.
+    async fn count_factor_attempt(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        now: UnixTime,
+    ) -> Result<Attempt<Factor>>;
+    /// Records `step` as the last accepted TOTP step of an active factor, only if it is newer
+    /// than the last one: `false` means the step was already used (a replay).
+    async fn accept_totp_step(&self, user: &UserId, id: &FactorId, step: i64) -> Result<bool>;
+    async fn get_recovery(&self, user: &UserId) -> Result<Option<RecoveryRecord>>;
+    /// Replaces the recovery code only if its hash is still `old_hash` (single use).
+    async fn swap_recovery(
+        &self,
+        user: &UserId,
+        old_hash: &[u8],
+        new: &RecoveryRecord,
+    ) -> Result<bool>;
 }
 
 /// An email ready to send: both a plain-text and an HTML part.

@@ -12,6 +12,11 @@ pub const STEP_UP_TOKEN_TTL_SECS: i64 = 900;
 /// request still meets "expired" rather than "not found".
 pub const TTL_GRACE_SECS: i64 = 86_400;
 
+/// A pending factor lapses this long after enrollment starts unless verified.
+pub const PENDING_FACTOR_TTL_SECS: i64 = 600;
+/// Authenticator apps (active or pending) a user may have at once.
+pub const MAX_TOTP_APPS: usize = 5;
+
 /// A sliding-window send limit: at most `max` events in any `window_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendLimit {
@@ -24,6 +29,13 @@ pub struct SendLimit {
 /// SPEC / issue 2: at most 5 step-up emails per user per 15 minutes.
 pub const STEP_UP_EMAIL_SENDS: SendLimit = SendLimit {
     name: "step-up-email",
+    max: 5,
+    window_secs: 900,
+};
+
+/// Wrong TOTP codes on step-up per user per 15 minutes; the next try waits (`rate_limited`).
+pub const STEP_UP_TOTP_FAILURES: SendLimit = SendLimit {
+    name: "step-up-totp-failures",
     max: 5,
     window_secs: 900,
 };

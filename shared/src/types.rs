@@ -92,31 +92,35 @@ impl fmt::Debug for OtpCode {
     }
 }
 
-/// Identifier of a challenge: a UUID v4 in its hyphenated form.
+/// Identifier of something we created (a challenge, a factor): a UUID v4, hyphenated.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChallengeId(String);
+pub struct Id(String);
 
-impl ChallengeId {
+pub type ChallengeId = Id;
+pub type FactorId = Id;
+
+impl Id {
     pub fn new() -> Self {
-        ChallengeId(uuid::Uuid::new_v4().to_string())
+        Id(uuid::Uuid::new_v4().to_string())
     }
 
-    pub fn parse(s: &str) -> Result<Self> {
+    /// Parses an id sent as `field` (named in the error).
+    pub fn parse(s: &str, field: &str) -> Result<Self> {
         uuid::Uuid::parse_str(s)
             .ok()
             .filter(|u| u.hyphenated().to_string() == s)
-            .map(|_| ChallengeId(s.to_owned()))
-            .ok_or_else(|| Error::invalid("challenge_id is not a valid id"))
+            .map(|_| Id(s.to_owned()))
+            .ok_or_else(|| Error::invalid(format!("{field} is not a valid id")))
     }
 }
 
-impl Default for ChallengeId {
+impl Default for Id {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl AsRef<str> for ChallengeId {
+impl AsRef<str> for Id {
     fn as_ref(&self) -> &str {
         &self.0
     }
@@ -154,6 +158,26 @@ impl OpaqueToken {
 impl fmt::Debug for OpaqueToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("OpaqueToken(<redacted>)")
+    }
+}
+
+/// A person's name for a factor ("Work phone"): 1-64 printable characters, trimmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label(String);
+
+impl Label {
+    pub fn parse(s: &str) -> Result<Self> {
+        let t = s.trim();
+        if t.is_empty() || t.chars().count() > 64 || t.chars().any(char::is_control) {
+            return Err(Error::invalid("label must be 1-64 printable characters"));
+        }
+        Ok(Label(t.to_owned()))
+    }
+}
+
+impl AsRef<str> for Label {
+    fn as_ref(&self) -> &str {
+        &self.0
     }
 }
 
@@ -231,6 +255,17 @@ mod tests {
     }
 
     #[test]
+    fn labels_are_trimmed_and_bounded() {
+        assert_eq!(
+            Label::parse("  Work phone ").unwrap().as_ref(),
+            "Work phone"
+        );
+        for bad in ["", "   ", "a\nb", &"x".repeat(65)] {
+            assert!(Label::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn roles_and_plans_parse_only_known_values() {
         assert_eq!(OrgRole::parse("owner").unwrap(), OrgRole::Owner);
         assert!(OrgRole::parse("Owner").is_err());
@@ -254,11 +289,11 @@ mod tests {
         }
 
         #[test]
-        fn challenge_id_parse_accepts_generated_ids_and_refuses_noise(s in "\\PC{0,40}") {
-            let id = ChallengeId::new();
-            prop_assert!(ChallengeId::parse(id.as_ref()).is_ok());
+        fn id_parse_accepts_generated_ids_and_refuses_noise(s in "\\PC{0,40}") {
+            let id = Id::new();
+            prop_assert!(Id::parse(id.as_ref(), "id").is_ok());
             if uuid::Uuid::parse_str(&s).map(|u| u.hyphenated().to_string() != s).unwrap_or(true) {
-                prop_assert!(ChallengeId::parse(&s).is_err());
+                prop_assert!(Id::parse(&s, "id").is_err());
             }
         }
 

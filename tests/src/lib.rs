@@ -63,9 +63,24 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
+    /// The body as text, for non-JSON answers.
+    pub text: String,
 }
 
 impl Reply {
+    async fn read(resp: reqwest::Response) -> Self {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
@@ -102,16 +117,46 @@ impl Api {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.expect("gateway reachable");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
-            status,
-            headers,
-            body,
+        Reply::read(req.send().await.expect("gateway reachable")).await
+    }
+
+    /// Any request: `user`'s bearer token, an optional step-up token and body, extra headers.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        user: &User,
+        step_up: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&user.token);
+        if let Some(t) = step_up {
+            req = req.header("x-step-up-token", t);
         }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Reply::read(req.send().await.expect("gateway reachable")).await
+    }
+
+    /// A step-up token for `user` by the email flow, reading the code from moto at `moto`.
+    pub async fn step_up_by_email(&self, moto: &str, user: &User) -> String {
+        let id = self.start_step_up(user).await;
+        let mail = latest_mail(moto, &user.email).await;
+        let code = code_in(&mail.body, 6).expect("a code in the email");
+        let r = self.verify_step_up(user, &id, &code).await;
+        assert_eq!(r.status, 200, "step-up: {:?}", r.body);
+        r.body["step_up_token"].as_str().expect("token").to_owned()
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
@@ -136,6 +181,34 @@ impl Api {
         )
         .await
     }
+}
+
+/// Decodes a base64 PNG QR code as a phone camera would: the text it holds.
+pub fn decode_qr_png(png_base64: &str) -> String {
+    let png = data_encoding::BASE64
+        .decode(png_base64.as_bytes())
+        .expect("base64 PNG");
+    let img = image::load_from_memory(&png)
+        .expect("a PNG image")
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("a readable QR code").1
+}
+
+/// What an authenticator app does with a scanned URI: the code for time `at`.
+pub fn app_code(otpauth_uri: &str, at: u64) -> String {
+    totp_rs::TOTP::from_url(otpauth_uri)
+        .expect("a valid otpauth URI")
+        .generate(at)
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// An email as moto recorded it.
@@ -275,6 +348,20 @@ pub struct PrivateStack {
     moto_port: u16,
     moto_child: Option<Child>,
     gateway_child: Child,
+}
+
+/// The `Caller` a handler would build for `user`, for tests that use the domain API directly.
+pub fn caller(user: &User) -> shared::http::Caller {
+    shared::http::Caller {
+        user: shared::types::UserId::parse(&user.sub).expect("user id"),
+        email: Some(shared::types::Email::parse(&user.email).expect("email")),
+        org_id: Some("org-1".into()),
+        org_role: Some(shared::types::OrgRole::Owner),
+        plan: Some(shared::types::Plan::Paid),
+        scopes: vec![],
+        source_ip: Some("127.0.0.1".into()),
+        user_agent: Some("e2e".into()),
+    }
 }
 
 impl PrivateStack {

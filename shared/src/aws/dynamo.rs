@@ -5,17 +5,25 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 
 use super::dependency;
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
-use crate::ports::{Attempt, Challenge, ChallengeStatus, Purpose, Store};
+use crate::events::{SecurityEvent, RETENTION_SECS};
+use crate::ports::{
+    Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Factor, FactorKind, FactorStatus,
+    Purpose, RecoveryRecord, Store,
+};
 use crate::rules::{SendLimit, TTL_GRACE_SECS};
-use crate::types::{ChallengeId, UserId};
+use crate::types::{ChallengeId, FactorId, UserId};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -79,7 +87,7 @@ fn get_b<'a>(item: &'a Item, k: &str) -> Result<&'a [u8]> {
 
 fn challenge_from(item: &Item, user: &UserId, purpose: Purpose) -> Result<Challenge> {
     Ok(Challenge {
-        id: ChallengeId::parse(get_s(item, "challenge_id")?).map_err(|_| corrupt("id"))?,
+        id: ChallengeId::parse(get_s(item, "challenge_id")?, "id").map_err(|_| corrupt("id"))?,
         user: user.clone(),
         purpose,
         code_hash: get_b(item, "code_hash")?.to_vec(),
@@ -93,6 +101,115 @@ fn challenge_from(item: &Item, user: &UserId, purpose: Purpose) -> Result<Challe
         created_at: get_n(item, "created_at")?,
         expires_at: get_n(item, "expires_at")?,
     })
+}
+
+fn factor_sk(id: &FactorId) -> String {
+    format!("FACTOR#{}", id.as_ref())
+}
+const RECOVERY_SK: &str = "RECOVERY";
+
+fn factor_item(f: &Factor) -> Item {
+    let mut item = key(user_pk(&f.user), factor_sk(&f.id));
+    item.extend([
+        ("type".to_owned(), s("factor")),
+        ("factor_id".to_owned(), s(f.id.as_ref())),
+        ("kind".to_owned(), s(f.kind.as_str())),
+        (
+            "status".to_owned(),
+            s(match f.status {
+                FactorStatus::Pending => "pending",
+                FactorStatus::Active => "active",
+            }),
+        ),
+        ("created_at".to_owned(), n(f.created_at)),
+        ("attempts".to_owned(), n(f.attempts)),
+        ("max_attempts".to_owned(), n(f.max_attempts)),
+    ]);
+    let optional = [
+        ("label", f.label.as_ref().map(|l| s(l.as_str()))),
+        ("activated_at", f.activated_at.map(n)),
+        ("expires_at", f.expires_at.map(n)),
+        ("ttl", f.expires_at.map(|e| n(e + TTL_GRACE_SECS))),
+        ("secret", f.secret.as_deref().map(b)),
+        ("last_step", f.last_step.map(n)),
+        ("phone", f.phone.as_deref().map(b)),
+        ("channel", f.channel.map(|c| s(c.as_str()))),
+    ];
+    item.extend(
+        optional
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v))),
+    );
+    item
+}
+
+fn factor_from(item: &Item, user: &UserId) -> Result<Factor> {
+    let opt_n = |k: &str| item.contains_key(k).then(|| get_n(item, k)).transpose();
+    Ok(Factor {
+        id: FactorId::parse(get_s(item, "factor_id")?, "id").map_err(|_| corrupt("factor_id"))?,
+        user: user.clone(),
+        kind: match get_s(item, "kind")? {
+            "totp" => FactorKind::Totp,
+            "phone" => FactorKind::Phone,
+            _ => return Err(corrupt("kind")),
+        },
+        status: match get_s(item, "status")? {
+            "pending" => FactorStatus::Pending,
+            "active" => FactorStatus::Active,
+            _ => return Err(corrupt("status")),
+        },
+        label: item.get("label").and_then(|v| v.as_s().ok()).cloned(),
+        created_at: get_n(item, "created_at")?,
+        activated_at: opt_n("activated_at")?,
+        expires_at: opt_n("expires_at")?,
+        attempts: get_n(item, "attempts")? as u32,
+        max_attempts: get_n(item, "max_attempts")? as u32,
+        secret: item
+            .get("secret")
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref().to_vec()),
+        last_step: opt_n("last_step")?,
+        phone: item
+            .get("phone")
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref().to_vec()),
+        channel: match item
+            .get("channel")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+        {
+            None => None,
+            Some("sms") => Some(Channel::Sms),
+            Some("voice") => Some(Channel::Voice),
+            Some(_) => return Err(corrupt("channel")),
+        },
+    })
+}
+
+fn event_item(e: &SecurityEvent) -> Item {
+    let mut item = key(user_pk(&e.target), format!("EVENT#{:012}#{}", e.at, e.id));
+    item.extend([
+        ("type".to_owned(), s("event")),
+        ("event_id".to_owned(), s(&e.id)),
+        ("actor".to_owned(), s(&e.actor)),
+        ("target".to_owned(), s(e.target.as_ref())),
+        ("action".to_owned(), s(e.action.as_str())),
+        ("detail".to_owned(), s(&e.detail)),
+        ("outcome".to_owned(), s(e.outcome)),
+        ("at".to_owned(), n(e.at)),
+        ("ttl".to_owned(), n(e.at + RETENTION_SECS)),
+    ]);
+    if let Some(ip) = &e.source_ip {
+        item.insert("source_ip".into(), s(ip));
+    }
+    if let Some(ua) = &e.user_agent {
+        item.insert("user_agent".into(), s(ua));
+    }
+    item
+}
+
+fn build<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
+    r.map_err(|e| Error::Internal(format!("dynamodb request: {e}")))
 }
 
 /// True when an SDK error is a failed condition (the write was refused, not broken).
@@ -125,6 +242,130 @@ impl DynamoStore {
             .await
             .map_err(|e| dependency("dynamodb", e))?
             .item)
+    }
+
+    /// Counts one try on an item whose `status` is `open_status`, unexpired at `now`, with tries
+    /// left; a refusal returns the item as it is, to say why.
+    async fn count_attempt_on(
+        &self,
+        k: Item,
+        open_status: &str,
+        now: UnixTime,
+    ) -> Result<Attempt<Item>> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(k.clone()))
+            .update_expression("ADD attempts :one")
+            .condition_expression(
+                "attribute_exists(pk) AND #status = :open AND attempts < max_attempts AND expires_at > :now",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":open", s(open_status))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Attempt::Counted(
+                out.attributes
+                    .ok_or_else(|| corrupt("no attributes returned"))?,
+            )),
+            Err(e) if condition_failed(&e) => {
+                let old = match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => c.item,
+                    _ => None,
+                };
+                // Engines that do not return the item on a failed condition: read it.
+                let old = match old {
+                    Some(i) => Some(i),
+                    None => self.get(k).await?,
+                };
+                Ok(old.map(Attempt::Refused).unwrap_or(Attempt::Missing))
+            }
+            Err(e) => Err(dependency("dynamodb", e)),
+        }
+    }
+
+    /// The transaction item for one change.
+    fn transact_item(&self, change: &Change) -> Result<TransactWriteItem> {
+        let put = |item: Item, cond: Option<&str>| -> Result<TransactWriteItem> {
+            let p = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .set_condition_expression(cond.map(str::to_owned));
+            Ok(TransactWriteItem::builder().put(build(p.build())?).build())
+        };
+        match change {
+            Change::PutFactor(f) => put(factor_item(f), Some("attribute_not_exists(pk)")),
+            Change::PutEvent(e) => put(event_item(e), Some("attribute_not_exists(pk)")),
+            Change::PutRecovery {
+                user,
+                record,
+                only_if_absent,
+            } => {
+                let mut item = key(user_pk(user), RECOVERY_SK.into());
+                item.insert("type".into(), s("recovery_code"));
+                item.insert("code_hash".into(), b(&record.hash));
+                item.insert("created_at".into(), n(record.created_at));
+                put(item, only_if_absent.then_some("attribute_not_exists(pk)"))
+            }
+            Change::DeleteFactor { user, id } => {
+                let d = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), factor_sk(id))))
+                    .condition_expression("attribute_exists(pk)");
+                Ok(TransactWriteItem::builder()
+                    .delete(build(d.build())?)
+                    .build())
+            }
+            Change::DeleteRecovery { user } => {
+                let d = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), RECOVERY_SK.into())));
+                Ok(TransactWriteItem::builder()
+                    .delete(build(d.build())?)
+                    .build())
+            }
+            Change::ActivateFactor {
+                user,
+                id,
+                step,
+                now,
+            } => {
+                let mut u = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), factor_sk(id))))
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":active", s("active"))
+                    .expression_attribute_values(":pending", s("pending"))
+                    .expression_attribute_values(":now", n(*now));
+                let (set, cond) = match step {
+                    Some(step) => {
+                        u = u.expression_attribute_values(":step", n(*step));
+                        (
+                            ", last_step = :step",
+                            " AND (attribute_not_exists(last_step) OR last_step < :step)",
+                        )
+                    }
+                    None => ("", ""),
+                };
+                u = u
+                    .update_expression(format!(
+                        "SET #status = :active, activated_at = :now{set} REMOVE expires_at, #ttl"
+                    ))
+                    .condition_expression(format!(
+                        "#status = :pending AND expires_at > :now{cond}"
+                    ));
+                Ok(TransactWriteItem::builder()
+                    .update(build(u.build())?)
+                    .build())
+            }
+        }
     }
 
     /// Writes a new item; `false` if one with that key already exists.
@@ -269,48 +510,16 @@ impl Store for DynamoStore {
         id: &ChallengeId,
         now: UnixTime,
     ) -> Result<Attempt> {
-        let k = key(user_pk(user), challenge_sk(purpose, id));
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(k.clone()))
-            .update_expression("ADD attempts :one")
-            .condition_expression(
-                "attribute_exists(pk) AND #status = :open AND attempts < max_attempts AND expires_at > :now",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":open", s("open"))
-            .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match res {
-            Ok(out) => {
-                let item = out
-                    .attributes
-                    .ok_or_else(|| corrupt("no attributes returned"))?;
-                Ok(Attempt::Counted(challenge_from(&item, user, purpose)?))
-            }
-            Err(e) if condition_failed(&e) => {
-                let old = match e.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(c) => c.item,
-                    _ => None,
-                };
-                // Engines that do not return the item on a failed condition: read it.
-                let old = match old {
-                    Some(i) => Some(i),
-                    None => self.get(k).await?,
-                };
-                match old {
-                    None => Ok(Attempt::Missing),
-                    Some(item) => Ok(Attempt::Refused(challenge_from(&item, user, purpose)?)),
-                }
-            }
-            Err(e) => Err(dependency("dynamodb", e)),
-        }
+        Ok(
+            match self
+                .count_attempt_on(key(user_pk(user), challenge_sk(purpose, id)), "open", now)
+                .await?
+            {
+                Attempt::Counted(i) => Attempt::Counted(challenge_from(&i, user, purpose)?),
+                Attempt::Refused(i) => Attempt::Refused(challenge_from(&i, user, purpose)?),
+                Attempt::Missing => Attempt::Missing,
+            },
+        )
     }
 
     async fn consume_challenge(
@@ -358,6 +567,136 @@ impl Store for DynamoStore {
             .await?
             .map(|i| get_n(&i, "expires_at"))
             .transpose()
+    }
+    async fn commit(&self, changes: &[Change]) -> Result<Commit> {
+        let items = changes
+            .iter()
+            .map(|c| self.transact_item(c))
+            .collect::<Result<Vec<_>>>()?;
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Commit::Done),
+            Err(e) => {
+                let refused = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
+                        .cancellation_reasons()
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed")),
+                    _ => None,
+                };
+                match refused {
+                    Some(i) => Ok(Commit::Refused(i)),
+                    None => Err(dependency("dynamodb", e)),
+                }
+            }
+        }
+    }
+
+    async fn list_factors(&self, user: &UserId) -> Result<Vec<Factor>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(user_pk(user)))
+                .expression_attribute_values(":prefix", s("FACTOR#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dependency("dynamodb", e))?;
+            for item in page.items() {
+                out.push(factor_from(item, user)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn get_factor(&self, user: &UserId, id: &FactorId) -> Result<Option<Factor>> {
+        self.get(key(user_pk(user), factor_sk(id)))
+            .await?
+            .map(|i| factor_from(&i, user))
+            .transpose()
+    }
+
+    async fn count_factor_attempt(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        now: UnixTime,
+    ) -> Result<Attempt<Factor>> {
+        Ok(
+            match self
+                .count_attempt_on(key(user_pk(user), factor_sk(id)), "pending", now)
+                .await?
+            {
+                Attempt::Counted(i) => Attempt::Counted(factor_from(&i, user)?),
+                Attempt::Refused(i) => Attempt::Refused(factor_from(&i, user)?),
+                Attempt::Missing => Attempt::Missing,
+            },
+        )
+    }
+
+    async fn accept_totp_step(&self, user: &UserId, id: &FactorId, step: i64) -> Result<bool> {
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), factor_sk(id))))
+                .update_expression("SET last_step = :step")
+                .condition_expression(
+                    "#status = :active AND (attribute_not_exists(last_step) OR last_step < :step)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":step", n(step))
+                .send()
+                .await,
+        )
+    }
+
+    async fn get_recovery(&self, user: &UserId) -> Result<Option<RecoveryRecord>> {
+        self.get(key(user_pk(user), RECOVERY_SK.into()))
+            .await?
+            .map(|i| {
+                Ok(RecoveryRecord {
+                    hash: get_b(&i, "code_hash")?.to_vec(),
+                    created_at: get_n(&i, "created_at")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn swap_recovery(
+        &self,
+        user: &UserId,
+        old_hash: &[u8],
+        new: &RecoveryRecord,
+    ) -> Result<bool> {
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), RECOVERY_SK.into())))
+                .update_expression("SET code_hash = :new, created_at = :created")
+                .condition_expression("code_hash = :old")
+                .expression_attribute_values(":new", b(&new.hash))
+                .expression_attribute_values(":old", b(old_hash))
+                .expression_attribute_values(":created", n(new.created_at))
+                .send()
+                .await,
+        )
     }
 }
 

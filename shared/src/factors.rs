@@ -1,0 +1,342 @@
+//! Second factors: enrolling and confirming an authenticator app ("verify and save"), TOTP
+//! step-up with replay protection, removing a factor. Phone factors build on the same pieces.
+
+use crate::app::App;
+use crate::crypto::DataKeys;
+use crate::error::{Error, Result};
+use crate::events::{notify, Action, SecurityEvent};
+use crate::http::Caller;
+use crate::limits;
+use crate::ports::{Attempt, Change, Commit, Factor, FactorKind, FactorStatus, RecoveryRecord};
+use crate::recovery::RecoveryCode;
+use crate::rules::{
+    MAX_ATTEMPTS_PER_CHALLENGE, MAX_TOTP_APPS, PENDING_FACTOR_TTL_SECS, STEP_UP_TOTP_FAILURES,
+};
+use crate::step_up::{self, IssuedStepUp};
+use crate::totp::{self, TotpSecret};
+use crate::types::{FactorId, Label, OtpCode, UserId};
+
+/// What the app enrollment screen shows, once.
+#[derive(Debug)]
+pub struct TotpEnrollment {
+    pub factor_id: FactorId,
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub qr_svg: String,
+    pub qr_png_base64: String,
+    pub expires_in: i64,
+}
+
+/// A factor that just became active, and the recovery code if this made it the user's first.
+#[derive(Debug)]
+pub struct Activated {
+    pub factor: Factor,
+    pub recovery_code: Option<RecoveryCode>,
+}
+
+/// A factor as the API shows it: never a secret, a phone number only masked.
+#[derive(Debug, serde::Serialize)]
+pub struct FactorView {
+    pub factor_id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<&'static str>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<String>,
+}
+
+impl FactorView {
+    pub fn of(f: &Factor, masked_phone: Option<String>) -> Self {
+        FactorView {
+            factor_id: f.id.as_ref().to_owned(),
+            kind: f.kind.as_str(),
+            status: match f.status {
+                FactorStatus::Pending => "pending",
+                FactorStatus::Active => "active",
+            },
+            label: f.label.clone(),
+            phone: masked_phone,
+            channel: f.channel.map(|c| c.as_str()),
+            created_at: crate::clock::rfc3339(f.created_at),
+            activated_at: f.activated_at.map(crate::clock::rfc3339),
+        }
+    }
+}
+
+/// Human description of a factor for events and notices (never a secret or a full number).
+pub fn describe(f: &Factor) -> String {
+    match f.kind {
+        FactorKind::Totp => format!(
+            "authenticator app '{}'",
+            f.label.as_deref().unwrap_or("Authenticator app")
+        ),
+        FactorKind::Phone => "phone".to_owned(),
+    }
+}
+
+/// The AAD a factor's sealed secrets are bound to: the factor's item key, so a sealed value
+/// copied to another item or user does not open.
+pub fn factor_aad(user: &UserId, id: &FactorId) -> Vec<u8> {
+    format!("USER#{}|FACTOR#{}", user.as_ref(), id.as_ref()).into_bytes()
+}
+
+fn open_secret(keys: &DataKeys, f: &Factor) -> Result<TotpSecret> {
+    let sealed = f
+        .secret
+        .as_deref()
+        .ok_or_else(|| Error::Internal("TOTP factor without a secret".into()))?;
+    TotpSecret::from_bytes(&keys.open(&factor_aad(&f.user, &f.id), sealed)?)
+}
+
+/// Starts enrolling an authenticator app: a pending factor with a fresh secret, which lapses
+/// in 10 minutes unless confirmed with a current code.
+pub async fn start_totp(
+    app: &App,
+    caller: &Caller,
+    label: Option<Label>,
+) -> Result<TotpEnrollment> {
+    let keys = app.keys().await?;
+    let now = app.clock.now();
+    let live = app
+        .store
+        .list_factors(&caller.user)
+        .await?
+        .into_iter()
+        .filter(|f| f.kind == FactorKind::Totp && f.is_live(now))
+        .count();
+    if live >= MAX_TOTP_APPS {
+        return Err(Error::Conflict(format!(
+            "at most {MAX_TOTP_APPS} authenticator apps; remove one first"
+        )));
+    }
+    let id = FactorId::new();
+    let secret = TotpSecret::generate();
+    let factor = Factor {
+        secret: Some(keys.seal(&factor_aad(&caller.user, &id), secret.as_bytes())?),
+        id: id.clone(),
+        user: caller.user.clone(),
+        kind: FactorKind::Totp,
+        status: FactorStatus::Pending,
+        label: Some(
+            label
+                .map(|l| l.as_ref().to_owned())
+                .unwrap_or_else(|| "Authenticator app".to_owned()),
+        ),
+        created_at: now,
+        activated_at: None,
+        expires_at: Some(now + PENDING_FACTOR_TTL_SECS),
+        attempts: 0,
+        max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
+        last_step: None,
+        phone: None,
+        channel: None,
+    };
+    match app.store.commit(&[Change::PutFactor(factor)]).await? {
+        Commit::Done => {}
+        Commit::Refused(_) => return Err(Error::Internal("factor id collision".into())),
+    }
+    let account = caller
+        .email
+        .as_ref()
+        .map(|e| e.as_ref().to_owned())
+        .unwrap_or_else(|| caller.user.as_ref().to_owned());
+    let uri = secret.otpauth_uri(&app.config.service_name, &account)?;
+    Ok(TotpEnrollment {
+        factor_id: id,
+        secret: secret.base32(),
+        qr_svg: totp::qr_svg(&uri)?,
+        qr_png_base64: totp::qr_png_base64(&uri)?,
+        otpauth_uri: uri,
+        expires_in: PENDING_FACTOR_TTL_SECS,
+    })
+}
+
+/// Why a pending factor refused a try without counting it.
+fn pending_refusal(f: &Factor, now: i64) -> Error {
+    if f.status == FactorStatus::Active {
+        Error::Conflict("this factor is already verified".into())
+    } else if f.attempts >= f.max_attempts {
+        Error::TooManyAttempts("too many wrong codes; start the enrollment again".into())
+    } else if f.expires_at.is_some_and(|e| e <= now) {
+        Error::Expired("the enrollment expired; start it again".into())
+    } else {
+        Error::unavailable("pending factor refused an attempt for an unknown reason")
+    }
+}
+
+/// Counts one try on a pending factor of `kind`, or says why it cannot be tried.
+pub async fn count_pending_try(
+    app: &App,
+    user: &UserId,
+    id: &FactorId,
+    kind: FactorKind,
+) -> Result<Factor> {
+    let now = app.clock.now();
+    match app.store.count_factor_attempt(user, id, now).await? {
+        Attempt::Missing => Err(Error::NotFound("no such factor".into())),
+        Attempt::Refused(f) if f.kind == kind => Err(pending_refusal(&f, now)),
+        Attempt::Counted(f) if f.kind == kind => Ok(f),
+        _ => Err(Error::NotFound("no such factor".into())),
+    }
+}
+
+/// The error for a wrong code on a counted try.
+pub fn wrong_code(f: &Factor) -> Error {
+    match f.max_attempts.saturating_sub(f.attempts) {
+        0 => Error::TooManyAttempts("too many wrong codes; start the enrollment again".into()),
+        n => Error::InvalidCode {
+            attempts_remaining: n,
+        },
+    }
+}
+
+/// Confirms an app enrollment with a current code ("verify and save").
+pub async fn verify_totp(
+    app: &App,
+    caller: &Caller,
+    id: &FactorId,
+    code: &OtpCode,
+) -> Result<Activated> {
+    let keys = app.keys().await?;
+    let f = count_pending_try(app, &caller.user, id, FactorKind::Totp).await?;
+    let step = open_secret(keys, &f)?
+        .matching_step(code, app.clock.now())?
+        .ok_or_else(|| wrong_code(&f))?;
+    activate(app, caller, f, Some(step)).await
+}
+
+/// Makes a pending factor active, with its event, in one transaction. If the user has no
+/// recovery code yet (this is their first factor), one is created in the same transaction.
+pub async fn activate(
+    app: &App,
+    caller: &Caller,
+    mut f: Factor,
+    step: Option<i64>,
+) -> Result<Activated> {
+    let keys = app.keys().await?;
+    let now = app.clock.now();
+    let event = SecurityEvent::by_caller(app, caller, Action::FactorAdded, describe(&f));
+    let mut needs_recovery = app.store.get_recovery(&caller.user).await?.is_none();
+    // At most twice: a concurrent activation may create the recovery code between our read and
+    // our write, and then we commit without one.
+    for _ in 0..2 {
+        let recovery = needs_recovery.then(RecoveryCode::generate);
+        let mut changes = vec![
+            Change::ActivateFactor {
+                user: caller.user.clone(),
+                id: f.id.clone(),
+                step,
+                now,
+            },
+            Change::PutEvent(event.clone()),
+        ];
+        if let Some(code) = &recovery {
+            changes.push(Change::PutRecovery {
+                user: caller.user.clone(),
+                record: RecoveryRecord {
+                    hash: code.hash(keys, &caller.user),
+                    created_at: now,
+                },
+                only_if_absent: true,
+            });
+        }
+        match app.store.commit(&changes).await? {
+            Commit::Done => {
+                notify(app, caller.email.as_ref(), &event).await;
+                f.status = FactorStatus::Active;
+                f.activated_at = Some(now);
+                f.expires_at = None;
+                return Ok(Activated {
+                    factor: f,
+                    recovery_code: recovery,
+                });
+            }
+            Commit::Refused(0) => {
+                return Err(Error::Conflict(
+                    "this factor was already verified, or the code was already used".into(),
+                ))
+            }
+            Commit::Refused(2) => needs_recovery = false,
+            Commit::Refused(_) => return Err(Error::Internal("event id collision".into())),
+        }
+    }
+    Err(Error::unavailable("activation kept racing; try again"))
+}
+
+/// Step-up with a current code from any of the user's authenticator apps. Each time step is
+/// accepted at most once per factor; wrong codes are limited per user.
+pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Result<IssuedStepUp> {
+    let keys = app.keys().await?;
+    let scope = format!("USER#{}", caller.user.as_ref());
+    let apps: Vec<Factor> = app
+        .store
+        .list_factors(&caller.user)
+        .await?
+        .into_iter()
+        .filter(|f| f.kind == FactorKind::Totp && f.status == FactorStatus::Active)
+        .collect();
+    if apps.is_empty() {
+        return Err(Error::Conflict("no authenticator app is set up".into()));
+    }
+    // Every try takes a slot first, so concurrent guesses cannot outrun the limit; a success
+    // gives its slot back.
+    let reservation = limits::reserve(app, &scope, &STEP_UP_TOTP_FAILURES).await?;
+    let now = app.clock.now();
+    for f in &apps {
+        if let Some(step) = open_secret(keys, f)?.matching_step(code, now)? {
+            if app
+                .store
+                .accept_totp_step(&caller.user, &f.id, step)
+                .await?
+            {
+                limits::release(app, reservation).await?;
+                return step_up::issue(app, &caller.user).await;
+            }
+            break;
+        }
+    }
+    Err(Error::InvalidCode {
+        attempts_remaining: reservation.remaining as u32,
+    })
+}
+
+/// Removes one of the caller's factors of `kind`, with its event. Removing the last active
+/// factor also removes the recovery code, so the next first factor issues a fresh one.
+pub async fn remove(app: &App, caller: &Caller, id: &FactorId, kind: FactorKind) -> Result<()> {
+    let factors = app.store.list_factors(&caller.user).await?;
+    let f = factors
+        .iter()
+        .find(|f| &f.id == id && f.kind == kind)
+        .ok_or_else(|| Error::NotFound("no such factor".into()))?;
+    let others_active = factors
+        .iter()
+        .any(|o| &o.id != id && o.status == FactorStatus::Active);
+    let event = SecurityEvent::by_caller(app, caller, Action::FactorRemoved, describe(f));
+    let mut changes = vec![
+        Change::DeleteFactor {
+            user: caller.user.clone(),
+            id: id.clone(),
+        },
+        Change::PutEvent(event.clone()),
+    ];
+    if !others_active {
+        changes.push(Change::DeleteRecovery {
+            user: caller.user.clone(),
+        });
+    }
+    match app.store.commit(&changes).await? {
+        Commit::Done => {
+            notify(app, caller.email.as_ref(), &event).await;
+            Ok(())
+        }
+        Commit::Refused(0) => Err(Error::NotFound("no such factor".into())),
+        Commit::Refused(_) => Err(Error::Internal("event id collision".into())),
+    }
+}
