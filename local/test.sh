@@ -32,5 +32,18 @@ port_open "$port" || { echo "test gateway did not start:" >&2; tail -n 30 "$stat
 export E2E_GATEWAY_URL="http://127.0.0.1:$port"
 export E2E_GATEWAY_BIN="$root/target/debug/dev-gateway"
 export MOTO_SERVER_BIN="$here/.tools/venv/bin/moto_server"
-cargo test -q --workspace -- --test-threads 8
+log="$state/test-output.log"
+set +e
+cargo test -q --workspace -- --test-threads 8 2>&1 | tee "$log"
+cargo_status=${PIPESTATUS[0]}
 "$here/check-readme.sh" "$E2E_GATEWAY_URL"
+readme_status=$?
+set -e
+# One plain closing line for the whole run (cargo's own last line is a doc-test binary's).
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+[ "$readme_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
+summary="$passed passed, $failed failed"
+echo "$summary" > "$state/test-summary.txt"
+echo "$summary"
+[ "$cargo_status" = 0 ] && [ "$readme_status" = 0 ]

@@ -24,15 +24,17 @@ use crate::jwt::{claims_as_strings, Verifier};
 pub enum Function {
     StepUp,
     AddTotp,
+    AddPhone,
     RegenerateRecovery,
 }
 
 /// Every route of the API, as `"METHOD /path/{param}"` with the function that serves it: the
 /// same table the IaC template declares.
 pub fn routes() -> Vec<(&'static str, Function)> {
-    let table: [(&[&'static str], Function); 3] = [
+    let table: [(&[&'static str], Function); 4] = [
         (step_up::ROUTES, Function::StepUp),
         (add_totp::ROUTES, Function::AddTotp),
+        (add_phone::ROUTES, Function::AddPhone),
         (regenerate_recovery::ROUTES, Function::RegenerateRecovery),
     ];
     table
@@ -144,6 +146,7 @@ async fn handle(
     let response = match function {
         Function::StepUp => step_up::handle(&gw.app, request).await,
         Function::AddTotp => add_totp::handle(&gw.app, request).await,
+        Function::AddPhone => add_phone::handle(&gw.app, request).await,
         Function::RegenerateRecovery => regenerate_recovery::handle(&gw.app, request).await,
     };
     let (parts, body) = response.into_parts();

@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod gateway;
 pub mod jwt;
+pub mod voice_inbox;
 
 use std::path::PathBuf;
 

@@ -5,34 +5,33 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
+use crate::aws::Adapters;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::DataKeys;
 use crate::error::Result;
-use crate::ports::{KeyVault, Mailer, Store};
+use crate::ports::{KeyVault, Mailer, SmsSender, Store, VoiceCaller};
 
 pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub mailer: Arc<dyn Mailer>,
     pub vault: Arc<dyn KeyVault>,
+    pub sms: Arc<dyn SmsSender>,
+    pub voice: Arc<dyn VoiceCaller>,
     pub clock: Arc<dyn Clock>,
     keys: OnceCell<DataKeys>,
 }
 
 impl App {
-    pub fn new(
-        config: Config,
-        store: Arc<dyn Store>,
-        mailer: Arc<dyn Mailer>,
-        vault: Arc<dyn KeyVault>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(config: Config, adapters: Adapters, clock: Arc<dyn Clock>) -> Self {
         App {
             config,
-            store,
-            mailer,
-            vault,
+            store: adapters.store,
+            mailer: adapters.mailer,
+            vault: adapters.vault,
+            sms: adapters.sms,
+            voice: adapters.voice,
             clock,
             keys: OnceCell::new(),
         }
@@ -46,8 +45,8 @@ impl App {
     /// As [`from_env`](Self::from_env) with another clock (the local dev gateway moves time).
     pub async fn from_env_with_clock(clock: Arc<dyn Clock>) -> Result<Self> {
         let config = Config::from_env()?;
-        let aws = crate::aws::Adapters::from_env(&config).await;
-        Ok(Self::new(config, aws.store, aws.mailer, aws.vault, clock))
+        let aws = Adapters::from_env(&config).await;
+        Ok(Self::new(config, aws, clock))
     }
 
     /// Encryption context the data key is bound to.

@@ -1,6 +1,7 @@
 //! Configuration from environment variables, read once per cold start.
 
 use crate::error::{Error, Result};
+use crate::phone::PhonePolicy;
 use crate::rules::CODE_LEN_RANGE;
 
 #[derive(Debug, Clone)]
@@ -15,6 +16,11 @@ pub struct Config {
     pub service_name: String,
     /// Length of emailed and texted codes (`CODE_LENGTH`, 6-8, default 6).
     pub code_length: usize,
+    /// Which phone numbers may be a 2FA phone (`PHONE_ALLOWED_COUNTRIES`, `PHONE_DENY_LIST`).
+    pub phone_policy: PhonePolicy,
+    /// The End User Messaging origination identity (phone number or pool) that places voice
+    /// calls (`VOICE_ORIGINATION_IDENTITY`); voice calls fail with 503 without it.
+    pub voice_origination_identity: Option<String>,
 }
 
 impl Config {
@@ -43,6 +49,11 @@ impl Config {
             ses_from_address: required("SES_FROM_ADDRESS")?,
             service_name: get("SERVICE_NAME").unwrap_or_else(|| "Console".into()),
             code_length,
+            phone_policy: PhonePolicy::from_lists(
+                &get("PHONE_ALLOWED_COUNTRIES").unwrap_or_default(),
+                &get("PHONE_DENY_LIST").unwrap_or_default(),
+            ),
+            voice_origination_identity: get("VOICE_ORIGINATION_IDENTITY").filter(|v| !v.is_empty()),
         })
     }
 }

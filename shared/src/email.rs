@@ -8,6 +8,30 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The SMS carrying a code: short, with the service name, expiry and a warning.
+pub fn sms_code(service: &str, code: &str, valid_minutes: i64) -> String {
+    format!(
+        "{code} is your {service} verification code. It expires in {valid_minutes} minutes. \
+         Do not share it with anyone."
+    )
+}
+
+/// The call reading a code digit by digit, twice.
+pub fn voice_code(service: &str, code: &str) -> crate::ports::VoiceMessage {
+    let spaced = code.chars().map(String::from).collect::<Vec<_>>().join(" ");
+    let digits = format!("<say-as interpret-as=\"digits\">{}</say-as>", esc(code));
+    crate::ports::VoiceMessage {
+        ssml: format!(
+            "<speak>Your {} verification code is <break time=\"300ms\"/>{digits}.\
+             <break time=\"1s\"/>Again, your code is <break time=\"300ms\"/>{digits}.</speak>",
+            esc(service)
+        ),
+        text: format!(
+            "Your {service} verification code is {spaced}. Again, your code is {spaced}."
+        ),
+    }
+}
+
 /// Subject, text and HTML of the step-up code email.
 pub fn step_up_code(service: &str, code: &str, valid_minutes: i64) -> (String, String, String) {
     let subject = format!("Your {service} verification code");
@@ -56,6 +80,20 @@ pub fn notice(service: &str, opening: &str, when: &str, ip: &str) -> (String, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_call_reads_the_code_digit_by_digit_twice() {
+        let m = voice_code("Console", "042917");
+        assert_eq!(
+            m.ssml
+                .matches("<say-as interpret-as=\"digits\">042917</say-as>")
+                .count(),
+            2
+        );
+        assert!(m.ssml.starts_with("<speak>") && m.ssml.ends_with("</speak>"));
+        assert_eq!(m.text.matches("0 4 2 9 1 7").count(), 2);
+        assert!(sms_code("Console", "042917", 10).starts_with("042917 is your Console"));
+    }
 
     #[test]
     fn step_up_email_carries_code_expiry_and_what_to_do_in_both_parts() {

@@ -71,13 +71,13 @@ impl FactorView {
 }
 
 /// Human description of a factor for events and notices (never a secret or a full number).
-pub fn describe(f: &Factor) -> String {
+pub fn describe(f: &Factor, masked_phone: Option<&str>) -> String {
     match f.kind {
         FactorKind::Totp => format!(
             "authenticator app '{}'",
             f.label.as_deref().unwrap_or("Authenticator app")
         ),
-        FactorKind::Phone => "phone".to_owned(),
+        FactorKind::Phone => format!("phone {}", masked_phone.unwrap_or("number")),
     }
 }
 
@@ -137,6 +137,7 @@ pub async fn start_totp(
         last_step: None,
         phone: None,
         channel: None,
+        code_hash: None,
     };
     match app.store.commit(&[Change::PutFactor(factor)]).await? {
         Commit::Done => {}
@@ -209,20 +210,35 @@ pub async fn verify_totp(
     let step = open_secret(keys, &f)?
         .matching_step(code, app.clock.now())?
         .ok_or_else(|| wrong_code(&f))?;
-    activate(app, caller, f, Some(step)).await
+    let how = Activation {
+        action: Action::FactorAdded,
+        detail: describe(&f, None),
+        extra: vec![],
+    };
+    activate(app, caller, f, Some(step), how).await
 }
 
-/// Makes a pending factor active, with its event, in one transaction. If the user has no
-/// recovery code yet (this is their first factor), one is created in the same transaction.
+/// What an activation records besides the factor itself.
+pub struct Activation {
+    pub action: Action,
+    pub detail: String,
+    /// More changes that must happen in the same transaction (the phone guard, the old phone).
+    pub extra: Vec<Change>,
+}
+
+/// Makes a pending factor active, with its event and `how.extra`, in one transaction. If the
+/// user has no recovery code yet (this is their first factor), one is created in the same
+/// transaction.
 pub async fn activate(
     app: &App,
     caller: &Caller,
     mut f: Factor,
     step: Option<i64>,
+    how: Activation,
 ) -> Result<Activated> {
     let keys = app.keys().await?;
     let now = app.clock.now();
-    let event = SecurityEvent::by_caller(app, caller, Action::FactorAdded, describe(&f));
+    let event = SecurityEvent::by_caller(app, caller, how.action, how.detail);
     let mut needs_recovery = app.store.get_recovery(&caller.user).await?.is_none();
     // At most twice: a concurrent activation may create the recovery code between our read and
     // our write, and then we commit without one.
@@ -237,6 +253,7 @@ pub async fn activate(
             },
             Change::PutEvent(event.clone()),
         ];
+        changes.extend(how.extra.iter().cloned());
         if let Some(code) = &recovery {
             changes.push(Change::PutRecovery {
                 user: caller.user.clone(),
@@ -247,6 +264,7 @@ pub async fn activate(
                 only_if_absent: true,
             });
         }
+        let recovery_index = changes.len() - 1;
         match app.store.commit(&changes).await? {
             Commit::Done => {
                 notify(app, caller.email.as_ref(), &event).await;
@@ -263,8 +281,15 @@ pub async fn activate(
                     "this factor was already verified, or the code was already used".into(),
                 ))
             }
-            Commit::Refused(2) => needs_recovery = false,
-            Commit::Refused(_) => return Err(Error::Internal("event id collision".into())),
+            Commit::Refused(1) => return Err(Error::Internal("event id collision".into())),
+            Commit::Refused(i) if recovery.is_some() && i == recovery_index => {
+                needs_recovery = false
+            }
+            Commit::Refused(_) => {
+                return Err(Error::Conflict(
+                    "your factors changed at the same time; try again".into(),
+                ))
+            }
         }
     }
     Err(Error::unavailable("activation kept racing; try again"))
@@ -318,7 +343,16 @@ pub async fn remove(app: &App, caller: &Caller, id: &FactorId, kind: FactorKind)
     let others_active = factors
         .iter()
         .any(|o| &o.id != id && o.status == FactorStatus::Active);
-    let event = SecurityEvent::by_caller(app, caller, Action::FactorRemoved, describe(f));
+    let masked = match f.kind {
+        FactorKind::Phone => Some(crate::phones::masked(app.keys().await?, f)?),
+        FactorKind::Totp => None,
+    };
+    let event = SecurityEvent::by_caller(
+        app,
+        caller,
+        Action::FactorRemoved,
+        describe(f, masked.as_deref()),
+    );
     let mut changes = vec![
         Change::DeleteFactor {
             user: caller.user.clone(),
@@ -326,6 +360,12 @@ pub async fn remove(app: &App, caller: &Caller, id: &FactorId, kind: FactorKind)
         },
         Change::PutEvent(event.clone()),
     ];
+    if f.kind == FactorKind::Phone && f.status == FactorStatus::Active {
+        changes.push(Change::ReleasePhone {
+            user: caller.user.clone(),
+            id: id.clone(),
+        });
+    }
     if !others_active {
         changes.push(Change::DeleteRecovery {
             user: caller.user.clone(),

@@ -19,6 +19,8 @@ pub mod events;
 pub mod factors;
 pub mod http;
 pub mod limits;
+pub mod phone;
+pub mod phones;
 pub mod ports;
 pub mod recovery;
 pub mod rules;

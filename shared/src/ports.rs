@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 use crate::clock::UnixTime;
 use crate::error::Result;
 use crate::events::SecurityEvent;
+use crate::phone::PhoneNumber;
 use crate::rules::SendLimit;
 use crate::types::{ChallengeId, Email, FactorId, UserId};
 
@@ -111,9 +112,11 @@ pub struct Factor {
     /// TOTP: the sealed secret, and the last time step accepted.
     pub secret: Option<Vec<u8>>,
     pub last_step: Option<i64>,
-    /// Phone: the sealed E.164 number and the preferred channel.
+    /// Phone: the sealed E.164 number, the preferred channel, and (pending) the keyed hash of
+    /// the code last sent.
     pub phone: Option<Vec<u8>>,
     pub channel: Option<Channel>,
+    pub code_hash: Option<Vec<u8>>,
 }
 
 impl Factor {
@@ -152,6 +155,15 @@ pub enum Change {
     },
     /// Removes the recovery code, if any.
     DeleteRecovery { user: UserId },
+    /// Makes `id` the user's one phone; refused if another phone holds the place, unless it is
+    /// `replacing`.
+    ClaimPhone {
+        user: UserId,
+        id: FactorId,
+        replacing: Option<FactorId>,
+    },
+    /// Frees the phone place held by `id`.
+    ReleasePhone { user: UserId, id: FactorId },
     /// Appends a security event.
     PutEvent(SecurityEvent),
 }
@@ -252,6 +264,45 @@ pub trait Store: Send + Sync {
         old_hash: &[u8],
         new: &RecoveryRecord,
     ) -> Result<bool>;
+    /// Sets a new code on a pending phone factor that is still open (unexpired, tries left),
+    /// only if its current code hash is `expect`: `false` otherwise.
+    async fn set_phone_code(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        code: &PhoneCode,
+        expect: &[u8],
+    ) -> Result<bool>;
+}
+
+/// A code sent to a pending phone: its hash, channel and expiry.
+#[derive(Debug, Clone)]
+pub struct PhoneCode {
+    pub hash: Vec<u8>,
+    pub channel: Channel,
+    pub expires_at: UnixTime,
+    pub now: UnixTime,
+}
+
+/// Sends text messages.
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    /// Delivers `text` or fails; on failure nothing may count as sent.
+    async fn send_sms(&self, to: &PhoneNumber, text: &str) -> Result<()>;
+}
+
+/// A message read out on a call: SSML for the voice service, and the same words as text.
+#[derive(Clone)]
+pub struct VoiceMessage {
+    pub ssml: String,
+    pub text: String,
+}
+
+/// Places voice calls.
+#[async_trait]
+pub trait VoiceCaller: Send + Sync {
+    /// Calls `to` and reads the message, or fails; on failure nothing may count as sent.
+    async fn call(&self, to: &PhoneNumber, message: &VoiceMessage) -> Result<()>;
 }
 
 /// An email ready to send: both a plain-text and an HTML part.

@@ -40,6 +40,25 @@ pub const STEP_UP_TOTP_FAILURES: SendLimit = SendLimit {
     window_secs: 900,
 };
 
+/// Phone codes (SMS or call) per user per 15 minutes.
+pub const PHONE_SENDS_PER_USER: SendLimit = SendLimit {
+    name: "phone-sends",
+    max: 5,
+    window_secs: 900,
+};
+
+/// Codes to one phone number per hour and per day, whoever asks: against SMS pumping.
+pub const PHONE_SENDS_PER_NUMBER_HOUR: SendLimit = SendLimit {
+    name: "number-sends-hour",
+    max: 5,
+    window_secs: 3600,
+};
+pub const PHONE_SENDS_PER_NUMBER_DAY: SendLimit = SendLimit {
+    name: "number-sends-day",
+    max: 10,
+    window_secs: 86_400,
+};
+
 /// Where a new event may go in a sliding-window log of `slots` (each the time an earlier event
 /// took it, or `None`): the first free or lapsed slot, or else how long until the oldest lapses.
 pub fn pick_slot(slots: &[Option<i64>], limit: &SendLimit, now: i64) -> Result<usize, u64> {

@@ -242,6 +242,43 @@ pub async fn mails_to(moto: &str, to: &str) -> Vec<Mail> {
         .collect()
 }
 
+/// Every SMS moto "sent" to `number`, oldest first.
+pub async fn sms_to(moto: &str, number: &str) -> Vec<String> {
+    let data: Value = reqwest::get(format!("{moto}/moto-api/data.json"))
+        .await
+        .expect("moto reachable")
+        .json()
+        .await
+        .expect("moto data is JSON");
+    data["sns"]["SMS"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["phone_number"] == number)
+        .map(|m| m["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Every voice call the dev gateway placed to `number` (its local voice inbox), oldest first:
+/// the words read out.
+pub fn calls_to(number: &str) -> Vec<String> {
+    let path = local_dev::voice_inbox::FileVoiceInbox::default_path();
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|c| c["to"] == number)
+        .map(|c| c["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A phone number no other test uses: a French mobile with random digits.
+pub fn fresh_mobile() -> String {
+    // +33 62 is wholly a mobile range in libphonenumber's metadata (+33 69 is not).
+    let n = uuid::Uuid::new_v4().as_u128() % 10_000_000;
+    format!("+3362{n:07}")
+}
+
 /// The latest email to `to`, as a person would read it in their inbox.
 pub async fn latest_mail(moto: &str, to: &str) -> Mail {
     mails_to(moto, to)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use local_dev::gateway::{serve, Gateway};
 use local_dev::jwt::{DevKey, Verifier, AUDIENCE, ISSUER};
+use local_dev::voice_inbox::FileVoiceInbox;
 use shared::clock::OffsetClock;
 
 #[tokio::main]
@@ -17,7 +18,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = DevKey::load_or_create(&local_dev::state_dir())?;
     let verifier = Verifier::new(&key.jwks(), ISSUER, AUDIENCE)?;
     let clock = Arc::new(OffsetClock::default());
-    let app = shared::App::from_env_with_clock(clock.clone()).await?;
+    let mut app = shared::App::from_env_with_clock(clock.clone()).await?;
+    // No emulator serves the voice API: calls go to the local inbox file instead.
+    app.voice = Arc::new(FileVoiceInbox::new(FileVoiceInbox::default_path()));
     let gw = Arc::new(Gateway {
         app,
         verifier,

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::events::{SecurityEvent, RETENTION_SECS};
 use crate::ports::{
     Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Factor, FactorKind, FactorStatus,
-    Purpose, RecoveryRecord, Store,
+    PhoneCode, Purpose, RecoveryRecord, Store,
 };
 use crate::rules::{SendLimit, TTL_GRACE_SECS};
 use crate::types::{ChallengeId, FactorId, UserId};
@@ -107,6 +107,8 @@ fn factor_sk(id: &FactorId) -> String {
     format!("FACTOR#{}", id.as_ref())
 }
 const RECOVERY_SK: &str = "RECOVERY";
+/// The guard that holds the id of the user's one phone factor.
+const PHONE_SK: &str = "PHONE";
 
 fn factor_item(f: &Factor) -> Item {
     let mut item = key(user_pk(&f.user), factor_sk(&f.id));
@@ -134,6 +136,7 @@ fn factor_item(f: &Factor) -> Item {
         ("last_step", f.last_step.map(n)),
         ("phone", f.phone.as_deref().map(b)),
         ("channel", f.channel.map(|c| s(c.as_str()))),
+        ("code_hash", f.code_hash.as_deref().map(b)),
     ];
     item.extend(
         optional
@@ -183,6 +186,10 @@ fn factor_from(item: &Item, user: &UserId) -> Result<Factor> {
             Some("voice") => Some(Channel::Voice),
             Some(_) => return Err(corrupt("channel")),
         },
+        code_hash: item
+            .get("code_hash")
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref().to_vec()),
     })
 }
 
@@ -326,6 +333,36 @@ impl DynamoStore {
                 let d = Delete::builder()
                     .table_name(&self.table)
                     .set_key(Some(key(user_pk(user), RECOVERY_SK.into())));
+                Ok(TransactWriteItem::builder()
+                    .delete(build(d.build())?)
+                    .build())
+            }
+            Change::ClaimPhone {
+                user,
+                id,
+                replacing,
+            } => {
+                let mut item = key(user_pk(user), PHONE_SK.into());
+                item.insert("type".into(), s("phone_guard"));
+                item.insert("factor_id".into(), s(id.as_ref()));
+                let mut p = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(match replacing {
+                        Some(_) => "attribute_not_exists(pk) OR factor_id = :replacing",
+                        None => "attribute_not_exists(pk)",
+                    });
+                if let Some(r) = replacing {
+                    p = p.expression_attribute_values(":replacing", s(r.as_ref()));
+                }
+                Ok(TransactWriteItem::builder().put(build(p.build())?).build())
+            }
+            Change::ReleasePhone { user, id } => {
+                let d = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), PHONE_SK.into())))
+                    .condition_expression("attribute_not_exists(pk) OR factor_id = :id")
+                    .expression_attribute_values(":id", s(id.as_ref()));
                 Ok(TransactWriteItem::builder()
                     .delete(build(d.build())?)
                     .build())
@@ -694,6 +731,38 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":new", b(&new.hash))
                 .expression_attribute_values(":old", b(old_hash))
                 .expression_attribute_values(":created", n(new.created_at))
+                .send()
+                .await,
+        )
+    }
+
+    async fn set_phone_code(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        code: &PhoneCode,
+        expect: &[u8],
+    ) -> Result<bool> {
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), factor_sk(id))))
+                .update_expression(
+                    "SET code_hash = :new, channel = :channel, expires_at = :expires, #ttl = :ttl",
+                )
+                .condition_expression(
+                    "#status = :pending AND expires_at > :now AND attempts < max_attempts AND code_hash = :expect",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":new", b(&code.hash))
+                .expression_attribute_values(":channel", s(code.channel.as_str()))
+                .expression_attribute_values(":expires", n(code.expires_at))
+                .expression_attribute_values(":ttl", n(code.expires_at + TTL_GRACE_SECS))
+                .expression_attribute_values(":pending", s("pending"))
+                .expression_attribute_values(":now", n(code.now))
+                .expression_attribute_values(":expect", b(expect))
                 .send()
                 .await,
         )

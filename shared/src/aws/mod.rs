@@ -4,6 +4,8 @@
 mod dynamo;
 mod kms;
 mod ses;
+mod sns;
+mod voice;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,15 +17,19 @@ use aws_config::{BehaviorVersion, SdkConfig};
 pub use dynamo::DynamoStore;
 pub use kms::KmsVault;
 pub use ses::SesMailer;
+pub use sns::SnsSms;
+pub use voice::EndUserMessagingVoice;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::ports::{KeyVault, Mailer, Store};
+use crate::ports::{KeyVault, Mailer, SmsSender, Store, VoiceCaller};
 
 pub struct Adapters {
     pub store: Arc<dyn Store>,
     pub mailer: Arc<dyn Mailer>,
     pub vault: Arc<dyn KeyVault>,
+    pub sms: Arc<dyn SmsSender>,
+    pub voice: Arc<dyn VoiceCaller>,
 }
 
 /// The shared SDK configuration: short timeouts and few retries, so a failing dependency turns
@@ -57,6 +63,11 @@ impl Adapters {
             vault: Arc::new(KmsVault::new(
                 aws_sdk_kms::Client::new(&sdk),
                 &config.kms_data_key_id,
+            )),
+            sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&sdk))),
+            voice: Arc::new(EndUserMessagingVoice::new(
+                aws_sdk_pinpointsmsvoicev2::Client::new(&sdk),
+                config.voice_origination_identity.clone(),
             )),
         }
     }

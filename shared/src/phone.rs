@@ -1,0 +1,241 @@
+//! Phone numbers for SMS and voice codes: E.164 only, parsed with libphonenumber's metadata
+//! (`phonenumber`), and refused with a clear reason when they cannot or must not take codes.
+
+use std::fmt;
+
+use phonenumber::{Mode, Type};
+
+use crate::error::{Error, Result};
+use crate::ports::Channel;
+
+/// What the operator allows (from configuration).
+#[derive(Debug, Clone, Default)]
+pub struct PhonePolicy {
+    /// ISO 3166 region codes allowed (`US`, `GB`, ...); empty allows every region.
+    pub allowed_countries: Vec<String>,
+    /// Numbers that must never be a 2FA phone (the operator's own, seed 004). An entry ending
+    /// in `*` is a prefix.
+    pub deny_list: Vec<String>,
+}
+
+impl PhonePolicy {
+    /// Parses `PHONE_ALLOWED_COUNTRIES` / `PHONE_DENY_LIST` style comma-separated lists.
+    pub fn from_lists(allowed: &str, deny: &str) -> Self {
+        let split = |s: &str| {
+            s.split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+        };
+        PhonePolicy {
+            allowed_countries: split(allowed)
+                .into_iter()
+                .map(|c| c.to_ascii_uppercase())
+                .collect(),
+            deny_list: split(deny),
+        }
+    }
+
+    fn denies(&self, e164: &str) -> bool {
+        self.deny_list.iter().any(|d| match d.strip_suffix('*') {
+            Some(prefix) => e164.starts_with(prefix),
+            None => d == e164,
+        })
+    }
+}
+
+/// Whether a line can take SMS, or only calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Mobile,
+    FixedLineOrMobile,
+    FixedLine,
+}
+
+/// A number that can receive codes on at least one channel. Its Debug is masked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PhoneNumber {
+    e164: String,
+    country_code: u16,
+    kind: LineKind,
+}
+
+impl PhoneNumber {
+    /// Parses an E.164 number (`+` and digits, nothing else) and checks it may be used for
+    /// `channel` under `policy`. Every refusal says why, without echoing the number.
+    pub fn parse(s: &str, channel: Channel, policy: &PhonePolicy) -> Result<Self> {
+        let digits = s.strip_prefix('+').unwrap_or("");
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+            || digits.len() > 15
+        {
+            return Err(Error::invalid(
+                "phone_number must be in E.164 form: + then country code and number, digits only (e.g. +14155552671)",
+            ));
+        }
+        let parsed = phonenumber::parse(None, s)
+            .map_err(|_| Error::invalid("phone_number is not a phone number"))?;
+        if !parsed.is_valid() {
+            return Err(Error::invalid(
+                "phone_number is not a valid number in its country",
+            ));
+        }
+        let e164 = parsed.format().mode(Mode::E164).to_string();
+        if e164 != s {
+            return Err(Error::invalid(
+                "phone_number is not in canonical E.164 form",
+            ));
+        }
+        let kind = match parsed.number_type(&phonenumber::metadata::DATABASE) {
+            Type::Mobile => LineKind::Mobile,
+            Type::FixedLineOrMobile => LineKind::FixedLineOrMobile,
+            Type::FixedLine => LineKind::FixedLine,
+            Type::TollFree => return Err(Error::invalid("toll-free numbers cannot receive codes")),
+            Type::PremiumRate | Type::SharedCost => {
+                return Err(Error::invalid(
+                    "premium-rate and shared-cost numbers cannot receive codes",
+                ))
+            }
+            Type::Voip => return Err(Error::invalid("VoIP numbers cannot receive codes")),
+            Type::Pager | Type::Uan | Type::PersonalNumber | Type::Voicemail => {
+                return Err(Error::invalid("this kind of number cannot receive codes"))
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "the number's line type is unknown, so it cannot receive codes",
+                ))
+            }
+        };
+        if kind == LineKind::FixedLine && channel == Channel::Sms {
+            return Err(Error::invalid(
+                "this is a landline and cannot receive SMS; use channel \"voice\"",
+            ));
+        }
+        if !policy.allowed_countries.is_empty() {
+            let region = parsed.country().id().map(|id| format!("{id:?}"));
+            if !region.is_some_and(|r| policy.allowed_countries.contains(&r.to_ascii_uppercase())) {
+                return Err(Error::invalid(
+                    "numbers from this country are not supported",
+                ));
+            }
+        }
+        if policy.denies(&e164) {
+            return Err(Error::invalid(
+                "this number cannot be used for two-factor authentication",
+            ));
+        }
+        Ok(PhoneNumber {
+            e164,
+            country_code: parsed.code().value(),
+            kind,
+        })
+    }
+
+    pub fn e164(&self) -> &str {
+        &self.e164
+    }
+
+    pub fn kind(&self) -> LineKind {
+        self.kind
+    }
+
+    /// `+1******0123`: the country code and the last four digits.
+    pub fn masked(&self) -> String {
+        let cc = self.country_code.to_string();
+        let national = &self.e164[1 + cc.len()..];
+        let keep = national.len().min(4);
+        format!(
+            "+{cc}{}{}",
+            "*".repeat(national.len() - keep),
+            &national[national.len() - keep..]
+        )
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any() -> PhonePolicy {
+        PhonePolicy::default()
+    }
+
+    #[test]
+    fn mobile_numbers_take_sms_and_voice_and_are_masked() {
+        let p = PhoneNumber::parse("+33612345678", Channel::Sms, &any()).unwrap();
+        assert_eq!(p.kind(), LineKind::Mobile);
+        assert_eq!(p.masked(), "+33*****5678");
+        assert!(!format!("{p:?}").contains("61234"));
+        let us = PhoneNumber::parse("+12015550123", Channel::Sms, &any()).unwrap();
+        assert_eq!(us.kind(), LineKind::FixedLineOrMobile);
+        assert_eq!(us.masked(), "+1******0123");
+    }
+
+    #[test]
+    fn a_landline_takes_voice_but_not_sms() {
+        assert!(PhoneNumber::parse("+442079460123", Channel::Voice, &any()).is_ok());
+        let err = PhoneNumber::parse("+442079460123", Channel::Sms, &any()).unwrap_err();
+        assert!(err.public_message().contains("landline"));
+    }
+
+    #[test]
+    fn unsuitable_numbers_are_refused_with_a_reason() {
+        let cases = [
+            ("4155550123", "E.164"),
+            ("+1 415 555 0123", "E.164"),
+            ("+", "E.164"),
+            ("+0447700900123", "E.164"),
+            ("+999123456789", "not a phone number"),
+            ("+1415555", "valid"),
+            ("+448001234567", "toll-free"),
+            ("+449098790123", "premium"),
+            ("+445612345678", "VoIP"),
+            ("+447640123456", "cannot receive codes"),
+        ];
+        for (n, why) in cases {
+            let err = PhoneNumber::parse(n, Channel::Voice, &any()).unwrap_err();
+            assert_eq!(err.code(), "invalid_request", "{n}");
+            assert!(
+                err.public_message().contains(why),
+                "{n}: {}",
+                err.public_message()
+            );
+            if n.len() > 6 {
+                assert!(
+                    !err.public_message().contains(&n[n.len() - 6..]),
+                    "{n} echoed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_operator_policy_refuses_denied_numbers_and_other_countries() {
+        let policy = PhonePolicy::from_lists("fr, US", "+33612345679, +1201555*");
+        assert!(PhoneNumber::parse("+33612345678", Channel::Sms, &policy).is_ok());
+        assert!(PhoneNumber::parse("+33612345679", Channel::Sms, &policy).is_err());
+        assert!(PhoneNumber::parse("+12015550123", Channel::Sms, &policy).is_err());
+        assert!(PhoneNumber::parse("+14155550123", Channel::Sms, &policy).is_ok());
+        let other = PhoneNumber::parse("+4915123456789", Channel::Sms, &policy).unwrap_err();
+        assert!(other.public_message().contains("country"));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_accepts_only_plus_and_digits(s in "\\PC{0,20}") {
+            if let Ok(p) = PhoneNumber::parse(&s, Channel::Voice, &any()) {
+                prop_assert!(p.e164().starts_with('+'));
+                prop_assert!(p.e164()[1..].bytes().all(|b| b.is_ascii_digit()));
+                prop_assert!(p.masked().ends_with(&p.e164()[p.e164().len() - 4..]));
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Phone factors (flow 3): one phone per user, codes by SMS or voice call, resend on either
+//! channel, limits per user and per number, and a phone change that swaps numbers atomically.
+
+use crate::app::App;
+use crate::crypto::{ct_eq, random_code, DataKeys};
+use crate::email::{sms_code, voice_code};
+use crate::error::{Error, Result};
+use crate::events::Action;
+use crate::factors::{self, factor_aad, Activated, Activation};
+use crate::http::Caller;
+use crate::limits::{self, Reservation};
+use crate::phone::PhoneNumber;
+use crate::ports::{Change, Channel, Commit, Factor, FactorKind, FactorStatus, PhoneCode};
+use crate::rules::{
+    CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE, PHONE_SENDS_PER_NUMBER_DAY,
+    PHONE_SENDS_PER_NUMBER_HOUR, PHONE_SENDS_PER_USER,
+};
+use crate::types::{FactorId, OtpCode, UserId};
+
+/// A phone enrollment started: what the screen shows.
+#[derive(Debug)]
+pub struct PhoneEnrollment {
+    pub factor_id: FactorId,
+    pub masked: String,
+    pub channel: Channel,
+    pub expires_in: i64,
+}
+
+fn code_hash(keys: &DataKeys, id: &FactorId, code: &str) -> Vec<u8> {
+    keys.mac("phone-code", &[id.as_ref().as_bytes(), code.as_bytes()])
+        .to_vec()
+}
+
+/// The stored number of a phone factor (decrypted; no policy check: it passed one on entry).
+fn number(keys: &DataKeys, f: &Factor) -> Result<String> {
+    let sealed = f
+        .phone
+        .as_deref()
+        .ok_or_else(|| Error::Internal("phone factor without a number".into()))?;
+    String::from_utf8(keys.open(&factor_aad(&f.user, &f.id), sealed)?.to_vec())
+        .map_err(|_| Error::Internal("stored phone number is not text".into()))
+}
+
+/// The masked number of a phone factor, for views, events and notices.
+pub fn masked(keys: &DataKeys, f: &Factor) -> Result<String> {
+    let e164 = number(keys, f)?;
+    Ok(
+        PhoneNumber::parse(&e164, Channel::Voice, &Default::default())
+            .map(|p| p.masked())
+            .unwrap_or_else(|_| {
+                format!(
+                    "+{}{}",
+                    "*".repeat(e164.len().saturating_sub(5)),
+                    &e164[e164.len().saturating_sub(4)..]
+                )
+            }),
+    )
+}
+
+/// Takes a send from the user's, the number's hourly and the number's daily budgets: all or
+/// none.
+async fn reserve_sends(app: &App, user: &UserId, phone: &PhoneNumber) -> Result<Vec<Reservation>> {
+    let keys = app.keys().await?;
+    let number_scope = format!(
+        "PHONE#{}",
+        keys.mac_hex("phone-number", &[phone.e164().as_bytes()])
+    );
+    let user_scope = format!("USER#{}", user.as_ref());
+    let budgets = [
+        (&user_scope, &PHONE_SENDS_PER_USER),
+        (&number_scope, &PHONE_SENDS_PER_NUMBER_HOUR),
+        (&number_scope, &PHONE_SENDS_PER_NUMBER_DAY),
+    ];
+    let mut taken = Vec::new();
+    for (scope, limit) in budgets {
+        match limits::reserve(app, scope, limit).await {
+            Ok(r) => taken.push(r),
+            Err(e) => {
+                release_all(app, taken).await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(taken)
+}
+
+async fn release_all(app: &App, taken: Vec<Reservation>) {
+    for r in taken {
+        if let Err(e) = limits::release(app, r).await {
+            tracing::error!(error = %e, "could not release a send slot");
+        }
+    }
+}
+
+/// Sends `code` to `phone` on `channel`.
+async fn deliver(app: &App, phone: &PhoneNumber, channel: Channel, code: &str) -> Result<()> {
+    let service = &app.config.service_name;
+    match channel {
+        Channel::Sms => {
+            app.sms
+                .send_sms(phone, &sms_code(service, code, CODE_TTL_SECS / 60))
+                .await
+        }
+        Channel::Voice => app.voice.call(phone, &voice_code(service, code)).await,
+    }
+}
+
+/// Starts adding (or changing) the user's phone: a pending factor and a code by `channel`. A
+/// pending phone from an earlier try is replaced; an active phone stays until this one is
+/// verified.
+pub async fn start(
+    app: &App,
+    caller: &Caller,
+    phone: PhoneNumber,
+    channel: Channel,
+) -> Result<PhoneEnrollment> {
+    let keys = app.keys().await?;
+    let now = app.clock.now();
+    let stale: Vec<FactorId> = app
+        .store
+        .list_factors(&caller.user)
+        .await?
+        .into_iter()
+        .filter(|f| f.kind == FactorKind::Phone && f.status == FactorStatus::Pending)
+        .map(|f| f.id)
+        .collect();
+    let taken = reserve_sends(app, &caller.user, &phone).await?;
+    let id = FactorId::new();
+    let code = random_code(app.config.code_length);
+    let factor = Factor {
+        phone: Some(keys.seal(&factor_aad(&caller.user, &id), phone.e164().as_bytes())?),
+        code_hash: Some(code_hash(keys, &id, &code)),
+        id: id.clone(),
+        user: caller.user.clone(),
+        kind: FactorKind::Phone,
+        status: FactorStatus::Pending,
+        label: None,
+        created_at: now,
+        activated_at: None,
+        expires_at: Some(now + CODE_TTL_SECS),
+        attempts: 0,
+        max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
+        secret: None,
+        last_step: None,
+        channel: Some(channel),
+    };
+    let mut changes = vec![Change::PutFactor(factor)];
+    changes.extend(stale.into_iter().map(|id| Change::DeleteFactor {
+        user: caller.user.clone(),
+        id,
+    }));
+    let written = app.store.commit(&changes).await;
+    if !matches!(written, Ok(Commit::Done)) {
+        release_all(app, taken).await;
+        return match written {
+            Ok(_) => Err(Error::Conflict(
+                "your phone enrollment changed at the same time; try again".into(),
+            )),
+            Err(e) => Err(e),
+        };
+    }
+    if let Err(e) = deliver(app, &phone, channel, &code).await {
+        let undo = [Change::DeleteFactor {
+            user: caller.user.clone(),
+            id: id.clone(),
+        }];
+        if let Err(u) = app.store.commit(&undo).await {
+            tracing::error!(error = %u, "could not remove pending phone after failed send");
+        }
+        release_all(app, taken).await;
+        return Err(e);
+    }
+    Ok(PhoneEnrollment {
+        factor_id: id,
+        masked: phone.masked(),
+        channel,
+        expires_in: CODE_TTL_SECS,
+    })
+}
+
+/// Sends a new code to a pending phone, by SMS or "call me instead". The new code replaces the
+/// old one; the tries already used stay used.
+pub async fn resend(
+    app: &App,
+    caller: &Caller,
+    id: &FactorId,
+    channel: Option<Channel>,
+) -> Result<PhoneEnrollment> {
+    let keys = app.keys().await?;
+    let now = app.clock.now();
+    let f = app
+        .store
+        .get_factor(&caller.user, id)
+        .await?
+        .filter(|f| f.kind == FactorKind::Phone)
+        .ok_or_else(|| Error::NotFound("no such factor".into()))?;
+    if f.status == FactorStatus::Active {
+        return Err(Error::Conflict("this phone is already verified".into()));
+    }
+    if f.attempts >= f.max_attempts {
+        return Err(Error::TooManyAttempts(
+            "too many wrong codes; add the phone again".into(),
+        ));
+    }
+    if f.expires_at.is_none_or(|e| e <= now) {
+        return Err(Error::Expired(
+            "the enrollment expired; add the phone again".into(),
+        ));
+    }
+    let channel = channel.or(f.channel).unwrap_or(Channel::Sms);
+    let phone = PhoneNumber::parse(&number(keys, &f)?, channel, &app.config.phone_policy)?;
+    let old = f
+        .code_hash
+        .clone()
+        .ok_or_else(|| Error::Internal("pending phone without a code".into()))?;
+    let taken = reserve_sends(app, &caller.user, &phone).await?;
+    let code = random_code(app.config.code_length);
+    let new = PhoneCode {
+        hash: code_hash(keys, id, &code),
+        channel,
+        expires_at: now + CODE_TTL_SECS,
+        now,
+    };
+    if !app
+        .store
+        .set_phone_code(&caller.user, id, &new, &old)
+        .await?
+    {
+        release_all(app, taken).await;
+        return Err(Error::Conflict(
+            "the enrollment changed at the same time; try again".into(),
+        ));
+    }
+    if let Err(e) = deliver(app, &phone, channel, &code).await {
+        let back = PhoneCode {
+            hash: old,
+            channel: f.channel.unwrap_or(channel),
+            expires_at: f.expires_at.unwrap_or(now),
+            now,
+        };
+        if let Err(u) = app
+            .store
+            .set_phone_code(&caller.user, id, &back, &new.hash)
+            .await
+        {
+            tracing::error!(error = %u, "could not restore the previous phone code");
+        }
+        release_all(app, taken).await;
+        return Err(e);
+    }
+    Ok(PhoneEnrollment {
+        factor_id: id.clone(),
+        masked: phone.masked(),
+        channel,
+        expires_in: CODE_TTL_SECS,
+    })
+}
+
+/// Confirms a pending phone with the code it received. If the user had another phone, it is
+/// replaced in the same transaction ("phone changed").
+pub async fn verify(
+    app: &App,
+    caller: &Caller,
+    id: &FactorId,
+    code: &OtpCode,
+) -> Result<Activated> {
+    let keys = app.keys().await?;
+    let f = factors::count_pending_try(app, &caller.user, id, FactorKind::Phone).await?;
+    let expected = f
+        .code_hash
+        .as_deref()
+        .ok_or_else(|| Error::Internal("pending phone without a code".into()))?;
+    if !ct_eq(&code_hash(keys, id, code.as_str()), expected) {
+        return Err(factors::wrong_code(&f));
+    }
+    let new_masked = masked(keys, &f)?;
+    let old = app
+        .store
+        .list_factors(&caller.user)
+        .await?
+        .into_iter()
+        .find(|o| o.kind == FactorKind::Phone && o.status == FactorStatus::Active && &o.id != id);
+    let mut extra = vec![Change::ClaimPhone {
+        user: caller.user.clone(),
+        id: id.clone(),
+        replacing: old.as_ref().map(|o| o.id.clone()),
+    }];
+    let how = match &old {
+        Some(o) => {
+            extra.push(Change::DeleteFactor {
+                user: caller.user.clone(),
+                id: o.id.clone(),
+            });
+            Activation {
+                action: Action::PhoneChanged,
+                detail: format!("from {} to {new_masked}", masked(keys, o)?),
+                extra,
+            }
+        }
+        None => Activation {
+            action: Action::FactorAdded,
+            detail: factors::describe(&f, Some(&new_masked)),
+            extra,
+        },
+    };
+    factors::activate(app, caller, f, None, how).await
+}

@@ -1,0 +1,304 @@
+//! Flow 3, phone by SMS or voice, over HTTP against the local stack: codes read from moto's SMS
+//! record or the local voice inbox, as a person reads their phone.
+
+use e2e::*;
+use serde_json::json;
+
+async fn start_phone(api: &Api, user: &User, step_up: &str, number: &str, channel: &str) -> Reply {
+    api.send(
+        "POST",
+        "/v1/factors/phone",
+        user,
+        Some(step_up),
+        Some(json!({ "phone_number": number, "channel": channel })),
+        &[],
+    )
+    .await
+}
+
+async fn verify_phone(api: &Api, user: &User, id: &str, code: &str) -> Reply {
+    api.send(
+        "POST",
+        &format!("/v1/factors/phone/{id}/verify"),
+        user,
+        None,
+        Some(json!({ "code": code })),
+        &[],
+    )
+    .await
+}
+
+/// The code in the words read out on a call ("... is 0 4 2 9 1 7. Again ...").
+fn spoken_code(words: &str) -> String {
+    let after = words.split(" is ").nth(1).expect("the code is read out");
+    after.split('.').next().unwrap().replace(' ', "")
+}
+
+#[tokio::test]
+async fn given_a_mobile_number_when_the_sms_code_is_entered_then_the_phone_is_active_and_masked() {
+    let api = Api::shared();
+    let user = User::new("paid");
+    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let number = fresh_mobile();
+
+    let r = api
+        .send(
+            "POST",
+            "/v1/factors/phone",
+            &user,
+            None,
+            Some(json!({ "phone_number": number, "channel": "sms" })),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "step_up_required"));
+
+    let r = start_phone(&api, &user, &step_up, &number, "sms").await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["status"], "pending");
+    assert_eq!(r.body["channel"], "sms");
+    assert_eq!(r.body["expires_in"], 600);
+    let masked = r.body["phone"].as_str().unwrap();
+    assert_eq!(masked, format!("+33*****{}", &number[number.len() - 4..]));
+    let id = r.body["factor_id"].as_str().unwrap().to_owned();
+
+    let sms = sms_to(&moto_url(), &number).await;
+    assert_eq!(sms.len(), 1);
+    assert!(sms[0].contains("Console verification code") && sms[0].contains("10 minutes"));
+    let code = code_in(&sms[0], 6).unwrap();
+
+    let wrong = verify_phone(&api, &user, &id, &wrong_code(&code)).await;
+    assert_eq!((wrong.status.as_u16(), wrong.code()), (400, "invalid_code"));
+    assert_eq!(wrong.body["error"]["attempts_remaining"], 4);
+    let ok = verify_phone(&api, &user, &id, &code).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.body["factor"]["type"], "phone");
+    assert_eq!(ok.body["factor"]["phone"], masked);
+    assert!(
+        ok.body["recovery_code"].is_string(),
+        "first factor: recovery code"
+    );
+    let again = verify_phone(&api, &user, &id, &code).await;
+    assert_eq!((again.status.as_u16(), again.code()), (409, "conflict"));
+
+    let dump = table_text(&table_name()).await;
+    assert!(
+        !dump.contains(&number[1..]),
+        "the number is stored in the clear"
+    );
+    assert!(!dump.contains(&code));
+}
+
+#[tokio::test]
+async fn given_receive_a_call_instead_then_the_code_is_read_out_and_the_old_one_stops_working() {
+    let api = Api::shared();
+    let user = User::new("paid");
+    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let number = fresh_mobile();
+    let r = start_phone(&api, &user, &step_up, &number, "sms").await;
+    let id = r.body["factor_id"].as_str().unwrap().to_owned();
+    let sms_code = code_in(&sms_to(&moto_url(), &number).await[0], 6).unwrap();
+
+    let resend = api
+        .send(
+            "POST",
+            &format!("/v1/factors/phone/{id}/resend"),
+            &user,
+            None,
+            Some(json!({ "channel": "voice" })),
+            &[],
+        )
+        .await;
+    assert_eq!(resend.status, 202, "{:?}", resend.body);
+    assert_eq!(resend.body["channel"], "voice");
+    let calls = calls_to(&number);
+    assert_eq!(calls.len(), 1);
+    let voice_code = spoken_code(&calls[0]);
+    assert_eq!(voice_code.len(), 6);
+
+    if voice_code != sms_code {
+        let old = verify_phone(&api, &user, &id, &sms_code).await;
+        assert_eq!(old.code(), "invalid_code");
+    }
+    let ok = verify_phone(&api, &user, &id, &voice_code).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.body["factor"]["channel"], "voice");
+}
+
+#[tokio::test]
+async fn given_a_landline_then_voice_is_accepted_and_sms_refused() {
+    let api = Api::shared();
+    let user = User::new("paid");
+    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let landline = "+442079460123";
+    let sms = start_phone(&api, &user, &step_up, landline, "sms").await;
+    assert_eq!((sms.status.as_u16(), sms.code()), (400, "invalid_request"));
+    assert!(sms.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("landline"));
+    let voice = start_phone(&api, &user, &step_up, landline, "voice").await;
+    assert_eq!(voice.status, 201, "{:?}", voice.body);
+    assert!(calls_to(landline)
+        .last()
+        .unwrap()
+        .contains("verification code"));
+}
+
+#[tokio::test]
+async fn given_ten_malformed_or_unsuitable_numbers_then_each_is_refused_with_a_reason() {
+    let api = Api::shared();
+    let user = User::new("paid");
+    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let cases = [
+        ("4155552671", "E.164"),
+        ("+1 415 555 2671", "E.164"),
+        ("+1-415-555-2671", "E.164"),
+        ("+999123456789", "not a phone number"),
+        ("+1415555", "valid"),
+        ("+18005550199", "toll-free"),
+        ("+19005550123", "premium"),
+        ("+445612345678", "VoIP"),
+        ("+447640123456", "cannot receive codes"),
+        ("+2348031234567", "country"),
+    ];
+    for (number, reason) in cases {
+        let r = start_phone(&api, &user, &step_up, number, "sms").await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, "invalid_request"),
+            "{number}"
+        );
+        let msg = r.body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(reason), "{number}: {msg}");
+    }
+    for body in [
+        json!({ "phone_number": 33612345678u64, "channel": "sms" }),
+        json!({ "phone_number": "+33612345678", "channel": "fax" }),
+        json!({ "phone_number": "+33612345678" }),
+    ] {
+        let r = api
+            .send(
+                "POST",
+                "/v1/factors/phone",
+                &user,
+                Some(&step_up),
+                Some(body.clone()),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, "invalid_request"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn given_a_deny_listed_number_then_it_is_refused() {
+    let api = Api::shared();
+    let user = User::new("paid");
+    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    // PHONE_DENY_LIST in local/env.sh: the operator's own numbers.
+    let r = start_phone(&api, &user, &step_up, "+14155550100", "sms").await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_request"));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cannot be used"));
+    assert!(sms_to(&moto_url(), "+14155550100").await.is_empty());
+}
+
+#[tokio::test]
+async fn given_one_number_then_codes_to_it_are_limited_per_hour_whoever_asks() {
+    let api = Api::shared();
+    let number = fresh_mobile();
+    // Five users each ask once: the number's hourly budget (5) is spent.
+    for _ in 0..5 {
+        let user = User::new("paid");
+        let step_up = api.step_up_by_email(&moto_url(), &user).await;
+        assert_eq!(
+            start_phone(&api, &user, &step_up, &number, "sms")
+                .await
+                .status,
+            201
+        );
+    }
+    let user = User::new("paid");
+    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let r = start_phone(&api, &user, &step_up, &number, "sms").await;
+    assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited"));
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 900 && retry <= 3600, "{retry}");
+    assert_eq!(sms_to(&moto_url(), &number).await.len(), 5);
+}
+
+#[tokio::test]
+async fn given_a_second_phone_verified_then_it_replaces_the_first_and_reset_removes_it() {
+    let api = Api::shared();
+    let user = User::new("paid");
+    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let (first, second) = (fresh_mobile(), fresh_mobile());
+    let r = start_phone(&api, &user, &step_up, &first, "sms").await;
+    let first_id = r.body["factor_id"].as_str().unwrap().to_owned();
+    let code = code_in(&sms_to(&moto_url(), &first).await[0], 6).unwrap();
+    assert_eq!(
+        verify_phone(&api, &user, &first_id, &code).await.status,
+        200
+    );
+
+    let r = start_phone(&api, &user, &step_up, &second, "sms").await;
+    assert_eq!(r.status, 201);
+    let second_id = r.body["factor_id"].as_str().unwrap().to_owned();
+    let code = code_in(&sms_to(&moto_url(), &second).await[0], 6).unwrap();
+    let ok = verify_phone(&api, &user, &second_id, &code).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert!(ok.body.get("recovery_code").is_none());
+
+    // One phone per user: the first is gone.
+    let gone = api
+        .send(
+            "DELETE",
+            &format!("/v1/factors/phone/{first_id}"),
+            &user,
+            Some(&step_up),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((gone.status.as_u16(), gone.code()), (404, "not_found"));
+    let subjects: Vec<String> = mails_to(&moto_url(), &user.email)
+        .await
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    assert!(
+        subjects.iter().any(|s| s.contains("phone number changed")),
+        "{subjects:?}"
+    );
+    assert!(table_text(&table_name())
+        .await
+        .contains("action=phone_changed"));
+
+    // "Reset" next to the number.
+    let reset = api
+        .send(
+            "DELETE",
+            &format!("/v1/factors/phone/{second_id}"),
+            &user,
+            Some(&step_up),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(reset.status, 204);
+    // A new phone can be added afterwards, and is the first factor again.
+    let third = fresh_mobile();
+    let r = start_phone(&api, &user, &step_up, &third, "sms").await;
+    let id = r.body["factor_id"].as_str().unwrap().to_owned();
+    let code = code_in(&sms_to(&moto_url(), &third).await[0], 6).unwrap();
+    let ok = verify_phone(&api, &user, &id, &code).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.body["recovery_code"].is_string());
+}
