@@ -163,21 +163,9 @@ async fn given_twenty_concurrent_totp_step_ups_with_one_valid_code_then_exactly_
     assert_eq!(confirm.status, 200);
     // The next step's code: valid now (+1 step skew) and newer than the one used to confirm.
     let code = app_code(&uri, unix_now() + 30);
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (api, token, code) = (api.clone(), user.token.clone(), code.clone());
-            tokio::spawn(async move {
-                api.post("/v1/step-up/totp", &token, json!({ "code": code }))
-                    .await
-                    .status
-                    .as_u16()
-            })
-        })
-        .collect();
-    let mut statuses = vec![];
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = api
+        .post_concurrently(20, "/v1/step-up/totp", &user.token, json!({ "code": code }))
+        .await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,

@@ -28,12 +28,6 @@ async fn verify_phone(api: &Api, user: &User, id: &str, code: &str) -> Reply {
     .await
 }
 
-/// The code in the words read out on a call ("... is 0 4 2 9 1 7. Again ...").
-fn spoken_code(words: &str) -> String {
-    let after = words.split(" is ").nth(1).expect("the code is read out");
-    after.split('.').next().unwrap().replace(' ', "")
-}
-
 #[tokio::test]
 async fn given_a_mobile_number_when_the_sms_code_is_entered_then_the_phone_is_active_and_masked() {
     let api = Api::shared();

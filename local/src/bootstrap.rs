@@ -10,6 +10,8 @@ use aws_sdk_dynamodb::types::{
 pub struct Settings {
     pub table_name: String,
     pub kms_alias: String,
+    /// Alias of the ECC_NIST_P256 key that signs login assertions.
+    pub assertion_alias: String,
     pub from_address: String,
 }
 
@@ -19,6 +21,7 @@ impl Settings {
         Ok(Settings {
             table_name: get("TABLE_NAME")?,
             kms_alias: get("KMS_DATA_KEY_ID")?,
+            assertion_alias: get("ASSERTION_KEY_ID")?,
             from_address: get("SES_FROM_ADDRESS")?,
         })
     }
@@ -55,7 +58,8 @@ pub async fn run_with(
     s: &Settings,
 ) -> Result<(), String> {
     create_table(db, &s.table_name).await?;
-    create_kms_key(kms, &s.kms_alias).await?;
+    create_kms_key(kms, &s.kms_alias, KeyKind::DataKey).await?;
+    create_kms_key(kms, &s.assertion_alias, KeyKind::Signing).await?;
     create_sender(ses, &s.from_address).await
 }
 
@@ -106,7 +110,19 @@ async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), 
     Ok(())
 }
 
-async fn create_kms_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<(), String> {
+#[derive(Clone, Copy)]
+enum KeyKind {
+    /// Symmetric: protects the data key.
+    DataKey,
+    /// ECC_NIST_P256 sign/verify: signs login assertions.
+    Signing,
+}
+
+async fn create_kms_key(
+    kms: &aws_sdk_kms::Client,
+    alias: &str,
+    kind: KeyKind,
+) -> Result<(), String> {
     let aliases = kms
         .list_aliases()
         .send()
@@ -119,12 +135,17 @@ async fn create_kms_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<(), St
     {
         return Ok(());
     }
-    let key = kms
-        .create_key()
-        .description("mfa local data-key master key")
-        .send()
-        .await
-        .map_err(|e| err("create kms key", e))?;
+    let request = match kind {
+        KeyKind::DataKey => kms
+            .create_key()
+            .description("mfa local data-key master key"),
+        KeyKind::Signing => kms
+            .create_key()
+            .description("mfa local assertion signing key")
+            .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+            .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify),
+    };
+    let key = request.send().await.map_err(|e| err("create kms key", e))?;
     let key_id = key
         .key_metadata()
         .map(|m| m.key_id().to_owned())

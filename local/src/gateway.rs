@@ -26,30 +26,42 @@ pub enum Function {
     AddTotp,
     AddPhone,
     RegenerateRecovery,
+    Verify,
 }
 
-/// Every route of the API, as `"METHOD /path/{param}"` with the function that serves it: the
-/// same table the IaC template declares.
-pub fn routes() -> Vec<(&'static str, Function)> {
-    let table: [(&[&'static str], Function); 4] = [
-        (step_up::ROUTES, Function::StepUp),
-        (add_totp::ROUTES, Function::AddTotp),
-        (add_phone::ROUTES, Function::AddPhone),
-        (regenerate_recovery::ROUTES, Function::RegenerateRecovery),
+/// Every route of the API, as `"METHOD /path/{param}"` with the function that serves it and
+/// whether the JWT authorizer guards it: the same table the IaC template declares.
+pub fn routes() -> Vec<(&'static str, Function, bool)> {
+    let table: [(&[&'static str], Function, bool); 6] = [
+        (step_up::ROUTES, Function::StepUp, true),
+        (add_totp::ROUTES, Function::AddTotp, true),
+        (add_phone::ROUTES, Function::AddPhone, true),
+        (
+            regenerate_recovery::ROUTES,
+            Function::RegenerateRecovery,
+            true,
+        ),
+        (verify::ROUTES, Function::Verify, true),
+        (verify::PUBLIC_ROUTES, Function::Verify, false),
     ];
     table
         .into_iter()
-        .flat_map(|(routes, f)| routes.iter().map(move |r| (*r, f)))
+        .flat_map(|(routes, f, auth)| routes.iter().map(move |r| (*r, f, auth)))
         .collect()
 }
 
-/// Matches a method and path against the route table: the route key and path parameters.
-pub fn match_route(
-    method: &str,
-    path: &str,
-) -> Option<(String, Function, HashMap<String, String>)> {
+/// A matched route: its key, function, path parameters, and whether it needs a JWT.
+pub struct Matched {
+    pub key: String,
+    pub function: Function,
+    pub params: HashMap<String, String>,
+    pub authorized: bool,
+}
+
+/// Matches a method and path against the route table.
+pub fn match_route(method: &str, path: &str) -> Option<Matched> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    routes().into_iter().find_map(|(key, f)| {
+    routes().into_iter().find_map(|(key, f, authorized)| {
         let (m, template) = key.split_once(' ')?;
         if m != method {
             return None;
@@ -69,7 +81,12 @@ pub fn match_route(
                 None => return None,
             }
         }
-        Some((key.to_owned(), f, params))
+        Some(Matched {
+            key: key.to_owned(),
+            function: f,
+            params,
+            authorized,
+        })
     })
 }
 
@@ -127,27 +144,40 @@ async fn handle(
             None => gateway_error(StatusCode::BAD_REQUEST, "advance_seconds required"),
         };
     }
-    let Some((route_key, function, params)) = match_route(parts.method.as_str(), &path) else {
+    let Some(route) = match_route(parts.method.as_str(), &path) else {
         return gateway_error(StatusCode::NOT_FOUND, "Not Found");
     };
-    let token = parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(claims) = token.and_then(|t| gw.verifier.verify(t.trim())) else {
-        return gateway_error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    let claims = if route.authorized {
+        let token = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match token.and_then(|t| gw.verifier.verify(t.trim())) {
+            Some(claims) => Some(claims),
+            None => return gateway_error(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        }
+    } else {
+        None
     };
-    let event = api_gateway_event(&parts, &body, &route_key, &params, &claims, peer);
+    let event = api_gateway_event(
+        &parts,
+        &body,
+        &route.key,
+        &route.params,
+        claims.as_ref(),
+        peer,
+    );
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(r) => r,
         Err(_) => return gateway_error(StatusCode::BAD_REQUEST, "Bad Request"),
     };
-    let response = match function {
+    let response = match route.function {
         Function::StepUp => step_up::handle(&gw.app, request).await,
         Function::AddTotp => add_totp::handle(&gw.app, request).await,
         Function::AddPhone => add_phone::handle(&gw.app, request).await,
         Function::RegenerateRecovery => regenerate_recovery::handle(&gw.app, request).await,
+        Function::Verify => verify::handle(&gw.app, request).await,
     };
     let (parts, body) = response.into_parts();
     let body = match body {
@@ -165,7 +195,7 @@ fn api_gateway_event(
     body: &[u8],
     route_key: &str,
     params: &HashMap<String, String>,
-    claims: &Map<String, Value>,
+    claims: Option<&Map<String, Value>>,
     peer: SocketAddr,
 ) -> Value {
     let mut headers: Map<String, Value> = Map::new();
@@ -191,7 +221,6 @@ fn api_gateway_event(
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
-            "authorizer": { "jwt": { "claims": claims_as_strings(claims), "scopes": null } },
             "domainName": "127.0.0.1",
             "domainPrefix": "127",
             "http": {
@@ -209,6 +238,10 @@ fn api_gateway_event(
         },
         "isBase64Encoded": is_b64,
     });
+    if let Some(claims) = claims {
+        event["requestContext"]["authorizer"] =
+            json!({ "jwt": { "claims": claims_as_strings(claims), "scopes": null } });
+    }
     if !body.is_empty() {
         event["body"] = json!(body_text);
     }
@@ -232,21 +265,29 @@ mod tests {
 
     #[test]
     fn routes_match_by_method_and_template() {
-        let (key, f, params) = match_route("POST", "/v1/step-up/email").unwrap();
-        assert_eq!(key, "POST /v1/step-up/email");
-        assert_eq!(f, Function::StepUp);
-        assert!(params.is_empty());
+        let m = match_route("POST", "/v1/step-up/email").unwrap();
+        assert_eq!(m.key, "POST /v1/step-up/email");
+        assert_eq!(m.function, Function::StepUp);
+        assert!(m.params.is_empty() && m.authorized);
+        assert!(
+            !match_route("GET", "/.well-known/jwks.json")
+                .unwrap()
+                .authorized
+        );
         assert!(match_route("GET", "/v1/step-up/email").is_none());
         assert!(match_route("POST", "/v1/step-up/email/verify/x").is_none());
-        let (key, f, params) = match_route(
+        let m = match_route(
             "DELETE",
             "/v1/factors/totp/5b0e1a52-0000-4000-8000-000000000000",
         )
         .unwrap();
         assert_eq!(
-            (key.as_str(), f),
+            (m.key.as_str(), m.function),
             ("DELETE /v1/factors/totp/{factor_id}", Function::AddTotp)
         );
-        assert_eq!(params["factor_id"], "5b0e1a52-0000-4000-8000-000000000000");
+        assert_eq!(
+            m.params["factor_id"],
+            "5b0e1a52-0000-4000-8000-000000000000"
+        );
     }
 }

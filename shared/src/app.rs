@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
+use crate::assertion::PublicJwk;
 use crate::aws::Adapters;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::DataKeys;
 use crate::error::Result;
-use crate::ports::{KeyVault, Mailer, SmsSender, Store, VoiceCaller};
+use crate::ports::{KeyVault, Mailer, Signer, SmsSender, Store, VoiceCaller};
 
 pub struct App {
     pub config: Config,
@@ -19,8 +20,10 @@ pub struct App {
     pub vault: Arc<dyn KeyVault>,
     pub sms: Arc<dyn SmsSender>,
     pub voice: Arc<dyn VoiceCaller>,
+    pub signer: Arc<dyn Signer>,
     pub clock: Arc<dyn Clock>,
     keys: OnceCell<DataKeys>,
+    signing_key: OnceCell<PublicJwk>,
 }
 
 impl App {
@@ -32,8 +35,10 @@ impl App {
             vault: adapters.vault,
             sms: adapters.sms,
             voice: adapters.voice,
+            signer: adapters.signer,
             clock,
             keys: OnceCell::new(),
+            signing_key: OnceCell::new(),
         }
     }
 
@@ -62,6 +67,15 @@ impl App {
     /// the next request tries again.
     pub async fn keys(&self) -> Result<&DataKeys> {
         self.keys.get_or_try_init(|| self.load_keys()).await
+    }
+
+    /// The assertion key's public half, fetched from KMS once per cold start.
+    pub async fn signing_key(&self) -> Result<&PublicJwk> {
+        self.signing_key
+            .get_or_try_init(|| async {
+                PublicJwk::from_spki_der(&self.signer.public_key().await?)
+            })
+            .await
     }
 
     async fn load_keys(&self) -> Result<DataKeys> {

@@ -12,7 +12,7 @@ use crate::rules::{CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE};
 use crate::types::{ChallengeId, OtpCode, UserId};
 
 /// The keyed hash a code is stored as, bound to its challenge so it is useless anywhere else.
-fn code_hash(keys: &DataKeys, purpose: Purpose, id: &ChallengeId, code: &str) -> [u8; 32] {
+pub fn code_hash(keys: &DataKeys, purpose: Purpose, id: &ChallengeId, code: &str) -> [u8; 32] {
     keys.mac(
         "challenge-code",
         &[
@@ -37,7 +37,8 @@ pub async fn create(app: &App, user: &UserId, purpose: Purpose) -> Result<NewCha
     let id = ChallengeId::new();
     let code = random_code(app.config.code_length);
     let challenge = Challenge {
-        code_hash: code_hash(keys, purpose, &id, &code).to_vec(),
+        code_hash: Some(code_hash(keys, purpose, &id, &code).to_vec()),
+        methods: vec![],
         id,
         user: user.clone(),
         purpose,
@@ -52,7 +53,7 @@ pub async fn create(app: &App, user: &UserId, purpose: Purpose) -> Result<NewCha
 }
 
 /// Why a challenge refused a code without counting it.
-fn refusal(c: &Challenge, now: UnixTime) -> Error {
+pub fn refusal(c: &Challenge, now: UnixTime) -> Error {
     if c.status == ChallengeStatus::Used {
         Error::Expired("this code was already used; request a new one".into())
     } else if c.attempts >= c.max_attempts {
@@ -81,7 +82,8 @@ pub async fn redeem(
         Attempt::Refused(c) => return Err(refusal(&c, now)),
         Attempt::Counted(c) => c,
     };
-    if ct_eq(&code_hash(keys, purpose, id, code.as_str()), &c.code_hash) {
+    let expected = c.code_hash.as_deref().unwrap_or_default();
+    if ct_eq(&code_hash(keys, purpose, id, code.as_str()), expected) {
         if app.store.consume_challenge(user, purpose, id).await? {
             return Ok(c);
         }
@@ -89,13 +91,15 @@ pub async fn redeem(
             "this code was already used; request a new one".into(),
         ));
     }
-    let remaining = c.max_attempts.saturating_sub(c.attempts);
-    if remaining == 0 {
-        return Err(Error::TooManyAttempts(
-            "too many wrong codes; request a new one".into(),
-        ));
+    Err(wrong_code(&c))
+}
+
+/// The error for a wrong code on a counted attempt.
+pub fn wrong_code(c: &Challenge) -> Error {
+    match c.max_attempts.saturating_sub(c.attempts) {
+        0 => Error::TooManyAttempts("too many wrong codes; request a new one".into()),
+        n => Error::InvalidCode {
+            attempts_remaining: n,
+        },
     }
-    Err(Error::InvalidCode {
-        attempts_remaining: remaining,
-    })
 }

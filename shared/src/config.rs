@@ -21,6 +21,11 @@ pub struct Config {
     /// The End User Messaging origination identity (phone number or pool) that places voice
     /// calls (`VOICE_ORIGINATION_IDENTITY`); voice calls fail with 503 without it.
     pub voice_origination_identity: Option<String>,
+    /// The ECC_NIST_P256 KMS key that signs login assertions (`ASSERTION_KEY_ID`).
+    pub assertion_key_id: String,
+    /// `iss` and `aud` of login assertions (`ASSERTION_ISSUER`, `ASSERTION_AUDIENCE`).
+    pub assertion_issuer: String,
+    pub assertion_audience: String,
 }
 
 impl Config {
@@ -54,6 +59,9 @@ impl Config {
                 &get("PHONE_DENY_LIST").unwrap_or_default(),
             ),
             voice_origination_identity: get("VOICE_ORIGINATION_IDENTITY").filter(|v| !v.is_empty()),
+            assertion_key_id: required("ASSERTION_KEY_ID")?,
+            assertion_issuer: get("ASSERTION_ISSUER").unwrap_or_else(|| "mfa-service".into()),
+            assertion_audience: get("ASSERTION_AUDIENCE").unwrap_or_else(|| "console".into()),
         })
     }
 }
@@ -71,7 +79,8 @@ mod tests {
         move |k| m.get(k).cloned()
     }
 
-    const BASE: [(&str, &str); 3] = [
+    const BASE: [(&str, &str); 4] = [
+        ("ASSERTION_KEY_ID", "alias/mfa-assertion"),
         ("TABLE_NAME", "mfa"),
         ("KMS_DATA_KEY_ID", "alias/mfa-data"),
         ("SES_FROM_ADDRESS", "no-reply@example.com"),
@@ -98,6 +107,11 @@ mod tests {
 
     #[test]
     fn a_missing_table_name_is_refused_at_start() {
-        assert!(Config::from_lookup(env(&BASE[1..])).is_err());
+        let without: Vec<_> = BASE
+            .into_iter()
+            .filter(|(k, _)| *k != "TABLE_NAME")
+            .collect();
+        let err = Config::from_lookup(env(&without)).unwrap_err();
+        assert!(format!("{err}").contains("TABLE_NAME"));
     }
 }

@@ -295,37 +295,49 @@ pub async fn activate(
     Err(Error::unavailable("activation kept racing; try again"))
 }
 
+/// Accepts `code` from any of the user's active authenticator apps: `true` if it matched a
+/// step not used before (that step is now used), `false` for a wrong or replayed code.
+pub async fn accept_totp(
+    app: &App,
+    user: &UserId,
+    apps: &[Factor],
+    code: &OtpCode,
+) -> Result<bool> {
+    let keys = app.keys().await?;
+    let now = app.clock.now();
+    for f in apps {
+        if let Some(step) = open_secret(keys, f)?.matching_step(code, now)? {
+            return app.store.accept_totp_step(user, &f.id, step).await;
+        }
+    }
+    Ok(false)
+}
+
+/// The user's active factors of `kind`.
+pub async fn active(app: &App, user: &UserId, kind: FactorKind) -> Result<Vec<Factor>> {
+    Ok(app
+        .store
+        .list_factors(user)
+        .await?
+        .into_iter()
+        .filter(|f| f.kind == kind && f.status == FactorStatus::Active)
+        .collect())
+}
+
 /// Step-up with a current code from any of the user's authenticator apps. Each time step is
 /// accepted at most once per factor; wrong codes are limited per user.
 pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Result<IssuedStepUp> {
-    let keys = app.keys().await?;
-    let scope = format!("USER#{}", caller.user.as_ref());
-    let apps: Vec<Factor> = app
-        .store
-        .list_factors(&caller.user)
-        .await?
-        .into_iter()
-        .filter(|f| f.kind == FactorKind::Totp && f.status == FactorStatus::Active)
-        .collect();
+    let apps = active(app, &caller.user, FactorKind::Totp).await?;
     if apps.is_empty() {
         return Err(Error::Conflict("no authenticator app is set up".into()));
     }
     // Every try takes a slot first, so concurrent guesses cannot outrun the limit; a success
     // gives its slot back.
+    let scope = format!("USER#{}", caller.user.as_ref());
     let reservation = limits::reserve(app, &scope, &STEP_UP_TOTP_FAILURES).await?;
-    let now = app.clock.now();
-    for f in &apps {
-        if let Some(step) = open_secret(keys, f)?.matching_step(code, now)? {
-            if app
-                .store
-                .accept_totp_step(&caller.user, &f.id, step)
-                .await?
-            {
-                limits::release(app, reservation).await?;
-                return step_up::issue(app, &caller.user).await;
-            }
-            break;
-        }
+    if accept_totp(app, &caller.user, &apps, code).await? {
+        limits::release(app, reservation).await?;
+        return step_up::issue(app, &caller.user).await;
     }
     Err(Error::InvalidCode {
         attempts_remaining: reservation.remaining as u32,

@@ -208,6 +208,24 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// The whole `main` of a function crate: tracing, the service built once per cold start, and
+/// the Lambda runtime calling `$handle(&app, request)` for every request.
+#[macro_export]
+macro_rules! lambda_main {
+    ($handle:path) => {
+        #[tokio::main]
+        async fn main() -> Result<(), lambda_http::Error> {
+            $crate::http::init_tracing();
+            let app = $crate::App::from_env().await?;
+            let app = &app;
+            lambda_http::run(lambda_http::service_fn(move |req| async move {
+                Ok::<_, std::convert::Infallible>($handle(app, req).await)
+            }))
+            .await
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

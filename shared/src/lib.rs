@@ -8,6 +8,7 @@
 //! - `http`: the edge every function uses (claims, JSON, the error mapping).
 
 pub mod app;
+pub mod assertion;
 pub mod aws;
 pub mod challenge;
 pub mod clock;
@@ -19,6 +20,7 @@ pub mod events;
 pub mod factors;
 pub mod http;
 pub mod limits;
+pub mod login;
 pub mod phone;
 pub mod phones;
 pub mod ports;

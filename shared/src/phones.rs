@@ -32,7 +32,7 @@ fn code_hash(keys: &DataKeys, id: &FactorId, code: &str) -> Vec<u8> {
 }
 
 /// The stored number of a phone factor (decrypted; no policy check: it passed one on entry).
-fn number(keys: &DataKeys, f: &Factor) -> Result<String> {
+pub(crate) fn number(keys: &DataKeys, f: &Factor) -> Result<String> {
     let sealed = f
         .phone
         .as_deref()
@@ -59,7 +59,11 @@ pub fn masked(keys: &DataKeys, f: &Factor) -> Result<String> {
 
 /// Takes a send from the user's, the number's hourly and the number's daily budgets: all or
 /// none.
-async fn reserve_sends(app: &App, user: &UserId, phone: &PhoneNumber) -> Result<Vec<Reservation>> {
+pub(crate) async fn reserve_sends(
+    app: &App,
+    user: &UserId,
+    phone: &PhoneNumber,
+) -> Result<Vec<Reservation>> {
     let keys = app.keys().await?;
     let number_scope = format!(
         "PHONE#{}",
@@ -84,7 +88,7 @@ async fn reserve_sends(app: &App, user: &UserId, phone: &PhoneNumber) -> Result<
     Ok(taken)
 }
 
-async fn release_all(app: &App, taken: Vec<Reservation>) {
+pub(crate) async fn release_all(app: &App, taken: Vec<Reservation>) {
     for r in taken {
         if let Err(e) = limits::release(app, r).await {
             tracing::error!(error = %e, "could not release a send slot");
@@ -93,7 +97,12 @@ async fn release_all(app: &App, taken: Vec<Reservation>) {
 }
 
 /// Sends `code` to `phone` on `channel`.
-async fn deliver(app: &App, phone: &PhoneNumber, channel: Channel, code: &str) -> Result<()> {
+pub(crate) async fn deliver(
+    app: &App,
+    phone: &PhoneNumber,
+    channel: Channel,
+    code: &str,
+) -> Result<()> {
     let service = &app.config.service_name;
     match channel {
         Channel::Sms => {

@@ -16,12 +16,15 @@ use crate::types::{ChallengeId, Email, FactorId, UserId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     StepUpEmail,
+    /// The second step of a console login.
+    Login,
 }
 
 impl Purpose {
     pub fn as_str(&self) -> &'static str {
         match self {
             Purpose::StepUpEmail => "step-up-email",
+            Purpose::Login => "login",
         }
     }
 }
@@ -38,7 +41,11 @@ pub struct Challenge {
     pub id: ChallengeId,
     pub user: UserId,
     pub purpose: Purpose,
-    pub code_hash: Vec<u8>,
+    /// The keyed hash of the code sent for this challenge (a login challenge has none until a
+    /// code is sent by SMS or voice).
+    pub code_hash: Option<Vec<u8>>,
+    /// Login: the methods offered, in order (`totp`, `sms`, `voice`, `recovery_code`).
+    pub methods: Vec<String>,
     pub attempts: u32,
     pub max_attempts: u32,
     pub status: ChallengeStatus,
@@ -220,6 +227,15 @@ pub trait Store: Send + Sync {
         id: &ChallengeId,
         now: UnixTime,
     ) -> Result<Attempt>;
+    /// Sets the code of an open, unexpired challenge with tries left; `false` otherwise.
+    async fn set_challenge_code(
+        &self,
+        user: &UserId,
+        purpose: Purpose,
+        id: &ChallengeId,
+        code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<bool>;
     /// Marks an open challenge used; `false` if it was not open (a concurrent verify won).
     async fn consume_challenge(
         &self,
@@ -345,4 +361,13 @@ pub trait KeyVault: Send + Sync {
         ciphertext: &[u8],
         context: &KeyContext,
     ) -> Result<Zeroizing<Vec<u8>>>;
+}
+
+/// Signs with an asymmetric key that never leaves its service (KMS, ECC_NIST_P256).
+#[async_trait]
+pub trait Signer: Send + Sync {
+    /// ECDSA P-256 / SHA-256 signature of `message`, DER-encoded.
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>>;
+    /// The public key, as SubjectPublicKeyInfo DER.
+    async fn public_key(&self) -> Result<Vec<u8>>;
 }

@@ -121,6 +121,15 @@ pub async fn regenerate(app: &App, caller: &Caller) -> Result<Issued> {
     }
 }
 
+/// Whether `code` is the caller's current recovery code (constant-time; nothing consumed).
+pub async fn matches(app: &App, user: &UserId, code: &RecoveryCode) -> Result<bool> {
+    let keys = app.keys().await?;
+    Ok(match app.store.get_recovery(user).await? {
+        Some(current) => ct_eq(&code.hash(keys, user), &current.hash),
+        None => false,
+    })
+}
+
 /// Redeems the caller's recovery code: it is consumed and a new one issued in one conditional
 /// write, so a code works once even under concurrent use. (The login flow calls this.)
 pub async fn redeem(app: &App, caller: &Caller, code: &RecoveryCode) -> Result<Issued> {

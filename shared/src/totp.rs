@@ -63,7 +63,8 @@ impl TotpSecret {
             Some(label_part(issuer)),
             label_part(account),
         )
-        .map_err(|e| Error::Internal(format!("totp: {e:?}")))
+        // The error can quote the account name (an email): keep it out of the log.
+        .map_err(|_| Error::Internal("totp parameters refused".into()))
     }
 
     /// `otpauth://totp/Issuer:account?secret=...&issuer=Issuer&algorithm=SHA1&digits=6&period=30`

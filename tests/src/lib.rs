@@ -149,6 +149,32 @@ impl Api {
         Reply::read(req.send().await.expect("gateway reachable")).await
     }
 
+    /// Sends the same POST `n` times at once; the statuses, in no particular order.
+    pub async fn post_concurrently(
+        &self,
+        n: usize,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> Vec<u16> {
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let (api, path, token, body) = (
+                    self.clone(),
+                    path.to_owned(),
+                    token.to_owned(),
+                    body.clone(),
+                );
+                tokio::spawn(async move { api.post(&path, &token, body).await.status.as_u16() })
+            })
+            .collect();
+        let mut statuses = vec![];
+        for t in tasks {
+            statuses.push(t.await.expect("request task"));
+        }
+        statuses
+    }
+
     /// A step-up token for `user` by the email flow, reading the code from moto at `moto`.
     pub async fn step_up_by_email(&self, moto: &str, user: &User) -> String {
         let id = self.start_step_up(user).await;
@@ -270,6 +296,12 @@ pub fn calls_to(number: &str) -> Vec<String> {
         .filter(|c| c["to"] == number)
         .map(|c| c["message"].as_str().unwrap_or_default().to_owned())
         .collect()
+}
+
+/// The code in the words read out on a call ("... code is 0 4 2 9 1 7. Again ...").
+pub fn spoken_code(words: &str) -> String {
+    let after = words.split(" is ").nth(1).expect("the code is read out");
+    after.split('.').next().unwrap_or_default().replace(' ', "")
 }
 
 /// A phone number no other test uses: a French mobile with random digits.
@@ -500,6 +532,7 @@ async fn bootstrap(moto: &str, table: &str) {
     let settings = local_dev::bootstrap::Settings {
         table_name: table.to_owned(),
         kms_alias: env_or("KMS_DATA_KEY_ID", "alias/mfa-data"),
+        assertion_alias: env_or("ASSERTION_KEY_ID", "alias/mfa-assertion"),
         from_address: env_or("SES_FROM_ADDRESS", "no-reply@mfa.local.test"),
     };
     local_dev::bootstrap::run_with(&aws_sdk_dynamodb::Client::new(&sdk), &kms, &ses, &settings)

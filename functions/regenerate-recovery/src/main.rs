@@ -1,12 +1,1 @@
-use lambda_http::{run, service_fn, Error};
-
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::http::init_tracing();
-    let app = shared::App::from_env().await?;
-    let app = &app;
-    run(service_fn(move |req| async move {
-        Ok::<_, std::convert::Infallible>(regenerate_recovery::handle(app, req).await)
-    }))
-    .await
-}
+shared::lambda_main!(regenerate_recovery::handle);

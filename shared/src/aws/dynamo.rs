@@ -90,7 +90,20 @@ fn challenge_from(item: &Item, user: &UserId, purpose: Purpose) -> Result<Challe
         id: ChallengeId::parse(get_s(item, "challenge_id")?, "id").map_err(|_| corrupt("id"))?,
         user: user.clone(),
         purpose,
-        code_hash: get_b(item, "code_hash")?.to_vec(),
+        code_hash: item
+            .get("code_hash")
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref().to_vec()),
+        methods: item
+            .get("methods")
+            .and_then(|v| v.as_s().ok())
+            .map(|m| {
+                m.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
         attempts: get_n(item, "attempts")? as u32,
         max_attempts: get_n(item, "max_attempts")? as u32,
         status: match get_s(item, "status")? {
@@ -507,7 +520,7 @@ impl Store for DynamoStore {
             ("type".to_owned(), s("challenge")),
             ("challenge_id".to_owned(), s(c.id.as_ref())),
             ("purpose".to_owned(), s(c.purpose.as_str())),
-            ("code_hash".to_owned(), b(&c.code_hash)),
+            ("methods".to_owned(), s(c.methods.join(","))),
             ("attempts".to_owned(), n(c.attempts)),
             ("max_attempts".to_owned(), n(c.max_attempts)),
             (
@@ -521,7 +534,36 @@ impl Store for DynamoStore {
             ("expires_at".to_owned(), n(c.expires_at)),
             ("ttl".to_owned(), n(c.expires_at + TTL_GRACE_SECS)),
         ]);
+        if let Some(h) = &c.code_hash {
+            item.insert("code_hash".into(), b(h));
+        }
         created(self.put_new(item).await?)
+    }
+
+    async fn set_challenge_code(
+        &self,
+        user: &UserId,
+        purpose: Purpose,
+        id: &ChallengeId,
+        code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<bool> {
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), challenge_sk(purpose, id))))
+                .update_expression("SET code_hash = :h")
+                .condition_expression(
+                    "#status = :open AND expires_at > :now AND attempts < max_attempts",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":h", b(code_hash))
+                .expression_attribute_values(":open", s("open"))
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await,
+        )
     }
 
     async fn delete_challenge(

@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::DataKeySpec;
+use aws_sdk_kms::types::{DataKeySpec, MessageType, SigningAlgorithmSpec};
 use zeroize::Zeroizing;
 
 use super::dependency;
 use crate::error::{Error, Result};
-use crate::ports::{KeyContext, KeyVault};
+use crate::ports::{KeyContext, KeyVault, Signer};
 
 pub struct KmsVault {
     client: aws_sdk_kms::Client,
@@ -27,6 +27,53 @@ fn context(ctx: &KeyContext) -> std::collections::HashMap<String, String> {
     ctx.iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect()
+}
+
+/// The assertion signing key: an ECC_NIST_P256 KMS key used with `Sign`.
+pub struct KmsSigner {
+    client: aws_sdk_kms::Client,
+    key_id: String,
+}
+
+impl KmsSigner {
+    pub fn new(client: aws_sdk_kms::Client, key_id: &str) -> Self {
+        KmsSigner {
+            client,
+            key_id: key_id.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl Signer for KmsSigner {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        let out = self
+            .client
+            .sign()
+            .key_id(&self.key_id)
+            .message(Blob::new(message))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await
+            .map_err(|e| dependency("kms", e))?;
+        out.signature
+            .map(Blob::into_inner)
+            .ok_or_else(|| Error::unavailable("kms: Sign returned no signature"))
+    }
+
+    async fn public_key(&self) -> Result<Vec<u8>> {
+        let out = self
+            .client
+            .get_public_key()
+            .key_id(&self.key_id)
+            .send()
+            .await
+            .map_err(|e| dependency("kms", e))?;
+        out.public_key
+            .map(Blob::into_inner)
+            .ok_or_else(|| Error::unavailable("kms: GetPublicKey returned no key"))
+    }
 }
 
 #[async_trait]

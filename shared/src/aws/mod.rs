@@ -15,14 +15,16 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use dynamo::DynamoStore;
-pub use kms::KmsVault;
+pub use kms::{KmsSigner, KmsVault};
 pub use ses::SesMailer;
 pub use sns::SnsSms;
 pub use voice::EndUserMessagingVoice;
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
 use crate::config::Config;
 use crate::error::Error;
-use crate::ports::{KeyVault, Mailer, SmsSender, Store, VoiceCaller};
+use crate::ports::{KeyVault, Mailer, Signer, SmsSender, Store, VoiceCaller};
 
 pub struct Adapters {
     pub store: Arc<dyn Store>,
@@ -30,6 +32,7 @@ pub struct Adapters {
     pub vault: Arc<dyn KeyVault>,
     pub sms: Arc<dyn SmsSender>,
     pub voice: Arc<dyn VoiceCaller>,
+    pub signer: Arc<dyn Signer>,
 }
 
 /// The shared SDK configuration: short timeouts and few retries, so a failing dependency turns
@@ -64,6 +67,10 @@ impl Adapters {
                 aws_sdk_kms::Client::new(&sdk),
                 &config.kms_data_key_id,
             )),
+            signer: Arc::new(KmsSigner::new(
+                aws_sdk_kms::Client::new(&sdk),
+                &config.assertion_key_id,
+            )),
             sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&sdk))),
             voice: Arc::new(EndUserMessagingVoice::new(
                 aws_sdk_pinpointsmsvoicev2::Client::new(&sdk),
@@ -73,13 +80,52 @@ impl Adapters {
     }
 }
 
-/// An AWS SDK failure becomes `unavailable`; the full error goes to the log, not the caller.
-fn dependency<E>(service: &str, err: E) -> Error
+/// An AWS SDK failure becomes `unavailable`. Only the kind of failure and the AWS error code
+/// are kept for the log: service messages can quote an address or a phone number.
+fn dependency<E, R>(service: &str, err: SdkError<E, R>) -> Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata,
 {
+    let kind = match &err {
+        SdkError::ConstructionFailure(_) => "request construction failed",
+        SdkError::TimeoutError(_) => "timed out",
+        SdkError::DispatchFailure(_) => "could not connect",
+        SdkError::ResponseError(_) => "unreadable response",
+        SdkError::ServiceError(_) => "service error",
+        _ => "failed",
+    };
     Error::unavailable(format!(
-        "{service}: {}",
-        aws_smithy_types::error::display::DisplayErrorContext(&err)
+        "{service}: {kind} ({})",
+        err.code().unwrap_or("no code")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sesv2::operation::send_email::SendEmailError;
+    use aws_sdk_sesv2::types::error::MessageRejected;
+
+    #[test]
+    fn a_dependency_error_keeps_the_code_but_not_the_message() {
+        let err: SdkError<SendEmailError, ()> = SdkError::service_error(
+            SendEmailError::MessageRejected(
+                MessageRejected::builder()
+                    .message("Email address is not verified: jane@example.com")
+                    .meta(
+                        aws_smithy_types::error::ErrorMetadata::builder()
+                            .code("MessageRejected")
+                            .build(),
+                    )
+                    .build(),
+            ),
+            (),
+        );
+        match dependency("ses", err) {
+            Error::Unavailable { detail } => {
+                assert_eq!(detail, "ses: service error (MessageRejected)");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

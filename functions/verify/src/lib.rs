@@ -1,0 +1,140 @@
+//! Flow 4, verification at login:
+//!
+//! - `POST /v1/challenges` `{}` -> 200 `not_required` / `enrollment_required`, or 201 pending
+//! - `POST /v1/challenges/{challenge_id}/send` `{channel}` -> 202 (code by SMS or voice)
+//! - `POST /v1/challenges/{challenge_id}/verify` `{method, code}` -> 200 approved + assertion
+//! - `GET /.well-known/jwks.json` (no authorizer) -> the keys that verify assertions
+
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use shared::http::{error_response, json, json_body, path_param, route_key, Caller};
+use shared::login::{self, LoginStart, Method};
+use shared::ports::Channel;
+use shared::types::ChallengeId;
+use shared::{assertion, App, Error, Result};
+
+pub const ROUTES: &[&str] = &[
+    "POST /v1/challenges",
+    "POST /v1/challenges/{challenge_id}/send",
+    "POST /v1/challenges/{challenge_id}/verify",
+];
+
+/// Routes without the JWT authorizer.
+pub const PUBLIC_ROUTES: &[&str] = &["GET /.well-known/jwks.json"];
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let result = match route_key(&req).as_deref() {
+        Some("POST /v1/challenges") => start(app, &req).await,
+        Some("POST /v1/challenges/{challenge_id}/send") => send(app, &req).await,
+        Some("POST /v1/challenges/{challenge_id}/verify") => verify(app, &req).await,
+        Some("GET /.well-known/jwks.json") => jwks(app).await,
+        _ => Err(Error::NotFound("no such route".into())),
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Start {}
+
+async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    let Start {} = json_body(req)?;
+    Ok(match login::start(app, &caller).await? {
+        LoginStart::NotRequired => json(200, &serde_json::json!({ "status": "not_required" })),
+        LoginStart::EnrollmentRequired => {
+            json(200, &serde_json::json!({ "status": "enrollment_required" }))
+        }
+        LoginStart::Pending {
+            challenge_id,
+            methods,
+            default_method,
+            expires_in,
+        } => json(
+            201,
+            &serde_json::json!({
+                "status": "pending",
+                "challenge_id": challenge_id.as_ref(),
+                "methods": methods.iter().map(Method::as_str).collect::<Vec<_>>(),
+                "default_method": default_method.as_str(),
+                "expires_in": expires_in,
+            }),
+        ),
+    })
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum MethodIn {
+    Totp,
+    Sms,
+    Voice,
+    RecoveryCode,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Send {
+    channel: MethodIn,
+}
+
+async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    let id = ChallengeId::parse(&path_param(req, "challenge_id")?, "challenge_id")?;
+    let body: Send = json_body(req)?;
+    let channel = match body.channel {
+        MethodIn::Sms => Channel::Sms,
+        MethodIn::Voice => Channel::Voice,
+        _ => return Err(Error::invalid("channel must be \"sms\" or \"voice\"")),
+    };
+    let to = login::send(app, &caller, &id, channel).await?;
+    Ok(json(
+        202,
+        &serde_json::json!({ "challenge_id": id.as_ref(), "channel": channel.as_str(), "to": to }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Verify {
+    method: MethodIn,
+    code: String,
+}
+
+#[derive(Serialize)]
+struct Approved {
+    status: &'static str,
+    assertion: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_recovery_code: Option<String>,
+}
+
+async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    let id = ChallengeId::parse(&path_param(req, "challenge_id")?, "challenge_id")?;
+    let body: Verify = json_body(req)?;
+    let method = match body.method {
+        MethodIn::Totp => Method::Totp,
+        MethodIn::Sms => Method::Sms,
+        MethodIn::Voice => Method::Voice,
+        MethodIn::RecoveryCode => Method::RecoveryCode,
+    };
+    let ok = login::verify(app, &caller, &id, method, &body.code).await?;
+    tracing::info!(
+        user = caller.user.as_ref(),
+        method = method.as_str(),
+        "login second step passed"
+    );
+    Ok(json(
+        200,
+        &Approved {
+            status: "approved",
+            assertion: ok.assertion,
+            new_recovery_code: ok.new_recovery_code.map(|c| c.display()),
+        },
+    ))
+}
+
+async fn jwks(app: &App) -> Result<Response<Body>> {
+    Ok(json(200, &assertion::jwks(app).await?))
+}

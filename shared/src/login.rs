@@ -1,0 +1,234 @@
+//! Flow 4, verification at login: after the password, the console asks whether a second factor
+//! is needed, offers the user's methods, and gets a signed assertion when one is passed.
+
+use crate::app::App;
+use crate::assertion;
+use crate::challenge::{self, code_hash, wrong_code};
+use crate::crypto::{ct_eq, random_code};
+use crate::error::{Error, Result};
+use crate::factors;
+use crate::http::Caller;
+use crate::phone::{LineKind, PhoneNumber};
+use crate::phones;
+use crate::ports::{Attempt, Challenge, ChallengeStatus, Channel, FactorKind, Purpose};
+use crate::recovery::{self, RecoveryCode};
+use crate::rules::{CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE};
+use crate::totp;
+use crate::types::{ChallengeId, OtpCode, Plan};
+
+/// A way to pass the second step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Totp,
+    Sms,
+    Voice,
+    RecoveryCode,
+}
+
+impl Method {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Method::Totp => "totp",
+            Method::Sms => "sms",
+            Method::Voice => "voice",
+            Method::RecoveryCode => "recovery_code",
+        }
+    }
+
+    /// RFC 8176 authentication method reference for the assertion's `amr`.
+    fn amr(&self) -> &'static str {
+        match self {
+            Method::Totp => "otp",
+            Method::Sms => "sms",
+            Method::Voice => "tel",
+            Method::RecoveryCode => "kba",
+        }
+    }
+}
+
+/// What `POST /v1/challenges` answers.
+#[derive(Debug)]
+pub enum LoginStart {
+    NotRequired,
+    EnrollmentRequired,
+    Pending {
+        challenge_id: ChallengeId,
+        methods: Vec<Method>,
+        default_method: Method,
+        expires_in: i64,
+    },
+}
+
+/// A passed second step.
+#[derive(Debug)]
+pub struct Approved {
+    pub assertion: String,
+    pub new_recovery_code: Option<RecoveryCode>,
+}
+
+/// The methods the user can use now, in the order a login offers them.
+async fn methods(app: &App, caller: &Caller) -> Result<Vec<Method>> {
+    let keys = app.keys().await?;
+    let mut out = Vec::new();
+    if !factors::active(app, &caller.user, FactorKind::Totp)
+        .await?
+        .is_empty()
+    {
+        out.push(Method::Totp);
+    }
+    if let Some(phone) = factors::active(app, &caller.user, FactorKind::Phone)
+        .await?
+        .first()
+    {
+        let e164 = phones::number(keys, phone)?;
+        let landline = PhoneNumber::parse(&e164, Channel::Voice, &Default::default())
+            .is_ok_and(|p| p.kind() == LineKind::FixedLine);
+        if !landline {
+            out.push(Method::Sms);
+        }
+        out.push(Method::Voice);
+    }
+    if !out.is_empty() && app.store.get_recovery(&caller.user).await?.is_some() {
+        out.push(Method::RecoveryCode);
+    }
+    Ok(out)
+}
+
+/// Decides whether this login needs a second factor, and opens a challenge if it does.
+pub async fn start(app: &App, caller: &Caller) -> Result<LoginStart> {
+    let methods = methods(app, caller).await?;
+    let Some(&default_method) = methods.first() else {
+        // No factor: 2FA is optional on trial, required on paid (a missing plan counts as paid).
+        return Ok(match caller.plan {
+            Some(Plan::Trial) => LoginStart::NotRequired,
+            _ => LoginStart::EnrollmentRequired,
+        });
+    };
+    let now = app.clock.now();
+    let id = ChallengeId::new();
+    let c = Challenge {
+        id: id.clone(),
+        user: caller.user.clone(),
+        purpose: Purpose::Login,
+        code_hash: None,
+        methods: methods.iter().map(|m| m.as_str().to_owned()).collect(),
+        attempts: 0,
+        max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
+        status: ChallengeStatus::Open,
+        created_at: now,
+        expires_at: now + CODE_TTL_SECS,
+    };
+    app.store.put_challenge(&c).await?;
+    Ok(LoginStart::Pending {
+        challenge_id: id,
+        methods,
+        default_method,
+        expires_in: CODE_TTL_SECS,
+    })
+}
+
+/// Sends a login code to the user's phone by `channel`. The send is counted only if it went out.
+pub async fn send(
+    app: &App,
+    caller: &Caller,
+    id: &ChallengeId,
+    channel: Channel,
+) -> Result<String> {
+    let keys = app.keys().await?;
+    let phone = factors::active(app, &caller.user, FactorKind::Phone)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Conflict("no phone is set up".into()))?;
+    let number = PhoneNumber::parse(&phones::number(keys, &phone)?, channel, &Default::default())?;
+    let taken = phones::reserve_sends(app, &caller.user, &number).await?;
+    let code = random_code(app.config.code_length);
+    if let Err(e) = phones::deliver(app, &number, channel, &code).await {
+        phones::release_all(app, taken).await;
+        return Err(e);
+    }
+    let hash = code_hash(keys, Purpose::Login, id, &code);
+    if !app
+        .store
+        .set_challenge_code(&caller.user, Purpose::Login, id, &hash, app.clock.now())
+        .await?
+    {
+        return Err(Error::Expired(
+            "this login challenge is no longer open; start again".into(),
+        ));
+    }
+    Ok(number.masked())
+}
+
+/// Verifies the second step with `method` and issues the assertion. A recovery code is consumed
+/// and a new one returned.
+pub async fn verify(
+    app: &App,
+    caller: &Caller,
+    id: &ChallengeId,
+    method: Method,
+    code: &str,
+) -> Result<Approved> {
+    // Parse before counting: a malformed code does not use up a try.
+    let otp = match method {
+        Method::Totp => Some(OtpCode::parse(code, totp::DIGITS)?),
+        Method::Sms | Method::Voice => Some(OtpCode::parse(code, app.config.code_length)?),
+        Method::RecoveryCode => None,
+    };
+    let recovery_code = match method {
+        Method::RecoveryCode => Some(RecoveryCode::parse(code)?),
+        _ => None,
+    };
+    let keys = app.keys().await?;
+    let now = app.clock.now();
+    let c = match app
+        .store
+        .count_attempt(&caller.user, Purpose::Login, id, now)
+        .await?
+    {
+        Attempt::Missing => return Err(Error::NotFound("no such challenge".into())),
+        Attempt::Refused(c) => return Err(challenge::refusal(&c, now)),
+        Attempt::Counted(c) => c,
+    };
+    if !c.methods.iter().any(|m| m == method.as_str()) {
+        return Err(Error::invalid(format!(
+            "{} is not offered for this login",
+            method.as_str()
+        )));
+    }
+    let passed = match (method, otp, &recovery_code) {
+        (Method::Totp, Some(otp), _) => {
+            let apps = factors::active(app, &caller.user, FactorKind::Totp).await?;
+            factors::accept_totp(app, &caller.user, &apps, &otp).await?
+        }
+        (Method::Sms | Method::Voice, Some(otp), _) => c
+            .code_hash
+            .as_deref()
+            .is_some_and(|h| ct_eq(&code_hash(keys, Purpose::Login, id, otp.as_str()), h)),
+        // Only compared here: it is consumed after the challenge is, so a lost race never
+        // burns the user's recovery code.
+        (Method::RecoveryCode, _, Some(rc)) => recovery::matches(app, &caller.user, rc).await?,
+        _ => false,
+    };
+    if !passed {
+        return Err(wrong_code(&c));
+    }
+    if !app
+        .store
+        .consume_challenge(&caller.user, Purpose::Login, id)
+        .await?
+    {
+        return Err(Error::Expired(
+            "this login challenge was already used".into(),
+        ));
+    }
+    let new_recovery_code = match &recovery_code {
+        Some(rc) => Some(recovery::redeem(app, caller, rc).await?.code),
+        None => None,
+    };
+    let assertion = assertion::issue(app, &caller.user, &["mfa", method.amr()]).await?;
+    Ok(Approved {
+        assertion,
+        new_recovery_code,
+    })
+}

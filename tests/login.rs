@@ -1,0 +1,355 @@
+//! Flow 4, verification at login, over HTTP against the local stack. Assertions are checked
+//! with an independent JWT library against the published JWKS, never with project code.
+
+use e2e::*;
+use serde_json::{json, Value};
+
+async fn challenge(api: &Api, user: &User) -> Reply {
+    api.send("POST", "/v1/challenges", user, None, Some(json!({})), &[])
+        .await
+}
+
+async fn verify(api: &Api, user: &User, id: &str, method: &str, code: &str) -> Reply {
+    api.send(
+        "POST",
+        &format!("/v1/challenges/{id}/verify"),
+        user,
+        None,
+        Some(json!({ "method": method, "code": code })),
+        &[],
+    )
+    .await
+}
+
+/// Checks an assertion as a console would: ES256 against the JWKS, issuer, audience, expiry.
+async fn check_assertion(user: &User, assertion: &str, amr: &str) {
+    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", gateway_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(assertion).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let kid = header.kid.expect("kid");
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("kid in JWKS");
+    let key = jsonwebtoken::DecodingKey::from_ec_components(
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.set_issuer(&[
+        std::env::var("ASSERTION_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:3000".into())
+    ]);
+    v.set_audience(&[std::env::var("ASSERTION_AUDIENCE").unwrap_or_else(|_| "console".into())]);
+    let claims = jsonwebtoken::decode::<Value>(assertion, &key, &v)
+        .expect("a valid assertion")
+        .claims;
+    assert_eq!(claims["sub"], user.sub.as_str());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300
+    );
+    assert!(claims["jti"].as_str().unwrap().len() >= 32);
+    assert_eq!(claims["acr"], "mfa");
+    assert!(
+        claims["amr"].as_array().unwrap().iter().any(|a| a == amr),
+        "{claims}"
+    );
+    // A tampered signature does not verify.
+    let mut forged = assertion.to_owned();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(jsonwebtoken::decode::<Value>(&forged, &key, &v).is_err());
+}
+
+/// A user with an authenticator app: (user, otpauth URI, recovery code).
+async fn user_with_app(api: &Api) -> (User, String, String) {
+    let user = User::new("paid");
+    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let r = api
+        .send(
+            "POST",
+            "/v1/factors/totp",
+            &user,
+            Some(&step_up),
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    let uri = decode_qr_png(r.body["qr_png_base64"].as_str().unwrap());
+    let id = r.body["factor_id"].as_str().unwrap();
+    let ok = api
+        .send(
+            "POST",
+            &format!("/v1/factors/totp/{id}/verify"),
+            &user,
+            None,
+            Some(json!({ "code": app_code(&uri, unix_now()) })),
+            &[],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    (
+        user,
+        uri,
+        ok.body["recovery_code"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A user with a verified phone: (user, number).
+async fn user_with_phone(api: &Api) -> (User, String) {
+    let user = User::new("paid");
+    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let number = fresh_mobile();
+    let r = api
+        .send(
+            "POST",
+            "/v1/factors/phone",
+            &user,
+            Some(&step_up),
+            Some(json!({ "phone_number": number, "channel": "sms" })),
+            &[],
+        )
+        .await;
+    let id = r.body["factor_id"].as_str().unwrap();
+    let code = code_in(sms_to(&moto_url(), &number).await.last().unwrap(), 6).unwrap();
+    let ok = api
+        .send(
+            "POST",
+            &format!("/v1/factors/phone/{id}/verify"),
+            &user,
+            None,
+            Some(json!({ "code": code })),
+            &[],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    (user, number)
+}
+
+#[tokio::test]
+async fn given_no_factor_then_trial_needs_nothing_and_paid_must_enroll() {
+    let api = Api::shared();
+    let trial = challenge(&api, &User::new("trial")).await;
+    assert_eq!(
+        (trial.status.as_u16(), trial.body["status"].as_str()),
+        (200, Some("not_required"))
+    );
+    let paid = challenge(&api, &User::new("paid")).await;
+    assert_eq!(
+        (paid.status.as_u16(), paid.body["status"].as_str()),
+        (200, Some("enrollment_required"))
+    );
+}
+
+#[tokio::test]
+async fn given_an_authenticator_app_when_logging_in_with_its_code_then_a_verifiable_assertion_is_issued(
+) {
+    let api = Api::shared();
+    let (user, uri, _) = user_with_app(&api).await;
+    let c = challenge(&api, &user).await;
+    assert_eq!(c.status, 201, "{:?}", c.body);
+    assert_eq!(c.body["status"], "pending");
+    assert_eq!(c.body["methods"], json!(["totp", "recovery_code"]));
+    assert_eq!(c.body["default_method"], "totp");
+    assert_eq!(c.body["expires_in"], 600);
+    let id = c.body["challenge_id"].as_str().unwrap();
+    // The next step's code: newer than the one used to confirm the app.
+    let code = app_code(&uri, unix_now() + 30);
+    let ok = verify(&api, &user, id, "totp", &code).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.body["status"], "approved");
+    check_assertion(&user, ok.body["assertion"].as_str().unwrap(), "otp").await;
+
+    // The same code in the next login is refused (its time step is used).
+    let c2 = challenge(&api, &user).await;
+    let again = verify(
+        &api,
+        &user,
+        c2.body["challenge_id"].as_str().unwrap(),
+        "totp",
+        &code,
+    )
+    .await;
+    assert_eq!((again.status.as_u16(), again.code()), (400, "invalid_code"));
+    // And the used challenge cannot approve twice.
+    let twice = verify(&api, &user, id, "totp", &app_code(&uri, unix_now() + 30)).await;
+    assert_eq!((twice.status.as_u16(), twice.code()), (410, "expired"));
+}
+
+#[tokio::test]
+async fn given_a_phone_when_logging_in_by_sms_or_by_call_then_the_code_approves_once() {
+    let api = Api::shared();
+    let (user, number) = user_with_phone(&api).await;
+    let c = challenge(&api, &user).await;
+    assert_eq!(c.body["methods"], json!(["sms", "voice", "recovery_code"]));
+    let id = c.body["challenge_id"].as_str().unwrap().to_owned();
+    let sent = api
+        .send(
+            "POST",
+            &format!("/v1/challenges/{id}/send"),
+            &user,
+            None,
+            Some(json!({ "channel": "sms" })),
+            &[],
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{:?}", sent.body);
+    assert!(sent.body["to"]
+        .as_str()
+        .unwrap()
+        .ends_with(&number[number.len() - 4..]));
+    let sms_code = code_in(sms_to(&moto_url(), &number).await.last().unwrap(), 6).unwrap();
+    let ok = verify(&api, &user, &id, "sms", &sms_code).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    check_assertion(&user, ok.body["assertion"].as_str().unwrap(), "sms").await;
+
+    // Next login: the old SMS code means nothing there; a call brings a new one.
+    let c = challenge(&api, &user).await;
+    let id = c.body["challenge_id"].as_str().unwrap().to_owned();
+    let stale = verify(&api, &user, &id, "sms", &sms_code).await;
+    assert_eq!((stale.status.as_u16(), stale.code()), (400, "invalid_code"));
+    let sent = api
+        .send(
+            "POST",
+            &format!("/v1/challenges/{id}/send"),
+            &user,
+            None,
+            Some(json!({ "channel": "voice" })),
+            &[],
+        )
+        .await;
+    assert_eq!(sent.status, 202);
+    let words = calls_to(&number).pop().unwrap();
+    let voice_code = spoken_code(&words);
+    let ok = verify(&api, &user, &id, "voice", &voice_code).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    check_assertion(&user, ok.body["assertion"].as_str().unwrap(), "tel").await;
+}
+
+#[tokio::test]
+async fn given_the_recovery_code_when_logging_in_then_it_is_consumed_and_a_new_one_issued() {
+    let api = Api::shared();
+    let (user, _, recovery) = user_with_app(&api).await;
+    let c = challenge(&api, &user).await;
+    let ok = verify(
+        &api,
+        &user,
+        c.body["challenge_id"].as_str().unwrap(),
+        "recovery_code",
+        &recovery,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    check_assertion(&user, ok.body["assertion"].as_str().unwrap(), "kba").await;
+    let fresh = ok.body["new_recovery_code"].as_str().unwrap().to_owned();
+    assert_ne!(fresh, recovery);
+
+    let c = challenge(&api, &user).await;
+    let id = c.body["challenge_id"].as_str().unwrap();
+    let old = verify(&api, &user, id, "recovery_code", &recovery).await;
+    assert_eq!((old.status.as_u16(), old.code()), (400, "invalid_code"));
+    assert_eq!(
+        verify(&api, &user, id, "recovery_code", &fresh)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn given_twenty_concurrent_verifications_with_one_valid_code_then_exactly_one_approves() {
+    let api = Api::shared();
+    let (user, number) = user_with_phone(&api).await;
+    let c = challenge(&api, &user).await;
+    let id = c.body["challenge_id"].as_str().unwrap().to_owned();
+    api.send(
+        "POST",
+        &format!("/v1/challenges/{id}/send"),
+        &user,
+        None,
+        Some(json!({ "channel": "sms" })),
+        &[],
+    )
+    .await;
+    let code = code_in(sms_to(&moto_url(), &number).await.last().unwrap(), 6).unwrap();
+    let statuses = api
+        .post_concurrently(
+            20,
+            &format!("/v1/challenges/{id}/verify"),
+            &user.token,
+            json!({ "method": "sms", "code": code }),
+        )
+        .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 410, 429].contains(s)),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn given_wrong_codes_then_the_challenge_dies_after_five_and_bad_input_is_400() {
+    let api = Api::shared();
+    let (user, uri, _) = user_with_app(&api).await;
+    let c = challenge(&api, &user).await;
+    let id = c.body["challenge_id"].as_str().unwrap();
+    for bad in [
+        json!({ "method": "totp" }),
+        json!({ "method": "email", "code": "123456" }),
+        json!({ "method": "totp", "code": "12" }),
+    ] {
+        let r = api
+            .send(
+                "POST",
+                &format!("/v1/challenges/{id}/verify"),
+                &user,
+                None,
+                Some(bad.clone()),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, "invalid_request"),
+            "{bad}"
+        );
+    }
+    let not_offered = verify(&api, &user, id, "sms", "123456").await;
+    assert_eq!(not_offered.code(), "invalid_request");
+    let wrong = wrong_code(&app_code(&uri, unix_now() + 30));
+    for remaining in (1..=3).rev() {
+        let r = verify(&api, &user, id, "totp", &wrong).await;
+        assert_eq!(
+            r.body["error"]["attempts_remaining"], remaining,
+            "{:?}",
+            r.body
+        );
+    }
+    let last = verify(&api, &user, id, "totp", &wrong).await;
+    assert_eq!(
+        (last.status.as_u16(), last.code()),
+        (429, "too_many_attempts")
+    );
+    let right = verify(&api, &user, id, "totp", &app_code(&uri, unix_now() + 30)).await;
+    assert_eq!(
+        (right.status.as_u16(), right.code()),
+        (429, "too_many_attempts")
+    );
+    // The JWKS is public: no token needed.
+    let jwks = reqwest::get(format!("{}/.well-known/jwks.json", gateway_url()))
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+}
