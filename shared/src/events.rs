@@ -19,6 +19,7 @@ pub enum Action {
     PhoneChanged,
     RecoveryCodeRegenerated,
     RecoveryCodeUsed,
+    LoginLocked,
 }
 
 impl Action {
@@ -29,6 +30,7 @@ impl Action {
             Action::PhoneChanged => "phone_changed",
             Action::RecoveryCodeRegenerated => "recovery_code_regenerated",
             Action::RecoveryCodeUsed => "recovery_code_used",
+            Action::LoginLocked => "login_locked",
         }
     }
 
@@ -55,6 +57,13 @@ impl Action {
             Action::RecoveryCodeUsed => (
                 "Your recovery code was used".into(),
                 "Your recovery code was used to sign in, and a new one was issued.".into(),
+            ),
+            Action::LoginLocked => (
+                "Two-factor sign-in to your account is locked".into(),
+                format!(
+                    "After {detail} wrong two-factor codes in a row, two-factor sign-in to your \
+                     account was locked. An administrator of your organisation can reset it."
+                ),
             ),
         }
     }

@@ -57,3 +57,27 @@ pub async fn release(app: &App, r: Reservation) -> Result<()> {
         .release_limit_slot(&r.scope, &r.limit, r.slot, r.taken_at, r.previous)
         .await
 }
+
+/// Takes one slot from each budget, or none: if any is full, the ones taken are given back.
+pub async fn reserve_all(app: &App, budgets: &[(&str, &SendLimit)]) -> Result<Vec<Reservation>> {
+    let mut taken = Vec::new();
+    for (scope, limit) in budgets {
+        match reserve(app, scope, limit).await {
+            Ok(r) => taken.push(r),
+            Err(e) => {
+                release_all(app, taken).await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// Gives back every reservation (a failure to do so is logged: the slot lapses on its own).
+pub async fn release_all(app: &App, taken: Vec<Reservation>) {
+    for r in taken {
+        if let Err(e) = release(app, r).await {
+            tracing::error!(error = %e, "could not release a limit slot");
+        }
+    }
+}

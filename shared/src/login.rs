@@ -6,13 +6,19 @@ use crate::assertion;
 use crate::challenge::{self, code_hash, wrong_code};
 use crate::crypto::{ct_eq, random_code};
 use crate::error::{Error, Result};
+use crate::events::{notify, Action, SecurityEvent};
 use crate::factors;
 use crate::http::Caller;
+use crate::limits;
 use crate::phone::{LineKind, PhoneNumber};
 use crate::phones;
 use crate::ports::{Attempt, Challenge, ChallengeStatus, Channel, FactorKind, Purpose};
+use crate::ports::{Change, Commit};
 use crate::recovery::{self, RecoveryCode};
-use crate::rules::{CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE};
+use crate::rules::{
+    CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_FAILURES_PER_DAY, LOGIN_FAILURES_PER_HOUR,
+    MAX_ATTEMPTS_PER_CHALLENGE,
+};
 use crate::totp;
 use crate::types::{ChallengeId, OtpCode, Plan};
 
@@ -160,8 +166,39 @@ pub async fn send(
     Ok(number.masked())
 }
 
-/// Verifies the second step with `method` and issues the assertion. A recovery code is consumed
-/// and a new one returned.
+/// Refuses when the account's second step is locked.
+async fn ensure_unlocked(app: &App, caller: &Caller) -> Result<()> {
+    if app.store.login_locked_at(&caller.user).await?.is_some() {
+        return Err(Error::TooManyAttempts(
+            "two-factor sign-in is locked after too many wrong codes; an administrator can reset it"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Counts a wrong code against the account; the 100th in a row locks it (event and email).
+async fn record_failure(app: &App, caller: &Caller) -> Result<()> {
+    let n = app.store.record_login_failure(&caller.user).await?;
+    if n >= LOCKOUT_AFTER_FAILURES && app.store.lock_login(&caller.user, app.clock.now()).await? {
+        let event = SecurityEvent::by_caller(app, caller, Action::LoginLocked, n.to_string());
+        if let Commit::Refused(_) = app.store.commit(&[Change::PutEvent(event.clone())]).await? {
+            tracing::error!("lockout event id collision");
+        }
+        notify(app, caller.email.as_ref(), &event).await;
+    }
+    Ok(())
+}
+
+/// The outcome of checking a code on a counted attempt.
+enum Check {
+    Passed,
+    Wrong(Challenge),
+}
+
+/// Verifies the second step with `method` and issues the assertion. Every guess takes a slot
+/// of the account's hourly and daily failure budgets first (a correct code gives it back), so a
+/// guesser is cut off across challenges; a recovery code is consumed and a new one returned.
 pub async fn verify(
     app: &App,
     caller: &Caller,
@@ -179,39 +216,29 @@ pub async fn verify(
         Method::RecoveryCode => Some(RecoveryCode::parse(code)?),
         _ => None,
     };
-    let keys = app.keys().await?;
-    let now = app.clock.now();
-    let c = match app
-        .store
-        .count_attempt(&caller.user, Purpose::Login, id, now)
-        .await?
-    {
-        Attempt::Missing => return Err(Error::NotFound("no such challenge".into())),
-        Attempt::Refused(c) => return Err(challenge::refusal(&c, now)),
-        Attempt::Counted(c) => c,
-    };
-    if !c.methods.iter().any(|m| m == method.as_str()) {
-        return Err(Error::invalid(format!(
-            "{} is not offered for this login",
-            method.as_str()
-        )));
-    }
-    let passed = match (method, otp, &recovery_code) {
-        (Method::Totp, Some(otp), _) => {
-            let apps = factors::active(app, &caller.user, FactorKind::Totp).await?;
-            factors::accept_totp(app, &caller.user, &apps, &otp).await?
+    ensure_unlocked(app, caller).await?;
+    let scope = format!("USER#{}", caller.user.as_ref());
+    let taken = limits::reserve_all(
+        app,
+        &[
+            (&scope, &LOGIN_FAILURES_PER_HOUR),
+            (&scope, &LOGIN_FAILURES_PER_DAY),
+        ],
+    )
+    .await?;
+    match check(app, caller, id, method, otp, recovery_code.as_ref()).await {
+        Ok(Check::Passed) => {
+            limits::release_all(app, taken).await;
+            app.store.reset_login_failures(&caller.user).await?;
         }
-        (Method::Sms | Method::Voice, Some(otp), _) => c
-            .code_hash
-            .as_deref()
-            .is_some_and(|h| ct_eq(&code_hash(keys, Purpose::Login, id, otp.as_str()), h)),
-        // Only compared here: it is consumed after the challenge is, so a lost race never
-        // burns the user's recovery code.
-        (Method::RecoveryCode, _, Some(rc)) => recovery::matches(app, &caller.user, rc).await?,
-        _ => false,
-    };
-    if !passed {
-        return Err(wrong_code(&c));
+        Ok(Check::Wrong(c)) => {
+            record_failure(app, caller).await?;
+            return Err(wrong_code(&c));
+        }
+        Err(e) => {
+            limits::release_all(app, taken).await;
+            return Err(e);
+        }
     }
     if !app
         .store
@@ -230,5 +257,52 @@ pub async fn verify(
     Ok(Approved {
         assertion,
         new_recovery_code,
+    })
+}
+
+/// Counts the attempt on the challenge and checks the code, consuming nothing.
+async fn check(
+    app: &App,
+    caller: &Caller,
+    id: &ChallengeId,
+    method: Method,
+    otp: Option<OtpCode>,
+    recovery_code: Option<&RecoveryCode>,
+) -> Result<Check> {
+    let keys = app.keys().await?;
+    let now = app.clock.now();
+    let c = match app
+        .store
+        .count_attempt(&caller.user, Purpose::Login, id, now)
+        .await?
+    {
+        Attempt::Missing => return Err(Error::NotFound("no such challenge".into())),
+        Attempt::Refused(c) => return Err(challenge::refusal(&c, now)),
+        Attempt::Counted(c) => c,
+    };
+    if !c.methods.iter().any(|m| m == method.as_str()) {
+        return Err(Error::invalid(format!(
+            "{} is not offered for this login",
+            method.as_str()
+        )));
+    }
+    let passed = match (method, otp, recovery_code) {
+        (Method::Totp, Some(otp), _) => {
+            let apps = factors::active(app, &caller.user, FactorKind::Totp).await?;
+            factors::accept_totp(app, &caller.user, &apps, &otp).await?
+        }
+        (Method::Sms | Method::Voice, Some(otp), _) => c
+            .code_hash
+            .as_deref()
+            .is_some_and(|h| ct_eq(&code_hash(keys, Purpose::Login, id, otp.as_str()), h)),
+        // Only compared here: it is consumed after the challenge is, so a lost race never
+        // burns the user's recovery code.
+        (Method::RecoveryCode, _, Some(rc)) => recovery::matches(app, &caller.user, rc).await?,
+        _ => false,
+    };
+    Ok(if passed {
+        Check::Passed
+    } else {
+        Check::Wrong(c)
     })
 }

@@ -70,30 +70,19 @@ pub(crate) async fn reserve_sends(
         keys.mac_hex("phone-number", &[phone.e164().as_bytes()])
     );
     let user_scope = format!("USER#{}", user.as_ref());
-    let budgets = [
-        (&user_scope, &PHONE_SENDS_PER_USER),
-        (&number_scope, &PHONE_SENDS_PER_NUMBER_HOUR),
-        (&number_scope, &PHONE_SENDS_PER_NUMBER_DAY),
-    ];
-    let mut taken = Vec::new();
-    for (scope, limit) in budgets {
-        match limits::reserve(app, scope, limit).await {
-            Ok(r) => taken.push(r),
-            Err(e) => {
-                release_all(app, taken).await;
-                return Err(e);
-            }
-        }
-    }
-    Ok(taken)
+    limits::reserve_all(
+        app,
+        &[
+            (&user_scope, &PHONE_SENDS_PER_USER),
+            (&number_scope, &PHONE_SENDS_PER_NUMBER_HOUR),
+            (&number_scope, &PHONE_SENDS_PER_NUMBER_DAY),
+        ],
+    )
+    .await
 }
 
 pub(crate) async fn release_all(app: &App, taken: Vec<Reservation>) {
-    for r in taken {
-        if let Err(e) = limits::release(app, r).await {
-            tracing::error!(error = %e, "could not release a send slot");
-        }
-    }
+    limits::release_all(app, taken).await
 }
 
 /// Sends `code` to `phone` on `channel`.

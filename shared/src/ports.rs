@@ -280,6 +280,14 @@ pub trait Store: Send + Sync {
         old_hash: &[u8],
         new: &RecoveryRecord,
     ) -> Result<bool>;
+    /// Counts one more consecutive wrong second-step code for the account; the new count.
+    async fn record_login_failure(&self, user: &UserId) -> Result<u32>;
+    /// A correct code: the consecutive count starts again.
+    async fn reset_login_failures(&self, user: &UserId) -> Result<()>;
+    /// Locks the account's second step; `false` if it was already locked.
+    async fn lock_login(&self, user: &UserId, now: UnixTime) -> Result<bool>;
+    /// When the account's second step was locked, if it is.
+    async fn login_locked_at(&self, user: &UserId) -> Result<Option<UnixTime>>;
     /// Sets a new code on a pending phone factor that is still open (unexpired, tries left),
     /// only if its current code hash is `expect`: `false` otherwise.
     async fn set_phone_code(

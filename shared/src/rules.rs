@@ -59,6 +59,22 @@ pub const PHONE_SENDS_PER_NUMBER_DAY: SendLimit = SendLimit {
     window_secs: 86_400,
 };
 
+/// Wrong second-step codes at login per account: the guessing budget, with back-off. A correct
+/// code does not use up a try. At most 10 wrong guesses in any hour and 20 in any day.
+pub const LOGIN_FAILURES_PER_HOUR: SendLimit = SendLimit {
+    name: "login-failures-hour",
+    max: 10,
+    window_secs: 3600,
+};
+pub const LOGIN_FAILURES_PER_DAY: SendLimit = SendLimit {
+    name: "login-failures-day",
+    max: 20,
+    window_secs: 86_400,
+};
+/// Consecutive wrong codes after which the account's second step is locked until a reset
+/// (NIST SP 800-63B 5.2.2: no more than 100).
+pub const LOCKOUT_AFTER_FAILURES: u32 = 100;
+
 /// Where a new event may go in a sliding-window log of `slots` (each the time an earlier event
 /// took it, or `None`): the first free or lapsed slot, or else how long until the oldest lapses.
 pub fn pick_slot(slots: &[Option<i64>], limit: &SendLimit, now: i64) -> Result<usize, u64> {

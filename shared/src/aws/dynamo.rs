@@ -122,6 +122,8 @@ fn factor_sk(id: &FactorId) -> String {
 const RECOVERY_SK: &str = "RECOVERY";
 /// The guard that holds the id of the user's one phone factor.
 const PHONE_SK: &str = "PHONE";
+/// Consecutive login failures and the lock.
+const LOGIN_GUARD_SK: &str = "LOGIN_GUARD";
 
 fn factor_item(f: &Factor) -> Item {
     let mut item = key(user_pk(&f.user), factor_sk(&f.id));
@@ -808,6 +810,60 @@ impl Store for DynamoStore {
                 .send()
                 .await,
         )
+    }
+
+    async fn record_login_failure(&self, user: &UserId) -> Result<u32> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), LOGIN_GUARD_SK.into())))
+            .update_expression("ADD consecutive_failures :one SET #type = :type")
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":type", s("login_guard"))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| dependency("dynamodb", e))?;
+        let item = out.attributes.unwrap_or_default();
+        Ok(get_n(&item, "consecutive_failures")? as u32)
+    }
+
+    async fn reset_login_failures(&self, user: &UserId) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), LOGIN_GUARD_SK.into())))
+            .update_expression("SET consecutive_failures = :zero, #type = :type")
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":type", s("login_guard"))
+            .send()
+            .await
+            .map_err(|e| dependency("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn lock_login(&self, user: &UserId, now: UnixTime) -> Result<bool> {
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), LOGIN_GUARD_SK.into())))
+                .update_expression("SET locked_at = :now")
+                .condition_expression("attribute_not_exists(locked_at)")
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await,
+        )
+    }
+
+    async fn login_locked_at(&self, user: &UserId) -> Result<Option<UnixTime>> {
+        Ok(self
+            .get(key(user_pk(user), LOGIN_GUARD_SK.into()))
+            .await?
+            .and_then(|i| get_n(&i, "locked_at").ok()))
     }
 }
 
