@@ -499,3 +499,43 @@ async fn stop2_wait(api: &Api, user: &User, uri: &str, offset: u64) -> i64 {
         _ => panic!("expected the budget to be spent: {:?}", r.body),
     }
 }
+
+#[tokio::test]
+async fn given_wrong_codes_on_the_step_up_routes_then_login_shares_the_same_spent_budget() {
+    let api = Api::shared();
+    let (user, uri, _) = user_with_app(&api).await;
+    // 5 wrong app codes on TOTP step-up...
+    let wrong_app = wrong_code(&app_code(&uri, unix_now() + 30));
+    for _ in 0..5 {
+        let r = api
+            .post(
+                "/v1/step-up/totp",
+                &user.token,
+                json!({ "code": wrong_app }),
+            )
+            .await;
+        assert_eq!(r.status, 400);
+    }
+    // ...and 5 wrong emailed codes on email step-up spend the account's 10 for this hour.
+    let (id, code) = {
+        let id = api.start_step_up(&user).await;
+        let mail = latest_mail(&moto_url(), &user.email).await;
+        (id, code_in(&mail.body, 6).unwrap())
+    };
+    for _ in 0..5 {
+        let r = api.verify_step_up(&user, &id, &wrong_code(&code)).await;
+        assert!([400, 429].contains(&r.status.as_u16()), "{:?}", r.body);
+    }
+    // Login has no budget left: the guess is refused before any code is checked.
+    let c = challenge(&api, &user).await;
+    let r = verify(
+        &api,
+        &user,
+        c.body["challenge_id"].as_str().unwrap(),
+        "totp",
+        &wrong_app,
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited"));
+    assert!(r.headers.contains_key("retry-after"));
+}

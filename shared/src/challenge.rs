@@ -76,14 +76,23 @@ pub async fn redeem(
     code: &OtpCode,
 ) -> Result<Challenge> {
     let keys = app.keys().await?;
+    let guess = crate::limits::take_guess(app, user).await?;
     let now = app.clock.now();
-    let c = match app.store.count_attempt(user, purpose, id, now).await? {
-        Attempt::Missing => return Err(Error::NotFound("no such challenge".into())),
-        Attempt::Refused(c) => return Err(refusal(&c, now)),
-        Attempt::Counted(c) => c,
+    let counted = app.store.count_attempt(user, purpose, id, now).await;
+    let c = match counted {
+        Ok(Attempt::Counted(c)) => c,
+        other => {
+            // Not a guess at all: give the budget back.
+            crate::limits::release_all(app, guess).await;
+            return match other? {
+                Attempt::Refused(c) => Err(refusal(&c, now)),
+                _ => Err(Error::NotFound("no such challenge".into())),
+            };
+        }
     };
     let expected = c.code_hash.as_deref().unwrap_or_default();
     if ct_eq(&code_hash(keys, purpose, id, code.as_str()), expected) {
+        crate::limits::release_all(app, guess).await;
         if app.store.consume_challenge(user, purpose, id).await? {
             return Ok(c);
         }

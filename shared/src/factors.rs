@@ -335,13 +335,29 @@ pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Re
     // gives its slot back.
     let scope = format!("USER#{}", caller.user.as_ref());
     let reservation = limits::reserve(app, &scope, &STEP_UP_TOTP_FAILURES).await?;
-    if accept_totp(app, &caller.user, &apps, code).await? {
-        limits::release(app, reservation).await?;
-        return step_up::issue(app, &caller.user).await;
+    let remaining = reservation.remaining as u32;
+    let guess = match limits::take_guess(app, &caller.user).await {
+        Ok(g) => g,
+        Err(e) => {
+            limits::release_all(app, vec![reservation]).await;
+            return Err(e);
+        }
+    };
+    match accept_totp(app, &caller.user, &apps, code).await {
+        Ok(true) => {
+            limits::release_all(app, guess).await;
+            limits::release(app, reservation).await?;
+            step_up::issue(app, &caller.user).await
+        }
+        Ok(false) => Err(Error::InvalidCode {
+            attempts_remaining: remaining,
+        }),
+        Err(e) => {
+            limits::release_all(app, guess).await;
+            limits::release(app, reservation).await?;
+            Err(e)
+        }
     }
-    Err(Error::InvalidCode {
-        attempts_remaining: reservation.remaining as u32,
-    })
 }
 
 /// Removes one of the caller's factors of `kind`, with its event. Removing the last active

@@ -81,3 +81,18 @@ pub async fn release_all(app: &App, taken: Vec<Reservation>) {
         }
     }
 }
+
+/// Takes one guess from the account's wrong-code budget (hour and day), or answers
+/// `rate_limited` with the wait. Give it back with [`release_all`] when the code was right or
+/// was never checked.
+pub async fn take_guess(app: &App, user: &crate::types::UserId) -> Result<Vec<Reservation>> {
+    let scope = format!("USER#{}", user.as_ref());
+    reserve_all(
+        app,
+        &[
+            (&scope, &crate::rules::WRONG_CODES_PER_HOUR),
+            (&scope, &crate::rules::WRONG_CODES_PER_DAY),
+        ],
+    )
+    .await
+}

@@ -15,10 +15,7 @@ use crate::phones;
 use crate::ports::{Attempt, Challenge, ChallengeStatus, Channel, FactorKind, Purpose};
 use crate::ports::{Change, Commit};
 use crate::recovery::{self, RecoveryCode};
-use crate::rules::{
-    CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_FAILURES_PER_DAY, LOGIN_FAILURES_PER_HOUR,
-    MAX_ATTEMPTS_PER_CHALLENGE,
-};
+use crate::rules::{CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, MAX_ATTEMPTS_PER_CHALLENGE};
 use crate::totp;
 use crate::types::{ChallengeId, OtpCode, Plan};
 
@@ -217,15 +214,7 @@ pub async fn verify(
         _ => None,
     };
     ensure_unlocked(app, caller).await?;
-    let scope = format!("USER#{}", caller.user.as_ref());
-    let taken = limits::reserve_all(
-        app,
-        &[
-            (&scope, &LOGIN_FAILURES_PER_HOUR),
-            (&scope, &LOGIN_FAILURES_PER_DAY),
-        ],
-    )
-    .await?;
+    let taken = limits::take_guess(app, &caller.user).await?;
     match check(app, caller, id, method, otp, recovery_code.as_ref()).await {
         Ok(Check::Passed) => {
             limits::release_all(app, taken).await;

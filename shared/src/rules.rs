@@ -59,15 +59,16 @@ pub const PHONE_SENDS_PER_NUMBER_DAY: SendLimit = SendLimit {
     window_secs: 86_400,
 };
 
-/// Wrong second-step codes at login per account: the guessing budget, with back-off. A correct
-/// code does not use up a try. At most 10 wrong guesses in any hour and 20 in any day.
-pub const LOGIN_FAILURES_PER_HOUR: SendLimit = SendLimit {
-    name: "login-failures-hour",
+/// The account's guessing budget, with back-off: wrong codes on every route that checks one
+/// (login, TOTP step-up, email step-up) share it, so there is no side door. A correct code does
+/// not use up a try. At most 10 wrong guesses in any hour and 20 in any day.
+pub const WRONG_CODES_PER_HOUR: SendLimit = SendLimit {
+    name: "wrong-codes-hour",
     max: 10,
     window_secs: 3600,
 };
-pub const LOGIN_FAILURES_PER_DAY: SendLimit = SendLimit {
-    name: "login-failures-day",
+pub const WRONG_CODES_PER_DAY: SendLimit = SendLimit {
+    name: "wrong-codes-day",
     max: 20,
     window_secs: 86_400,
 };
