@@ -4,35 +4,6 @@
 use e2e::*;
 use serde_json::json;
 
-/// An app enrolled and confirmed for `user`: (factor id, otpauth URI, confirm reply).
-async fn enroll_app(api: &Api, moto: &str, user: &User, label: &str) -> (String, String, Reply) {
-    let step_up = api.step_up_by_email(moto, user).await;
-    let r = api
-        .send(
-            "POST",
-            "/v1/factors/totp",
-            user,
-            Some(&step_up),
-            Some(json!({ "label": label })),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let uri = decode_qr_png(r.body["qr_png_base64"].as_str().unwrap());
-    let id = r.body["factor_id"].as_str().unwrap().to_owned();
-    let confirm = api
-        .send(
-            "POST",
-            &format!("/v1/factors/totp/{id}/verify"),
-            user,
-            None,
-            Some(json!({ "code": app_code(&uri, unix_now()) })),
-            &[],
-        )
-        .await;
-    (id, uri, confirm)
-}
-
 #[tokio::test]
 async fn given_a_scanned_qr_code_when_the_app_code_is_confirmed_then_the_factor_is_active_with_a_recovery_code_once(
 ) {

@@ -76,35 +76,10 @@ async fn user_with_app(api: &Api) -> (User, String, String) {
 
 async fn user_with_app_on(api: &Api, moto: &str) -> (User, String, String) {
     let user = User::new("paid");
-    let step_up = api.step_up_by_email(moto, &user).await;
-    let r = api
-        .send(
-            "POST",
-            "/v1/factors/totp",
-            &user,
-            Some(&step_up),
-            Some(json!({})),
-            &[],
-        )
-        .await;
-    let uri = decode_qr_png(r.body["qr_png_base64"].as_str().unwrap());
-    let id = r.body["factor_id"].as_str().unwrap();
-    let ok = api
-        .send(
-            "POST",
-            &format!("/v1/factors/totp/{id}/verify"),
-            &user,
-            None,
-            Some(json!({ "code": app_code(&uri, unix_now()) })),
-            &[],
-        )
-        .await;
+    let (_, uri, ok) = enroll_app(api, moto, &user, "Authenticator app").await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
-    (
-        user,
-        uri,
-        ok.body["recovery_code"].as_str().unwrap().to_owned(),
-    )
+    let recovery = ok.body["recovery_code"].as_str().unwrap().to_owned();
+    (user, uri, recovery)
 }
 
 /// A user with a verified phone: (user, number).

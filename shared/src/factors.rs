@@ -70,6 +70,24 @@ impl FactorView {
     }
 }
 
+/// The answer to verifying a pending factor: the factor, and the recovery code when this was
+/// the user's first ("verify and save").
+#[derive(Debug, serde::Serialize)]
+pub struct VerifiedView {
+    pub factor: FactorView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
+}
+
+impl VerifiedView {
+    pub fn of(done: Activated, masked_phone: Option<String>) -> Self {
+        VerifiedView {
+            factor: FactorView::of(&done.factor, masked_phone),
+            recovery_code: done.recovery_code.map(|c| c.display()),
+        }
+    }
+}
+
 /// Human description of a factor for events and notices (never a secret or a full number).
 pub fn describe(f: &Factor, masked_phone: Option<&str>) -> String {
     match f.kind {

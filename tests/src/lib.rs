@@ -346,6 +346,40 @@ pub fn wrong_code(code: &str) -> String {
         .collect()
 }
 
+/// An app enrolled and confirmed for `user`: (factor id, otpauth URI, confirm reply).
+pub async fn enroll_app(
+    api: &Api,
+    moto: &str,
+    user: &User,
+    label: &str,
+) -> (String, String, Reply) {
+    let step_up = api.step_up_by_email(moto, user).await;
+    let r = api
+        .send(
+            "POST",
+            "/v1/factors/totp",
+            user,
+            Some(&step_up),
+            Some(json!({ "label": label })),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let uri = decode_qr_png(r.body["qr_png_base64"].as_str().unwrap());
+    let id = r.body["factor_id"].as_str().unwrap().to_owned();
+    let confirm = api
+        .send(
+            "POST",
+            &format!("/v1/factors/totp/{id}/verify"),
+            user,
+            None,
+            Some(json!({ "code": app_code(&uri, unix_now()) })),
+            &[],
+        )
+        .await;
+    (id, uri, confirm)
+}
+
 /// A DynamoDB client for the local table, to look at what was stored (never to change it).
 pub async fn dynamodb(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());

@@ -7,7 +7,7 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::factors::{self, FactorView};
+use shared::factors::{self, VerifiedView};
 use shared::http::{
     error_response, json, json_body, no_content, path_param, require_step_up, route_key, Caller,
 };
@@ -109,13 +109,6 @@ struct Verify {
     code: String,
 }
 
-#[derive(Serialize)]
-struct Verified {
-    factor: FactorView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    recovery_code: Option<String>,
-}
-
 async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = Caller::from_request(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
@@ -123,13 +116,7 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     let code = OtpCode::parse(&body.code, app.config.code_length)?;
     let done = phones::verify(app, &caller, &id, &code).await?;
     let masked = phones::masked(app.keys().await?, &done.factor)?;
-    Ok(json(
-        200,
-        &Verified {
-            factor: FactorView::of(&done.factor, Some(masked)),
-            recovery_code: done.recovery_code.map(|c| c.display()),
-        },
-    ))
+    Ok(json(200, &VerifiedView::of(done, Some(masked))))
 }
 
 async fn delete(app: &App, req: &Request) -> Result<Response<Body>> {

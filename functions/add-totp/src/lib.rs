@@ -6,7 +6,7 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::factors::{self, FactorView};
+use shared::factors::{self, VerifiedView};
 use shared::http::{
     error_response, json, json_body, no_content, path_param, require_step_up, route_key, Caller,
 };
@@ -80,26 +80,13 @@ struct Verify {
     code: String,
 }
 
-#[derive(Serialize)]
-struct Verified {
-    factor: FactorView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    recovery_code: Option<String>,
-}
-
 async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = Caller::from_request(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
     let body: Verify = json_body(req)?;
     let code = OtpCode::parse(&body.code, totp::DIGITS)?;
     let done = factors::verify_totp(app, &caller, &id, &code).await?;
-    Ok(json(
-        200,
-        &Verified {
-            factor: FactorView::of(&done.factor, None),
-            recovery_code: done.recovery_code.map(|c| c.display()),
-        },
-    ))
+    Ok(json(200, &VerifiedView::of(done, None)))
 }
 
 async fn delete(app: &App, req: &Request) -> Result<Response<Body>> {
