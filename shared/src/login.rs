@@ -147,7 +147,7 @@ pub async fn send(
     let taken = phones::reserve_sends(app, &caller.user, &number).await?;
     let code = random_code(app.config.code_length);
     if let Err(e) = phones::deliver(app, &number, channel, &code).await {
-        phones::release_all(app, taken).await;
+        limits::release_all(app, taken).await;
         return Err(e);
     }
     let hash = code_hash(keys, Purpose::Login, id, &code);

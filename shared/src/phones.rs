@@ -81,10 +81,6 @@ pub(crate) async fn reserve_sends(
     .await
 }
 
-pub(crate) async fn release_all(app: &App, taken: Vec<Reservation>) {
-    limits::release_all(app, taken).await
-}
-
 /// Sends `code` to `phone` on `channel`.
 pub(crate) async fn deliver(
     app: &App,
@@ -149,7 +145,7 @@ pub async fn start(
     }));
     let written = app.store.commit(&changes).await;
     if !matches!(written, Ok(Commit::Done)) {
-        release_all(app, taken).await;
+        limits::release_all(app, taken).await;
         return match written {
             Ok(_) => Err(Error::Conflict(
                 "your phone enrollment changed at the same time; try again".into(),
@@ -165,7 +161,7 @@ pub async fn start(
         if let Err(u) = app.store.commit(&undo).await {
             tracing::error!(error = %u, "could not remove pending phone after failed send");
         }
-        release_all(app, taken).await;
+        limits::release_all(app, taken).await;
         return Err(e);
     }
     Ok(PhoneEnrollment {
@@ -224,7 +220,7 @@ pub async fn resend(
         .set_phone_code(&caller.user, id, &new, &old)
         .await?
     {
-        release_all(app, taken).await;
+        limits::release_all(app, taken).await;
         return Err(Error::Conflict(
             "the enrollment changed at the same time; try again".into(),
         ));
@@ -243,7 +239,7 @@ pub async fn resend(
         {
             tracing::error!(error = %u, "could not restore the previous phone code");
         }
-        release_all(app, taken).await;
+        limits::release_all(app, taken).await;
         return Err(e);
     }
     Ok(PhoneEnrollment {
