@@ -34,7 +34,7 @@ export E2E_GATEWAY_BIN="$root/target/debug/dev-gateway"
 export MOTO_SERVER_BIN="$here/.tools/venv/bin/moto_server"
 log="$state/test-output.log"
 set +e
-cargo test -q --workspace -- --test-threads 8 2>&1 | tee "$log"
+cargo test -q --workspace --no-fail-fast -- --test-threads 8 2>&1 | tee "$log"
 cargo_status=${PIPESTATUS[0]}
 "$here/check-readme.sh" "$E2E_GATEWAY_URL"
 readme_status=$?

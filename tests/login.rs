@@ -2,116 +2,7 @@
 //! with an independent JWT library against the published JWKS, never with project code.
 
 use e2e::*;
-use serde_json::{json, Value};
-
-async fn challenge(api: &Api, user: &User) -> Reply {
-    api.send("POST", "/v1/challenges", user, None, Some(json!({})), &[])
-        .await
-}
-
-async fn verify(api: &Api, user: &User, id: &str, method: &str, code: &str) -> Reply {
-    api.send(
-        "POST",
-        &format!("/v1/challenges/{id}/verify"),
-        user,
-        None,
-        Some(json!({ "method": method, "code": code })),
-        &[],
-    )
-    .await
-}
-
-/// Checks an assertion as a console would: ES256 against the JWKS, issuer, audience, expiry.
-async fn check_assertion(user: &User, assertion: &str, amr: &str) {
-    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", gateway_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let header = jsonwebtoken::decode_header(assertion).unwrap();
-    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
-    let kid = header.kid.expect("kid");
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .expect("kid in JWKS");
-    let key = jsonwebtoken::DecodingKey::from_ec_components(
-        jwk["x"].as_str().unwrap(),
-        jwk["y"].as_str().unwrap(),
-    )
-    .unwrap();
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
-    v.set_issuer(&[
-        std::env::var("ASSERTION_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:3000".into())
-    ]);
-    v.set_audience(&[std::env::var("ASSERTION_AUDIENCE").unwrap_or_else(|_| "console".into())]);
-    let claims = jsonwebtoken::decode::<Value>(assertion, &key, &v)
-        .expect("a valid assertion")
-        .claims;
-    assert_eq!(claims["sub"], user.sub.as_str());
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        300
-    );
-    assert!(claims["jti"].as_str().unwrap().len() >= 32);
-    assert_eq!(claims["acr"], "mfa");
-    assert!(
-        claims["amr"].as_array().unwrap().iter().any(|a| a == amr),
-        "{claims}"
-    );
-    // A tampered signature does not verify.
-    let mut forged = assertion.to_owned();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
-    assert!(jsonwebtoken::decode::<Value>(&forged, &key, &v).is_err());
-}
-
-/// A user with an authenticator app: (user, otpauth URI, recovery code).
-async fn user_with_app(api: &Api) -> (User, String, String) {
-    user_with_app_on(api, &moto_url()).await
-}
-
-async fn user_with_app_on(api: &Api, moto: &str) -> (User, String, String) {
-    let user = User::new("paid");
-    let (_, uri, ok) = enroll_app(api, moto, &user, "Authenticator app").await;
-    assert_eq!(ok.status, 200, "{:?}", ok.body);
-    let recovery = ok.body["recovery_code"].as_str().unwrap().to_owned();
-    (user, uri, recovery)
-}
-
-/// A user with a verified phone: (user, number).
-async fn user_with_phone(api: &Api) -> (User, String) {
-    let user = User::new("paid");
-    let step_up = api.step_up_by_email(&moto_url(), &user).await;
-    let number = fresh_mobile();
-    let r = api
-        .send(
-            "POST",
-            "/v1/factors/phone",
-            &user,
-            Some(&step_up),
-            Some(json!({ "phone_number": number, "channel": "sms" })),
-            &[],
-        )
-        .await;
-    let id = r.body["factor_id"].as_str().unwrap();
-    let code = code_in(sms_to(&moto_url(), &number).await.last().unwrap(), 6).unwrap();
-    let ok = api
-        .send(
-            "POST",
-            &format!("/v1/factors/phone/{id}/verify"),
-            &user,
-            None,
-            Some(json!({ "code": code })),
-            &[],
-        )
-        .await;
-    assert_eq!(ok.status, 200, "{:?}", ok.body);
-    (user, number)
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn given_no_factor_then_trial_needs_nothing_and_paid_must_enroll() {
@@ -145,7 +36,7 @@ async fn given_an_authenticator_app_when_logging_in_with_its_code_then_a_verifia
     let ok = verify(&api, &user, id, "totp", &code).await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
     assert_eq!(ok.body["status"], "approved");
-    check_assertion(&user, ok.body["assertion"].as_str().unwrap(), "otp").await;
+    check_assertion(&api, &user, ok.body["assertion"].as_str().unwrap(), "otp").await;
 
     // The same code in the next login is refused (its time step is used).
     let c2 = challenge(&api, &user).await;
@@ -188,7 +79,7 @@ async fn given_a_phone_when_logging_in_by_sms_or_by_call_then_the_code_approves_
     let sms_code = code_in(sms_to(&moto_url(), &number).await.last().unwrap(), 6).unwrap();
     let ok = verify(&api, &user, &id, "sms", &sms_code).await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
-    check_assertion(&user, ok.body["assertion"].as_str().unwrap(), "sms").await;
+    check_assertion(&api, &user, ok.body["assertion"].as_str().unwrap(), "sms").await;
 
     // Next login: the old SMS code means nothing there; a call brings a new one.
     let c = challenge(&api, &user).await;
@@ -210,7 +101,7 @@ async fn given_a_phone_when_logging_in_by_sms_or_by_call_then_the_code_approves_
     let voice_code = spoken_code(&words);
     let ok = verify(&api, &user, &id, "voice", &voice_code).await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
-    check_assertion(&user, ok.body["assertion"].as_str().unwrap(), "tel").await;
+    check_assertion(&api, &user, ok.body["assertion"].as_str().unwrap(), "tel").await;
 }
 
 #[tokio::test]
@@ -227,7 +118,7 @@ async fn given_the_recovery_code_when_logging_in_then_it_is_consumed_and_a_new_o
     )
     .await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
-    check_assertion(&user, ok.body["assertion"].as_str().unwrap(), "kba").await;
+    check_assertion(&api, &user, ok.body["assertion"].as_str().unwrap(), "kba").await;
     let fresh = ok.body["new_recovery_code"].as_str().unwrap().to_owned();
     assert_ne!(fresh, recovery);
 

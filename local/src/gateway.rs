@@ -27,12 +27,13 @@ pub enum Function {
     AddPhone,
     RegenerateRecovery,
     Verify,
+    Settings,
 }
 
 /// Every route of the API, as `"METHOD /path/{param}"` with the function that serves it and
 /// whether the JWT authorizer guards it: the same table the IaC template declares.
 pub fn routes() -> Vec<(&'static str, Function, bool)> {
-    let table: [(&[&'static str], Function, bool); 6] = [
+    let table: [(&[&'static str], Function, bool); 7] = [
         (step_up::ROUTES, Function::StepUp, true),
         (add_totp::ROUTES, Function::AddTotp, true),
         (add_phone::ROUTES, Function::AddPhone, true),
@@ -42,6 +43,7 @@ pub fn routes() -> Vec<(&'static str, Function, bool)> {
             true,
         ),
         (verify::ROUTES, Function::Verify, true),
+        (settings::ROUTES, Function::Settings, true),
         (verify::PUBLIC_ROUTES, Function::Verify, false),
     ];
     table
@@ -178,6 +180,7 @@ async fn handle(
         Function::AddPhone => add_phone::handle(&gw.app, request).await,
         Function::RegenerateRecovery => regenerate_recovery::handle(&gw.app, request).await,
         Function::Verify => verify::handle(&gw.app, request).await,
+        Function::Settings => settings::handle(&gw.app, request).await,
     };
     let (parts, body) = response.into_parts();
     let body = match body {

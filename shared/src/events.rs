@@ -4,6 +4,7 @@
 use crate::app::App;
 use crate::clock::{rfc3339, UnixTime};
 use crate::email::notice;
+use crate::error::{Error, Result};
 use crate::http::Caller;
 use crate::ports::EmailMessage;
 use crate::types::{Email, UserId};
@@ -20,7 +21,24 @@ pub enum Action {
     RecoveryCodeRegenerated,
     RecoveryCodeUsed,
     LoginLocked,
+    DeviceRemembered,
+    DeviceRevoked,
+    PolicyChanged,
+    MfaDisabled,
 }
+
+const ACTIONS: [Action; 10] = [
+    Action::FactorAdded,
+    Action::FactorRemoved,
+    Action::PhoneChanged,
+    Action::RecoveryCodeRegenerated,
+    Action::RecoveryCodeUsed,
+    Action::LoginLocked,
+    Action::DeviceRemembered,
+    Action::DeviceRevoked,
+    Action::PolicyChanged,
+    Action::MfaDisabled,
+];
 
 impl Action {
     pub fn as_str(&self) -> &'static str {
@@ -31,7 +49,16 @@ impl Action {
             Action::RecoveryCodeRegenerated => "recovery_code_regenerated",
             Action::RecoveryCodeUsed => "recovery_code_used",
             Action::LoginLocked => "login_locked",
+            Action::DeviceRemembered => "device_remembered",
+            Action::DeviceRevoked => "device_revoked",
+            Action::PolicyChanged => "policy_changed",
+            Action::MfaDisabled => "mfa_disabled",
         }
+    }
+
+    /// The action a stored string names.
+    pub fn parse(s: &str) -> Option<Self> {
+        ACTIONS.into_iter().find(|a| a.as_str() == s)
     }
 
     /// Subject and the sentence that opens the notice email.
@@ -65,7 +92,73 @@ impl Action {
                      account was locked. An administrator of your organisation can reset it."
                 ),
             ),
+            Action::DeviceRemembered => (
+                "A device was remembered for two-factor sign-in".into(),
+                format!(
+                    "A device was remembered after a two-factor sign-in: {detail}. For up to 30 \
+                     days it can sign in without a code. If this was not you, forget the device \
+                     in your security settings and change your password."
+                ),
+            ),
+            Action::DeviceRevoked => (
+                "A remembered device was forgotten".into(),
+                format!("Remembered devices were forgotten: {detail}. They will be asked for a two-factor code at their next sign-in."),
+            ),
+            Action::PolicyChanged => (
+                "Your two-factor settings changed".into(),
+                format!("Your two-factor settings changed: {detail}."),
+            ),
+            Action::MfaDisabled => (
+                "Two-factor authentication was turned off".into(),
+                "Two-factor authentication was turned off for your account: its methods, \
+                 recovery code and remembered devices were removed."
+                    .into(),
+            ),
         }
+    }
+}
+
+/// Outcomes an event records. The string form is stable.
+pub const OUTCOMES: [&str; 2] = ["success", "failure"];
+
+/// Where a page of events continues: the last event shown (its time and id). Opaque to callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCursor {
+    pub at: UnixTime,
+    pub id: String,
+}
+
+impl EventCursor {
+    pub fn of(event: &SecurityEvent) -> Self {
+        EventCursor {
+            at: event.at,
+            id: event.id.clone(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        data_encoding::BASE64URL_NOPAD.encode(format!("{:012}#{}", self.at, self.id).as_bytes())
+    }
+
+    /// A cursor this service handed out, or 400.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || Error::invalid("cursor is not one this service returned");
+        let raw = data_encoding::BASE64URL_NOPAD
+            .decode(s.as_bytes())
+            .map_err(|_| bad())?;
+        let raw = String::from_utf8(raw).map_err(|_| bad())?;
+        let (at, id) = raw.split_once('#').ok_or_else(bad)?;
+        if at.len() != 12 || !at.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let canonical = uuid::Uuid::parse_str(id).map_err(|_| bad())?.to_string();
+        if canonical != id {
+            return Err(bad());
+        }
+        Ok(EventCursor {
+            at: at.parse().map_err(|_| bad())?,
+            id: canonical,
+        })
     }
 }
 
@@ -95,7 +188,8 @@ impl SecurityEvent {
         detail: impl Into<String>,
     ) -> Self {
         SecurityEvent {
-            id: uuid::Uuid::new_v4().to_string(),
+            // Time-ordered (v7), so events within one second still list in the order they happened.
+            id: uuid::Uuid::now_v7().to_string(),
             target: caller.user.clone(),
             actor: caller.user.as_ref().to_owned(),
             action,
@@ -133,5 +227,45 @@ pub async fn notify(app: &App, to: Option<&Email>, event: &SecurityEvent) {
     };
     if let Err(e) = app.mailer.send(&message).await {
         tracing::error!(action = event.action.as_str(), error = %e, "security notice not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_action_round_trips_through_its_stored_name() {
+        for a in ACTIONS {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Action::parse("factor-added"), None);
+    }
+
+    #[test]
+    fn a_cursor_round_trips_and_a_forged_one_is_refused() {
+        let c = EventCursor {
+            at: 1_790_000_000,
+            id: uuid::Uuid::new_v4().to_string(),
+        };
+        assert_eq!(EventCursor::parse(&c.encode()).unwrap(), c);
+        for bad in [
+            "",
+            "x",
+            "MTIz",
+            &data_encoding::BASE64URL_NOPAD.encode(b"12345678901#not-a-uuid"),
+        ] {
+            assert!(EventCursor::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_parses_as_a_cursor_only_if_it_re_encodes_to_itself(s in "[A-Za-z0-9_-]{0,80}") {
+            if let Ok(c) = EventCursor::parse(&s) {
+                prop_assert_eq!(c.encode(), s);
+            }
+        }
     }
 }

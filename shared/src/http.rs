@@ -101,6 +101,19 @@ pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A query string parameter, if given once (a repeated parameter is a 400).
+pub fn query_param(req: &Request, name: &str) -> Result<Option<String>> {
+    let params = req.query_string_parameters_ref();
+    let values: Vec<&str> = params
+        .map(|p| p.all(name).unwrap_or_default())
+        .unwrap_or_default();
+    match values.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some((*one).to_owned())),
+        _ => Err(Error::invalid(format!("`{name}` is given more than once"))),
+    }
+}
+
 /// Parses the JSON body into `T`. An empty body parses as `{}` (routes whose fields are all
 /// optional). Errors name the field but never echo a value, which may be a code.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {

@@ -5,6 +5,8 @@
 //! - `ports`: the traits the domain needs (store, mail, keys); `aws`: their AWS adapters.
 //! - `challenge`, `limits`, `step_up`, `email`: the flows' shared rules.
 //! - `factors`, `totp`, `recovery`, `events`: second factors, recovery code, security events.
+//! - `login`, `devices`, `settings`, `assertion`: login verification, remembered devices, the
+//!   settings page, the signed login assertion.
 //! - `http`: the edge every function uses (claims, JSON, the error mapping).
 
 pub mod app;
@@ -14,6 +16,7 @@ pub mod challenge;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod devices;
 pub mod email;
 pub mod error;
 pub mod events;
@@ -26,6 +29,7 @@ pub mod phones;
 pub mod ports;
 pub mod recovery;
 pub mod rules;
+pub mod settings;
 pub mod step_up;
 pub mod totp;
 pub mod types;

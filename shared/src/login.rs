@@ -5,6 +5,7 @@ use crate::app::App;
 use crate::assertion;
 use crate::challenge::{self, code_hash, wrong_code};
 use crate::crypto::{ct_eq, random_code};
+use crate::devices;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::factors;
@@ -13,14 +14,15 @@ use crate::limits;
 use crate::phone::{LineKind, PhoneNumber};
 use crate::phones;
 use crate::ports::{Attempt, Challenge, ChallengeStatus, Channel, FactorKind, Purpose};
-use crate::ports::{Change, Commit};
+use crate::ports::{Change, Commit, RememberPolicy};
 use crate::recovery::{self, RecoveryCode};
 use crate::rules::{CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, MAX_ATTEMPTS_PER_CHALLENGE};
 use crate::totp;
-use crate::types::{ChallengeId, OtpCode, Plan};
+use crate::types::{ChallengeId, OpaqueToken, OtpCode, Plan};
 
-/// A way to pass the second step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A way to pass the second step (in JSON: `"totp"`, `"sms"`, `"voice"`, `"recovery_code"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Method {
     Totp,
     Sms,
@@ -36,6 +38,17 @@ impl Method {
             Method::Voice => "voice",
             Method::RecoveryCode => "recovery_code",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Method::Totp,
+            Method::Sms,
+            Method::Voice,
+            Method::RecoveryCode,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
     }
 
     /// RFC 8176 authentication method reference for the assertion's `amr`.
@@ -54,6 +67,10 @@ impl Method {
 pub enum LoginStart {
     NotRequired,
     EnrollmentRequired,
+    /// A remembered device, under policy `device_30_days`: no code needed.
+    Approved {
+        assertion: String,
+    },
     Pending {
         challenge_id: ChallengeId,
         methods: Vec<Method>,
@@ -67,10 +84,20 @@ pub enum LoginStart {
 pub struct Approved {
     pub assertion: String,
     pub new_recovery_code: Option<RecoveryCode>,
+    /// The new device token, when the user asked to remember this device and the policy allows.
+    pub device_token: Option<OpaqueToken>,
+}
+
+/// A code that passed a challenge (the challenge is consumed).
+#[derive(Debug)]
+pub struct Passed {
+    pub method: Method,
+    /// The recovery code that passed: only compared so far, not consumed.
+    pub recovery_code: Option<RecoveryCode>,
 }
 
 /// The methods the user can use now, in the order a login offers them.
-async fn methods(app: &App, caller: &Caller) -> Result<Vec<Method>> {
+pub async fn methods(app: &App, caller: &Caller) -> Result<Vec<Method>> {
     let keys = app.keys().await?;
     let mut out = Vec::new();
     if !factors::active(app, &caller.user, FactorKind::Totp)
@@ -97,16 +124,39 @@ async fn methods(app: &App, caller: &Caller) -> Result<Vec<Method>> {
     Ok(out)
 }
 
-/// Decides whether this login needs a second factor, and opens a challenge if it does.
-pub async fn start(app: &App, caller: &Caller) -> Result<LoginStart> {
+/// Decides whether this login needs a second factor, and opens a challenge if it does. A
+/// remembered device skips the code only under policy `device_30_days`; an unknown, revoked or
+/// lapsed device token is ignored (the login asks for a code).
+pub async fn start(
+    app: &App,
+    caller: &Caller,
+    device_token: Option<&OpaqueToken>,
+) -> Result<LoginStart> {
     let methods = methods(app, caller).await?;
-    let Some(&default_method) = methods.first() else {
+    let Some(&first) = methods.first() else {
         // No factor: 2FA is optional on trial, required on paid (a missing plan counts as paid).
         return Ok(match caller.plan {
             Some(Plan::Trial) => LoginStart::NotRequired,
             _ => LoginStart::EnrollmentRequired,
         });
     };
+    let settings = app
+        .store
+        .get_settings(&caller.user)
+        .await?
+        .unwrap_or_default();
+    if let Some(token) = device_token {
+        if settings.remember == RememberPolicy::Device30Days
+            && devices::recognise(app, &caller.user, token).await?
+        {
+            let assertion = assertion::issue(app, &caller.user, &["mfa", "device"]).await?;
+            return Ok(LoginStart::Approved { assertion });
+        }
+    }
+    let default_method = settings
+        .default_method
+        .filter(|m| methods.contains(m))
+        .unwrap_or(first);
     let now = app.clock.now();
     let id = ChallengeId::new();
     let c = Challenge {
@@ -193,16 +243,45 @@ enum Check {
     Wrong(Challenge),
 }
 
-/// Verifies the second step with `method` and issues the assertion. Every guess takes a slot
-/// of the account's hourly and daily failure budgets first (a correct code gives it back), so a
-/// guesser is cut off across challenges; a recovery code is consumed and a new one returned.
+/// Verifies the second step with `method` and issues the assertion; a recovery code is consumed
+/// and a new one returned. With `remember` (a device name) and policy `device_30_days`, the
+/// device is remembered and its token returned.
 pub async fn verify(
     app: &App,
     caller: &Caller,
     id: &ChallengeId,
     method: Method,
     code: &str,
+    remember: Option<String>,
 ) -> Result<Approved> {
+    let passed = pass(app, caller, id, method, code).await?;
+    let new_recovery_code = match &passed.recovery_code {
+        Some(rc) => Some(recovery::redeem(app, caller, rc).await?.code),
+        None => None,
+    };
+    let assertion = assertion::issue(app, &caller.user, &["mfa", method.amr()]).await?;
+    let device_token = match remember {
+        Some(name) => devices::remember_after_login(app, caller, name).await,
+        None => None,
+    };
+    Ok(Approved {
+        assertion,
+        new_recovery_code,
+        device_token,
+    })
+}
+
+/// Checks a code against an open challenge and consumes the challenge: the proof of a current
+/// second factor that a login (and turning 2FA off) needs. Every guess takes a slot of the
+/// account's hourly and daily failure budgets first (a correct code gives it back), so a guesser
+/// is cut off across challenges.
+pub async fn pass(
+    app: &App,
+    caller: &Caller,
+    id: &ChallengeId,
+    method: Method,
+    code: &str,
+) -> Result<Passed> {
     // Parse before counting: a malformed code does not use up a try.
     let otp = match method {
         Method::Totp => Some(OtpCode::parse(code, totp::DIGITS)?),
@@ -238,14 +317,9 @@ pub async fn verify(
             "this login challenge was already used".into(),
         ));
     }
-    let new_recovery_code = match &recovery_code {
-        Some(rc) => Some(recovery::redeem(app, caller, rc).await?.code),
-        None => None,
-    };
-    let assertion = assertion::issue(app, &caller.user, &["mfa", method.amr()]).await?;
-    Ok(Approved {
-        assertion,
-        new_recovery_code,
+    Ok(Passed {
+        method,
+        recovery_code,
     })
 }
 

@@ -6,10 +6,11 @@ use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
 use crate::error::Result;
-use crate::events::SecurityEvent;
+use crate::events::{EventCursor, SecurityEvent};
+use crate::login::Method;
 use crate::phone::PhoneNumber;
-use crate::rules::SendLimit;
-use crate::types::{ChallengeId, Email, FactorId, UserId};
+use crate::rules::{SendLimit, DEVICE_IDLE_SECS};
+use crate::types::{ChallengeId, DeviceId, Email, FactorId, UserId};
 
 /// What a one-time code challenge is for. Part of the item key, so a code issued for one purpose
 /// can never be redeemed on another route.
@@ -139,6 +140,70 @@ pub struct RecoveryRecord {
     pub created_at: UnixTime,
 }
 
+/// How often a login asks for the second factor (seed 000: "once per computer" every 30 days,
+/// or "every log-in").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RememberPolicy {
+    /// A device remembered at login skips the code for 30 days (7 days unused). The default.
+    #[default]
+    Device30Days,
+    /// Every login asks; remembered devices are ignored.
+    EveryLogin,
+}
+
+impl RememberPolicy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RememberPolicy::Device30Days => "device_30_days",
+            RememberPolicy::EveryLogin => "every_login",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "device_30_days" => Some(RememberPolicy::Device30Days),
+            "every_login" => Some(RememberPolicy::EveryLogin),
+            _ => None,
+        }
+    }
+}
+
+/// The user's 2FA settings (absent: the defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub remember: RememberPolicy,
+    /// The method a login offers first, when the user has it.
+    pub default_method: Option<Method>,
+}
+
+/// A remembered device ("remember this computer"), as stored: the token only as a keyed hash.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub id: DeviceId,
+    pub user: UserId,
+    /// Hex HMAC of the device token (also the item's key).
+    pub token_hash: String,
+    pub name: String,
+    pub created_at: UnixTime,
+    pub last_used_at: UnixTime,
+    /// 30 days after it was remembered, whatever its use.
+    pub expires_at: UnixTime,
+}
+
+impl Device {
+    /// Unexpired and used within the idle limit.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        now < self.expires_at && now < self.last_used_at + DEVICE_IDLE_SECS
+    }
+}
+
+/// One page of security events, newest first, and where the next page starts.
+#[derive(Debug)]
+pub struct EventPage {
+    pub events: Vec<SecurityEvent>,
+    pub next: Option<EventCursor>,
+}
+
 /// One change in an all-or-nothing [`Store::commit`]. Each carries its own condition.
 #[derive(Debug, Clone)]
 pub enum Change {
@@ -173,6 +238,12 @@ pub enum Change {
     ReleasePhone { user: UserId, id: FactorId },
     /// Appends a security event.
     PutEvent(SecurityEvent),
+    /// Remembers a device (refused if the token hash exists).
+    PutDevice(Device),
+    /// Forgets a device, if it is still there.
+    DeleteDevice { user: UserId, token_hash: String },
+    /// Replaces the user's settings.
+    PutSettings { user: UserId, settings: Settings },
 }
 
 /// Outcome of [`Store::commit`].
@@ -288,6 +359,21 @@ pub trait Store: Send + Sync {
     async fn lock_login(&self, user: &UserId, now: UnixTime) -> Result<bool>;
     /// When the account's second step was locked, if it is.
     async fn login_locked_at(&self, user: &UserId) -> Result<Option<UnixTime>>;
+    /// The user's settings, if they ever changed them.
+    async fn get_settings(&self, user: &UserId) -> Result<Option<Settings>>;
+    /// Every remembered device of the user, lapsed ones included (callers check `is_live`).
+    async fn list_devices(&self, user: &UserId) -> Result<Vec<Device>>;
+    /// Records a use of a device at `now`, only if it is still live then: `false` if it expired,
+    /// lapsed, was revoked or never existed. One conditional write, so a device that lapses
+    /// cannot be revived by a racing login.
+    async fn touch_device(&self, user: &UserId, token_hash: &str, now: UnixTime) -> Result<bool>;
+    /// Up to `limit` of the user's security events, newest first, older than `before`.
+    async fn list_events(
+        &self,
+        user: &UserId,
+        limit: usize,
+        before: Option<&EventCursor>,
+    ) -> Result<EventPage>;
     /// Sets a new code on a pending phone factor that is still open (unexpired, tries left),
     /// only if its current code hash is `expect`: `false` otherwise.
     async fn set_phone_code(

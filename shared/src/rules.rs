@@ -17,6 +17,17 @@ pub const PENDING_FACTOR_TTL_SECS: i64 = 600;
 /// Authenticator apps (active or pending) a user may have at once.
 pub const MAX_TOTP_APPS: usize = 5;
 
+/// A remembered device is trusted at most this long after it was remembered (SPEC: 30 days).
+pub const DEVICE_TTL_SECS: i64 = 30 * 86_400;
+/// A remembered device not used for this long lapses (SPEC: 7 days unused).
+pub const DEVICE_IDLE_SECS: i64 = 7 * 86_400;
+/// Remembered devices a user may have; remembering one more forgets the least recently used.
+pub const MAX_REMEMBERED_DEVICES: usize = 10;
+
+/// Security events per page of the events API: the default, and the most a caller may ask for.
+pub const EVENTS_PAGE_DEFAULT: usize = 20;
+pub const EVENTS_PAGE_MAX: usize = 100;
+
 /// A sliding-window send limit: at most `max` events in any `window_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendLimit {

@@ -98,6 +98,7 @@ pub struct Id(String);
 
 pub type ChallengeId = Id;
 pub type FactorId = Id;
+pub type DeviceId = Id;
 
 impl Id {
     pub fn new() -> Self {

@@ -573,3 +573,161 @@ async fn bootstrap(moto: &str, table: &str) {
         .await
         .expect("bootstrap private stack");
 }
+
+// --- Login (flow 4) ------------------------------------------------------------------------
+
+/// Starts a login challenge for `user` (no device token).
+pub async fn challenge(api: &Api, user: &User) -> Reply {
+    api.send("POST", "/v1/challenges", user, None, Some(json!({})), &[])
+        .await
+}
+
+pub async fn verify(api: &Api, user: &User, id: &str, method: &str, code: &str) -> Reply {
+    api.send(
+        "POST",
+        &format!("/v1/challenges/{id}/verify"),
+        user,
+        None,
+        Some(json!({ "method": method, "code": code })),
+        &[],
+    )
+    .await
+}
+
+/// Checks an assertion as a console would (with jsonwebtoken, not project code): ES256 against the JWKS, issuer, audience, expiry.
+pub async fn check_assertion(api: &Api, user: &User, assertion: &str, amr: &str) {
+    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", api.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(assertion).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let kid = header.kid.expect("kid");
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("kid in JWKS");
+    let key = jsonwebtoken::DecodingKey::from_ec_components(
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.set_issuer(&[
+        std::env::var("ASSERTION_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:3000".into())
+    ]);
+    v.set_audience(&[std::env::var("ASSERTION_AUDIENCE").unwrap_or_else(|_| "console".into())]);
+    let claims = jsonwebtoken::decode::<Value>(assertion, &key, &v)
+        .expect("a valid assertion")
+        .claims;
+    assert_eq!(claims["sub"], user.sub.as_str());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300
+    );
+    assert!(claims["jti"].as_str().unwrap().len() >= 32);
+    assert_eq!(claims["acr"], "mfa");
+    assert!(
+        claims["amr"].as_array().unwrap().iter().any(|a| a == amr),
+        "{claims}"
+    );
+    // A tampered signature does not verify.
+    let mut forged = assertion.to_owned();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(jsonwebtoken::decode::<Value>(&forged, &key, &v).is_err());
+}
+
+/// A user with an authenticator app: (user, otpauth URI, recovery code).
+pub async fn user_with_app(api: &Api) -> (User, String, String) {
+    user_with_app_on(api, &moto_url()).await
+}
+
+pub async fn user_with_app_on(api: &Api, moto: &str) -> (User, String, String) {
+    user_with_app_as(api, moto, "paid").await
+}
+
+/// A user on `plan` with an authenticator app, through the moto at `moto`.
+pub async fn user_with_app_as(api: &Api, moto: &str, plan: &str) -> (User, String, String) {
+    let user = User::new(plan);
+    let (_, uri, ok) = enroll_app(api, moto, &user, "Authenticator app").await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    let recovery = ok.body["recovery_code"].as_str().unwrap().to_owned();
+    (user, uri, recovery)
+}
+
+/// A user with a verified phone: (user, number).
+pub async fn user_with_phone(api: &Api) -> (User, String) {
+    let user = User::new("paid");
+    let number = add_phone(api, &user).await;
+    (user, number)
+}
+
+/// Adds and verifies a fresh mobile number (by SMS) for `user`; the number.
+pub async fn add_phone(api: &Api, user: &User) -> String {
+    let step_up = api.step_up_by_email(&moto_url(), user).await;
+    let number = fresh_mobile();
+    let r = api
+        .send(
+            "POST",
+            "/v1/factors/phone",
+            user,
+            Some(&step_up),
+            Some(json!({ "phone_number": number, "channel": "sms" })),
+            &[],
+        )
+        .await;
+    let id = r.body["factor_id"].as_str().unwrap();
+    let code = code_in(sms_to(&moto_url(), &number).await.last().unwrap(), 6).unwrap();
+    let ok = api
+        .send(
+            "POST",
+            &format!("/v1/factors/phone/{id}/verify"),
+            user,
+            None,
+            Some(json!({ "code": code })),
+            &[],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    number
+}
+
+/// Starts a login presenting a remembered device's token.
+pub async fn challenge_with_device(api: &Api, user: &User, device_token: &str) -> Reply {
+    api.send(
+        "POST",
+        "/v1/challenges",
+        user,
+        None,
+        Some(json!({ "device_token": device_token })),
+        &[],
+    )
+    .await
+}
+
+/// Passes a login challenge asking to remember this device as `name`.
+pub async fn verify_and_remember(
+    api: &Api,
+    user: &User,
+    id: &str,
+    method: &str,
+    code: &str,
+    name: &str,
+) -> Reply {
+    api.send(
+        "POST",
+        &format!("/v1/challenges/{id}/verify"),
+        user,
+        None,
+        Some(
+            json!({ "method": method, "code": code, "remember_device": true, "device_name": name }),
+        ),
+        &[],
+    )
+    .await
+}

@@ -1,16 +1,19 @@
 //! Flow 4, verification at login:
 //!
-//! - `POST /v1/challenges` `{}` -> 200 `not_required` / `enrollment_required`, or 201 pending
+//! - `POST /v1/challenges` `{device_token?}` -> 200 `not_required` / `enrollment_required` /
+//!   `approved` + assertion (a remembered device under `device_30_days`), or 201 pending
 //! - `POST /v1/challenges/{challenge_id}/send` `{channel}` -> 202 (code by SMS or voice)
-//! - `POST /v1/challenges/{challenge_id}/verify` `{method, code}` -> 200 approved + assertion
+//! - `POST /v1/challenges/{challenge_id}/verify` `{method, code, remember_device?, device_name?}`
+//!   -> 200 approved + assertion (+ `device_token`, + `new_recovery_code`)
 //! - `GET /.well-known/jwks.json` (no authorizer) -> the keys that verify assertions
 
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use shared::devices;
 use shared::http::{error_response, json, json_body, path_param, route_key, Caller};
 use shared::login::{self, LoginStart, Method};
 use shared::ports::Channel;
-use shared::types::ChallengeId;
+use shared::types::{ChallengeId, Label, OpaqueToken};
 use shared::{assertion, App, Error, Result};
 
 pub const ROUTES: &[&str] = &[
@@ -35,47 +38,57 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Start {}
+struct Start {
+    #[serde(default)]
+    device_token: Option<String>,
+}
 
 async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = Caller::from_request(req)?;
-    let Start {} = json_body(req)?;
-    Ok(match login::start(app, &caller).await? {
-        LoginStart::NotRequired => json(200, &serde_json::json!({ "status": "not_required" })),
-        LoginStart::EnrollmentRequired => {
-            json(200, &serde_json::json!({ "status": "enrollment_required" }))
-        }
-        LoginStart::Pending {
-            challenge_id,
-            methods,
-            default_method,
-            expires_in,
-        } => json(
-            201,
-            &serde_json::json!({
-                "status": "pending",
-                "challenge_id": challenge_id.as_ref(),
-                "methods": methods.iter().map(Method::as_str).collect::<Vec<_>>(),
-                "default_method": default_method.as_str(),
-                "expires_in": expires_in,
-            }),
-        ),
-    })
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum MethodIn {
-    Totp,
-    Sms,
-    Voice,
-    RecoveryCode,
+    let body: Start = json_body(req)?;
+    let device_token = body
+        .device_token
+        .map(|t| OpaqueToken::parse(&t).map_err(|_| Error::invalid("device_token is malformed")))
+        .transpose()?;
+    Ok(
+        match login::start(app, &caller, device_token.as_ref()).await? {
+            LoginStart::Approved { assertion } => {
+                tracing::info!(
+                    user = caller.user.as_ref(),
+                    "login approved by a remembered device"
+                );
+                json(
+                    200,
+                    &serde_json::json!({ "status": "approved", "assertion": assertion }),
+                )
+            }
+            LoginStart::NotRequired => json(200, &serde_json::json!({ "status": "not_required" })),
+            LoginStart::EnrollmentRequired => {
+                json(200, &serde_json::json!({ "status": "enrollment_required" }))
+            }
+            LoginStart::Pending {
+                challenge_id,
+                methods,
+                default_method,
+                expires_in,
+            } => json(
+                201,
+                &serde_json::json!({
+                    "status": "pending",
+                    "challenge_id": challenge_id.as_ref(),
+                    "methods": methods.iter().map(Method::as_str).collect::<Vec<_>>(),
+                    "default_method": default_method.as_str(),
+                    "expires_in": expires_in,
+                }),
+            ),
+        },
+    )
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Send {
-    channel: MethodIn,
+    channel: Method,
 }
 
 async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
@@ -83,8 +96,8 @@ async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
     let id = ChallengeId::parse(&path_param(req, "challenge_id")?, "challenge_id")?;
     let body: Send = json_body(req)?;
     let channel = match body.channel {
-        MethodIn::Sms => Channel::Sms,
-        MethodIn::Voice => Channel::Voice,
+        Method::Sms => Channel::Sms,
+        Method::Voice => Channel::Voice,
         _ => return Err(Error::invalid("channel must be \"sms\" or \"voice\"")),
     };
     let to = login::send(app, &caller, &id, channel).await?;
@@ -97,14 +110,20 @@ async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Verify {
-    method: MethodIn,
+    method: Method,
     code: String,
+    #[serde(default)]
+    remember_device: bool,
+    #[serde(default)]
+    device_name: Option<String>,
 }
 
 #[derive(Serialize)]
 struct Approved {
     status: &'static str,
     assertion: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     new_recovery_code: Option<String>,
 }
@@ -113,13 +132,19 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = Caller::from_request(req)?;
     let id = ChallengeId::parse(&path_param(req, "challenge_id")?, "challenge_id")?;
     let body: Verify = json_body(req)?;
-    let method = match body.method {
-        MethodIn::Totp => Method::Totp,
-        MethodIn::Sms => Method::Sms,
-        MethodIn::Voice => Method::Voice,
-        MethodIn::RecoveryCode => Method::RecoveryCode,
-    };
-    let ok = login::verify(app, &caller, &id, method, &body.code).await?;
+    let method = body.method;
+    let name = body
+        .device_name
+        .as_deref()
+        .map(|n| {
+            Label::parse(n)
+                .map_err(|_| Error::invalid("device_name must be 1-64 printable characters"))
+        })
+        .transpose()?;
+    let remember = body
+        .remember_device
+        .then(|| devices::name_for(name, caller.user_agent.as_deref()));
+    let ok = login::verify(app, &caller, &id, method, &body.code, remember).await?;
     tracing::info!(
         user = caller.user.as_ref(),
         method = method.as_str(),
@@ -130,6 +155,7 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
         &Approved {
             status: "approved",
             assertion: ok.assertion,
+            device_token: ok.device_token.map(|t| t.as_str().to_owned()),
             new_recovery_code: ok.new_recovery_code.map(|c| c.display()),
         },
     ))

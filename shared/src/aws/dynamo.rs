@@ -17,13 +17,14 @@ use aws_sdk_dynamodb::Client;
 use super::dependency;
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
-use crate::events::{SecurityEvent, RETENTION_SECS};
+use crate::events::{Action, EventCursor, SecurityEvent, OUTCOMES, RETENTION_SECS};
+use crate::login::Method;
 use crate::ports::{
-    Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Factor, FactorKind, FactorStatus,
-    PhoneCode, Purpose, RecoveryRecord, Store,
+    Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor,
+    FactorKind, FactorStatus, PhoneCode, Purpose, RecoveryRecord, RememberPolicy, Settings, Store,
 };
-use crate::rules::{SendLimit, TTL_GRACE_SECS};
-use crate::types::{ChallengeId, FactorId, UserId};
+use crate::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
+use crate::types::{ChallengeId, DeviceId, FactorId, UserId};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -209,7 +210,7 @@ fn factor_from(item: &Item, user: &UserId) -> Result<Factor> {
 }
 
 fn event_item(e: &SecurityEvent) -> Item {
-    let mut item = key(user_pk(&e.target), format!("EVENT#{:012}#{}", e.at, e.id));
+    let mut item = key(user_pk(&e.target), event_sk(e.at, &e.id));
     item.extend([
         ("type".to_owned(), s("event")),
         ("event_id".to_owned(), s(&e.id)),
@@ -228,6 +229,77 @@ fn event_item(e: &SecurityEvent) -> Item {
         item.insert("user_agent".into(), s(ua));
     }
     item
+}
+
+fn event_sk(at: UnixTime, id: &str) -> String {
+    format!("EVENT#{at:012}#{id}")
+}
+
+fn event_from(item: &Item) -> Result<SecurityEvent> {
+    let opt = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let outcome = get_s(item, "outcome")?;
+    Ok(SecurityEvent {
+        id: get_s(item, "event_id")?.to_owned(),
+        target: UserId::parse(get_s(item, "target")?).map_err(|_| corrupt("target"))?,
+        actor: get_s(item, "actor")?.to_owned(),
+        action: Action::parse(get_s(item, "action")?).ok_or_else(|| corrupt("action"))?,
+        detail: get_s(item, "detail")?.to_owned(),
+        outcome: OUTCOMES
+            .into_iter()
+            .find(|o| *o == outcome)
+            .ok_or_else(|| corrupt("outcome"))?,
+        at: get_n(item, "at")?,
+        source_ip: opt("source_ip"),
+        user_agent: opt("user_agent"),
+    })
+}
+
+fn device_sk(token_hash: &str) -> String {
+    format!("DEVICE#{token_hash}")
+}
+
+fn device_item(d: &Device) -> Item {
+    let mut item = key(user_pk(&d.user), device_sk(&d.token_hash));
+    item.extend([
+        ("type".to_owned(), s("device")),
+        ("device_id".to_owned(), s(d.id.as_ref())),
+        ("name".to_owned(), s(&d.name)),
+        ("created_at".to_owned(), n(d.created_at)),
+        ("last_used_at".to_owned(), n(d.last_used_at)),
+        ("expires_at".to_owned(), n(d.expires_at)),
+        ("ttl".to_owned(), n(d.expires_at + TTL_GRACE_SECS)),
+    ]);
+    item
+}
+
+fn device_from(item: &Item, user: &UserId) -> Result<Device> {
+    let sk = get_s(item, "sk")?;
+    Ok(Device {
+        id: DeviceId::parse(get_s(item, "device_id")?, "device_id")
+            .map_err(|_| corrupt("device_id"))?,
+        user: user.clone(),
+        token_hash: sk
+            .strip_prefix("DEVICE#")
+            .ok_or_else(|| corrupt("sk"))?
+            .to_owned(),
+        name: get_s(item, "name")?.to_owned(),
+        created_at: get_n(item, "created_at")?,
+        last_used_at: get_n(item, "last_used_at")?,
+        expires_at: get_n(item, "expires_at")?,
+    })
+}
+
+const SETTINGS_SK: &str = "SETTINGS";
+
+fn settings_from(item: &Item) -> Result<Settings> {
+    Ok(Settings {
+        remember: RememberPolicy::parse(get_s(item, "remember")?)
+            .ok_or_else(|| corrupt("remember"))?,
+        default_method: match item.get("default_method").and_then(|v| v.as_s().ok()) {
+            Some(m) => Some(Method::parse(m).ok_or_else(|| corrupt("default_method"))?),
+            None => None,
+        },
+    })
 }
 
 fn build<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
@@ -344,6 +416,24 @@ impl DynamoStore {
                     .delete(build(d.build())?)
                     .build())
             }
+            Change::PutDevice(d) => put(device_item(d), Some("attribute_not_exists(pk)")),
+            Change::DeleteDevice { user, token_hash } => {
+                let d = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), device_sk(token_hash))));
+                Ok(TransactWriteItem::builder()
+                    .delete(build(d.build())?)
+                    .build())
+            }
+            Change::PutSettings { user, settings } => {
+                let mut item = key(user_pk(user), SETTINGS_SK.into());
+                item.insert("type".into(), s("settings"));
+                item.insert("remember".into(), s(settings.remember.as_str()));
+                if let Some(m) = settings.default_method {
+                    item.insert("default_method".into(), s(m.as_str()));
+                }
+                put(item, None)
+            }
             Change::DeleteRecovery { user } => {
                 let d = Delete::builder()
                     .table_name(&self.table)
@@ -416,6 +506,31 @@ impl DynamoStore {
                 Ok(TransactWriteItem::builder()
                     .update(build(u.build())?)
                     .build())
+            }
+        }
+    }
+
+    /// Every item of the user whose sort key starts with `prefix` (strongly consistent).
+    async fn query_prefix(&self, user: &UserId, prefix: &str) -> Result<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(user_pk(user)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dependency("dynamodb", e))?;
+            out.extend(page.items().iter().cloned());
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
             }
         }
     }
@@ -679,29 +794,11 @@ impl Store for DynamoStore {
     }
 
     async fn list_factors(&self, user: &UserId) -> Result<Vec<Factor>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(user_pk(user)))
-                .expression_attribute_values(":prefix", s("FACTOR#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| dependency("dynamodb", e))?;
-            for item in page.items() {
-                out.push(factor_from(item, user)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(out),
-            }
-        }
+        self.query_prefix(user, "FACTOR#")
+            .await?
+            .iter()
+            .map(|i| factor_from(i, user))
+            .collect()
     }
 
     async fn get_factor(&self, user: &UserId, id: &FactorId) -> Result<Option<Factor>> {
@@ -857,6 +954,78 @@ impl Store for DynamoStore {
                 .send()
                 .await,
         )
+    }
+
+    async fn get_settings(&self, user: &UserId) -> Result<Option<Settings>> {
+        self.get(key(user_pk(user), SETTINGS_SK.into()))
+            .await?
+            .map(|i| settings_from(&i))
+            .transpose()
+    }
+
+    async fn list_devices(&self, user: &UserId) -> Result<Vec<Device>> {
+        self.query_prefix(user, "DEVICE#")
+            .await?
+            .iter()
+            .map(|i| device_from(i, user))
+            .collect()
+    }
+
+    async fn touch_device(&self, user: &UserId, token_hash: &str, now: UnixTime) -> Result<bool> {
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), device_sk(token_hash))))
+                .update_expression("SET last_used_at = :now")
+                .condition_expression("expires_at > :now AND last_used_at > :idle_since")
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":idle_since", n(now - DEVICE_IDLE_SECS))
+                .send()
+                .await,
+        )
+    }
+
+    async fn list_events(
+        &self,
+        user: &UserId,
+        limit: usize,
+        before: Option<&EventCursor>,
+    ) -> Result<EventPage> {
+        let pk = user_pk(user);
+        // One more than asked, to know whether another page follows.
+        let want = limit + 1;
+        let mut events = Vec::new();
+        let mut start = before.map(|c| key(pk.clone(), event_sk(c.at, &c.id)));
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":prefix", s("EVENT#"))
+                .scan_index_forward(false)
+                .limit((want - events.len()) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dependency("dynamodb", e))?;
+            for item in page.items() {
+                events.push(event_from(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if events.len() < want => start = Some(k),
+                _ => break,
+            }
+        }
+        let next = if events.len() > limit {
+            events.truncate(limit);
+            events.last().map(EventCursor::of)
+        } else {
+            None
+        };
+        Ok(EventPage { events, next })
     }
 
     async fn login_locked_at(&self, user: &UserId) -> Result<Option<UnixTime>> {

@@ -1,0 +1,164 @@
+//! Flow 7, settings:
+//!
+//! - `GET /v1/mfa` -> the overview a security page shows
+//! - `PUT /v1/mfa/policy` `{remember?, default_method?}` (step-up) -> 200 the new policy
+//! - `GET /v1/mfa/devices` -> the live remembered devices
+//! - `DELETE /v1/mfa/devices` -> 204 (all), `DELETE /v1/mfa/devices/{device_id}` -> 204
+//! - `GET /v1/mfa/events?limit=&cursor=` -> the user's security events, newest first
+//! - `DELETE /v1/mfa` `{challenge_id, method, code}` (step-up and a current code) -> 204 on
+//!   trial, 409 `mfa_required` on paid
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::devices::{self, DeviceView};
+use shared::events::EventCursor;
+use shared::http::{
+    error_response, json, json_body, no_content, path_param, query_param, require_step_up,
+    route_key, Caller,
+};
+use shared::login::Method;
+use shared::ports::RememberPolicy;
+use shared::rules::{EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX};
+use shared::settings::{self, EventView, PolicyChange};
+use shared::types::{ChallengeId, DeviceId};
+use shared::{App, Error, Result};
+
+pub const ROUTES: &[&str] = &[
+    "GET /v1/mfa",
+    "DELETE /v1/mfa",
+    "PUT /v1/mfa/policy",
+    "GET /v1/mfa/devices",
+    "DELETE /v1/mfa/devices",
+    "DELETE /v1/mfa/devices/{device_id}",
+    "GET /v1/mfa/events",
+];
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let result = match route_key(&req).as_deref() {
+        Some("GET /v1/mfa") => overview(app, &req).await,
+        Some("DELETE /v1/mfa") => disable(app, &req).await,
+        Some("PUT /v1/mfa/policy") => set_policy(app, &req).await,
+        Some("GET /v1/mfa/devices") => list_devices(app, &req).await,
+        Some("DELETE /v1/mfa/devices") => revoke_all(app, &req).await,
+        Some("DELETE /v1/mfa/devices/{device_id}") => revoke(app, &req).await,
+        Some("GET /v1/mfa/events") => events(app, &req).await,
+        _ => Err(Error::NotFound("no such route".into())),
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+async fn overview(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    Ok(json(200, &settings::overview(app, &caller).await?))
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum RememberIn {
+    #[serde(rename = "device_30_days")]
+    Device30Days,
+    EveryLogin,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Policy {
+    #[serde(default)]
+    remember: Option<RememberIn>,
+    #[serde(default)]
+    default_method: Option<Method>,
+}
+
+async fn set_policy(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    require_step_up(app, req, &caller).await?;
+    let body: Policy = json_body(req)?;
+    let change = PolicyChange {
+        remember: body.remember.map(|r| match r {
+            RememberIn::Device30Days => RememberPolicy::Device30Days,
+            RememberIn::EveryLogin => RememberPolicy::EveryLogin,
+        }),
+        default_method: body.default_method,
+    };
+    let now = settings::set_policy(app, &caller, change).await?;
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "policy": now.remember.as_str(),
+            "default_method": now.default_method.map(|m| m.as_str()),
+        }),
+    ))
+}
+
+async fn list_devices(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    let devices: Vec<DeviceView> = devices::list(app, &caller.user)
+        .await?
+        .iter()
+        .map(DeviceView::of)
+        .collect();
+    Ok(json(200, &serde_json::json!({ "devices": devices })))
+}
+
+async fn revoke(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    let id = DeviceId::parse(&path_param(req, "device_id")?, "device_id")?;
+    devices::revoke(app, &caller, &id).await?;
+    Ok(no_content())
+}
+
+async fn revoke_all(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    devices::revoke_all(app, &caller).await?;
+    Ok(no_content())
+}
+
+async fn events(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    let limit = match query_param(req, "limit")? {
+        None => EVENTS_PAGE_DEFAULT,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=EVENTS_PAGE_MAX).contains(n))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "limit must be a number from 1 to {EVENTS_PAGE_MAX}"
+                ))
+            })?,
+    };
+    let cursor = query_param(req, "cursor")?
+        .map(|c| EventCursor::parse(&c))
+        .transpose()?;
+    let page = settings::events(app, &caller.user, limit, cursor.as_ref()).await?;
+    let events: Vec<EventView> = page.events.iter().map(EventView::of).collect();
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "events": events,
+            "next_cursor": page.next.map(|c| c.encode()),
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Disable {
+    challenge_id: String,
+    method: Method,
+    code: String,
+}
+
+async fn disable(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    settings::ensure_may_disable(&caller)?;
+    require_step_up(app, req, &caller).await?;
+    let body: Disable = json_body(req)?;
+    let id = ChallengeId::parse(&body.challenge_id, "challenge_id")?;
+    settings::disable(app, &caller, &id, body.method, &body.code).await?;
+    tracing::info!(
+        user = caller.user.as_ref(),
+        "two-factor authentication turned off"
+    );
+    Ok(no_content())
+}

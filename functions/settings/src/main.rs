@@ -1,0 +1,1 @@
+shared::lambda_main!(settings::handle);

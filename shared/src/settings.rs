@@ -1,0 +1,248 @@
+//! Flow 7, settings: what a user's security page shows, the remember policy and default login
+//! method, the security event trail, and turning 2FA off (trial accounts only).
+
+use crate::app::App;
+use crate::clock::rfc3339;
+use crate::devices;
+use crate::error::{Error, Result};
+use crate::events::{notify, Action, EventCursor, SecurityEvent};
+use crate::factors::FactorView;
+use crate::http::Caller;
+use crate::login::{self, Method};
+use crate::phones;
+use crate::ports::{Change, Commit, EventPage, FactorKind, FactorStatus, RememberPolicy, Settings};
+use crate::types::{ChallengeId, Plan, UserId};
+
+/// `GET /v1/mfa`.
+#[derive(Debug, serde::Serialize)]
+pub struct Overview {
+    /// At least one active factor.
+    pub enabled: bool,
+    /// The plan requires 2FA (paid; a missing plan counts as paid).
+    pub required: bool,
+    pub policy: &'static str,
+    pub default_method: Option<&'static str>,
+    pub factors: Vec<FactorView>,
+    pub recovery_code: Option<RecoveryView>,
+    /// Live remembered devices (listed by `GET /v1/mfa/devices`).
+    pub remembered_devices: usize,
+    /// Required but not enabled: the next login asks the user to enroll.
+    pub enrollment_required: bool,
+    /// Seed 003: once 2FA is on, API basic auth (username and password) is refused.
+    pub api_basic_auth: &'static str,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RecoveryView {
+    pub created_at: String,
+}
+
+/// Whether the caller's plan makes 2FA mandatory.
+fn required(caller: &Caller) -> bool {
+    caller.plan != Some(Plan::Trial)
+}
+
+pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
+    let keys = app.keys().await?;
+    let mut factors = Vec::new();
+    for f in app.store.list_factors(&caller.user).await? {
+        if f.status != FactorStatus::Active {
+            continue;
+        }
+        let masked = match f.kind {
+            FactorKind::Phone => Some(phones::masked(keys, &f)?),
+            FactorKind::Totp => None,
+        };
+        factors.push(FactorView::of(&f, masked));
+    }
+    let settings = app
+        .store
+        .get_settings(&caller.user)
+        .await?
+        .unwrap_or_default();
+    let recovery = app.store.get_recovery(&caller.user).await?;
+    let remembered = devices::list(app, &caller.user).await?.len();
+    let enabled = !factors.is_empty();
+    Ok(Overview {
+        enabled,
+        required: required(caller),
+        policy: settings.remember.as_str(),
+        default_method: settings.default_method.map(|m| m.as_str()),
+        factors,
+        recovery_code: recovery.map(|r| RecoveryView {
+            created_at: rfc3339(r.created_at),
+        }),
+        remembered_devices: remembered,
+        enrollment_required: required(caller) && !enabled,
+        api_basic_auth: if enabled { "disabled" } else { "allowed" },
+    })
+}
+
+/// What `PUT /v1/mfa/policy` asks to change.
+#[derive(Debug, Default)]
+pub struct PolicyChange {
+    pub remember: Option<RememberPolicy>,
+    pub default_method: Option<Method>,
+}
+
+/// Changes the remember policy and/or the default login method. The default method must be
+/// one the user has set up; the recovery code is never a default. An actual change writes a
+/// `policy_changed` event and emails the account; asking for the current settings changes
+/// nothing.
+pub async fn set_policy(app: &App, caller: &Caller, change: PolicyChange) -> Result<Settings> {
+    if change.remember.is_none() && change.default_method.is_none() {
+        return Err(Error::invalid("give remember or default_method (or both)"));
+    }
+    if let Some(m) = change.default_method {
+        if m == Method::RecoveryCode {
+            return Err(Error::invalid(
+                "default_method must be \"totp\", \"sms\" or \"voice\"",
+            ));
+        }
+        if !login::methods(app, caller).await?.contains(&m) {
+            return Err(Error::Conflict(format!(
+                "{} is not set up on this account",
+                m.as_str()
+            )));
+        }
+    }
+    let current = app
+        .store
+        .get_settings(&caller.user)
+        .await?
+        .unwrap_or_default();
+    let next = Settings {
+        remember: change.remember.unwrap_or(current.remember),
+        default_method: change.default_method.or(current.default_method),
+    };
+    let mut said = Vec::new();
+    if next.remember != current.remember {
+        said.push(match next.remember {
+            RememberPolicy::Device30Days => "ask once per device every 30 days".to_owned(),
+            RememberPolicy::EveryLogin => {
+                "ask at every login (remembered devices are ignored)".to_owned()
+            }
+        });
+    }
+    if next.default_method != current.default_method {
+        if let Some(m) = next.default_method {
+            said.push(format!("default method {}", m.as_str()));
+        }
+    }
+    if said.is_empty() {
+        return Ok(current);
+    }
+    let event = SecurityEvent::by_caller(app, caller, Action::PolicyChanged, said.join(", "));
+    let changes = [
+        Change::PutSettings {
+            user: caller.user.clone(),
+            settings: next.clone(),
+        },
+        Change::PutEvent(event.clone()),
+    ];
+    match app.store.commit(&changes).await? {
+        Commit::Done => {
+            notify(app, caller.email.as_ref(), &event).await;
+            Ok(next)
+        }
+        Commit::Refused(_) => Err(Error::Internal("event id collision".into())),
+    }
+}
+
+/// A page of the user's security events, newest first.
+pub async fn events(
+    app: &App,
+    user: &UserId,
+    limit: usize,
+    before: Option<&EventCursor>,
+) -> Result<EventPage> {
+    app.store.list_events(user, limit, before).await
+}
+
+/// An event as the API shows it.
+#[derive(Debug, serde::Serialize)]
+pub struct EventView {
+    pub event_id: String,
+    pub action: &'static str,
+    pub actor: String,
+    pub target: String,
+    pub detail: String,
+    pub outcome: &'static str,
+    pub at: String,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl EventView {
+    pub fn of(e: &SecurityEvent) -> Self {
+        EventView {
+            event_id: e.id.clone(),
+            action: e.action.as_str(),
+            actor: e.actor.clone(),
+            target: e.target.as_ref().to_owned(),
+            detail: e.detail.clone(),
+            outcome: e.outcome,
+            at: rfc3339(e.at),
+            source_ip: e.source_ip.clone(),
+            user_agent: e.user_agent.clone(),
+        }
+    }
+}
+
+/// Refuses to turn 2FA off on a paid account (seeds 002, 004).
+pub fn ensure_may_disable(caller: &Caller) -> Result<()> {
+    if required(caller) {
+        return Err(Error::MfaRequired(
+            "two-factor authentication cannot be turned off on a paid account".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Turns 2FA off (trial only), proved by a current code on a login challenge: every factor,
+/// the recovery code and every remembered device go in one transaction with the event.
+pub async fn disable(
+    app: &App,
+    caller: &Caller,
+    challenge: &ChallengeId,
+    method: Method,
+    code: &str,
+) -> Result<()> {
+    ensure_may_disable(caller)?;
+    let factors = app.store.list_factors(&caller.user).await?;
+    if !factors.iter().any(|f| f.status == FactorStatus::Active) {
+        return Err(Error::Conflict(
+            "two-factor authentication is already off".into(),
+        ));
+    }
+    login::pass(app, caller, challenge, method, code).await?;
+    let devices = app.store.list_devices(&caller.user).await?;
+    let event = SecurityEvent::by_caller(app, caller, Action::MfaDisabled, "");
+    let mut changes = Vec::new();
+    for f in &factors {
+        changes.push(Change::DeleteFactor {
+            user: caller.user.clone(),
+            id: f.id.clone(),
+        });
+        if f.kind == FactorKind::Phone && f.status == FactorStatus::Active {
+            changes.push(Change::ReleasePhone {
+                user: caller.user.clone(),
+                id: f.id.clone(),
+            });
+        }
+    }
+    changes.push(Change::DeleteRecovery {
+        user: caller.user.clone(),
+    });
+    changes.extend(devices::deletions(&devices));
+    changes.push(Change::PutEvent(event.clone()));
+    match app.store.commit(&changes).await? {
+        Commit::Done => {
+            notify(app, caller.email.as_ref(), &event).await;
+            Ok(())
+        }
+        Commit::Refused(_) => Err(Error::Conflict(
+            "the account's two-factor settings changed meanwhile; try again".into(),
+        )),
+    }
+}
