@@ -344,6 +344,52 @@ async fn given_a_scripted_guesser_then_it_gets_10_guesses_an_hour_20_a_day_and_i
         subjects.iter().any(|s| s.contains("locked")),
         "{subjects:?}"
     );
+
+    // An admin reset is what clears the lock: the user enrolls again and signs in.
+    let admin = User::new("paid"); // another owner of org-1
+    let step_up = api.step_up_by_email(&stack.moto, &admin).await;
+    let r = api
+        .send(
+            "POST",
+            &format!("/v1/orgs/org-1/members/{}/mfa-reset", user.sub),
+            &admin,
+            Some(&step_up),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        challenge(api, &user).await.body["status"],
+        "enrollment_required"
+    );
+    // The test's app codes must follow the gateway's moved clock, so enroll by hand here.
+    let step_up = api.step_up_by_email(&stack.moto, &user).await;
+    let r = api
+        .send("POST", "/v1/factors/totp", &user, Some(&step_up), None, &[])
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let new_uri = r.body["otpauth_uri"].as_str().unwrap().to_owned();
+    let path = format!(
+        "/v1/factors/totp/{}/verify",
+        r.body["factor_id"].as_str().unwrap()
+    );
+    let now = unix_now() + offset;
+    let ok = api
+        .send(
+            "POST",
+            &path,
+            &user,
+            None,
+            Some(json!({ "code": app_code(&new_uri, now) })),
+            &[],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    let c = challenge(api, &user).await;
+    let id = c.body["challenge_id"].as_str().unwrap();
+    let ok = verify(api, &user, id, "totp", &app_code(&new_uri, now + 30)).await;
+    assert_eq!(ok.status, 200, "unlocked: {:?}", ok.body);
 }
 
 /// How long the budget says to wait now (0 if a guess would be taken).

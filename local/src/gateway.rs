@@ -28,12 +28,14 @@ pub enum Function {
     RegenerateRecovery,
     Verify,
     Settings,
+    AdminReset,
+    SelfReset,
 }
 
 /// Every route of the API, as `"METHOD /path/{param}"` with the function that serves it and
 /// whether the JWT authorizer guards it: the same table the IaC template declares.
 pub fn routes() -> Vec<(&'static str, Function, bool)> {
-    let table: [(&[&'static str], Function, bool); 7] = [
+    let table: [(&[&'static str], Function, bool); 9] = [
         (step_up::ROUTES, Function::StepUp, true),
         (add_totp::ROUTES, Function::AddTotp, true),
         (add_phone::ROUTES, Function::AddPhone, true),
@@ -44,6 +46,8 @@ pub fn routes() -> Vec<(&'static str, Function, bool)> {
         ),
         (verify::ROUTES, Function::Verify, true),
         (settings::ROUTES, Function::Settings, true),
+        (admin_reset::ROUTES, Function::AdminReset, true),
+        (self_reset::ROUTES, Function::SelfReset, true),
         (verify::PUBLIC_ROUTES, Function::Verify, false),
     ];
     table
@@ -98,6 +102,8 @@ pub struct Gateway {
     pub clock: Arc<OffsetClock>,
     /// Allows `POST /__dev/clock {"advance_seconds": N}` (tests only; off by default).
     pub clock_control: bool,
+    /// Allows `POST /__dev/faults {"poison_next_transaction": true}` (tests only; off by default).
+    pub faults: Option<crate::faults::PoisonNextTransaction>,
 }
 
 fn gateway_error(status: StatusCode, message: &str) -> Response {
@@ -146,6 +152,23 @@ async fn handle(
             None => gateway_error(StatusCode::BAD_REQUEST, "advance_seconds required"),
         };
     }
+    if let (Some(faults), &http::Method::POST, "/__dev/faults") =
+        (&gw.faults, &parts.method, path.as_str())
+    {
+        let poison = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["poison_next_transaction"].as_bool());
+        return match poison {
+            Some(true) => {
+                faults.arm();
+                axum::Json(json!({ "armed": true })).into_response()
+            }
+            _ => gateway_error(
+                StatusCode::BAD_REQUEST,
+                "poison_next_transaction: true required",
+            ),
+        };
+    }
     let Some(route) = match_route(parts.method.as_str(), &path) else {
         return gateway_error(StatusCode::NOT_FOUND, "Not Found");
     };
@@ -181,6 +204,8 @@ async fn handle(
         Function::RegenerateRecovery => regenerate_recovery::handle(&gw.app, request).await,
         Function::Verify => verify::handle(&gw.app, request).await,
         Function::Settings => settings::handle(&gw.app, request).await,
+        Function::AdminReset => admin_reset::handle(&gw.app, request).await,
+        Function::SelfReset => self_reset::handle(&gw.app, request).await,
     };
     let (parts, body) = response.into_parts();
     let body = match body {

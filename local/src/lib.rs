@@ -3,6 +3,7 @@
 //! Nothing here is deployed.
 
 pub mod bootstrap;
+pub mod faults;
 pub mod gateway;
 pub mod jwt;
 pub mod voice_inbox;

@@ -7,9 +7,10 @@ use crate::app::App;
 use crate::clock::UnixTime;
 use crate::crypto::{ct_eq, random_code, DataKeys};
 use crate::error::{Error, Result};
-use crate::ports::{Attempt, Challenge, ChallengeStatus, Purpose};
-use crate::rules::{CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE};
-use crate::types::{ChallengeId, OtpCode, UserId};
+use crate::limits;
+use crate::ports::{Attempt, Challenge, ChallengeStatus, EmailMessage, Purpose};
+use crate::rules::{SendLimit, CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE};
+use crate::types::{ChallengeId, Email, OtpCode, UserId};
 
 /// The keyed hash a code is stored as, bound to its challenge so it is useless anywhere else.
 pub fn code_hash(keys: &DataKeys, purpose: Purpose, id: &ChallengeId, code: &str) -> [u8; 32] {
@@ -50,6 +51,74 @@ pub async fn create(app: &App, user: &UserId, purpose: Purpose) -> Result<NewCha
     };
     app.store.put_challenge(&challenge).await?;
     Ok(NewChallenge { challenge, code })
+}
+
+/// An emailed code on its way: the challenge and the masked address.
+#[derive(Debug)]
+pub struct EmailChallengeSent {
+    pub challenge_id: ChallengeId,
+    pub to_masked: String,
+    pub expires_in: i64,
+}
+
+/// Builds an email carrying a code: (service, code, minutes valid) -> (subject, text, html).
+pub type ComposeCode = fn(&str, &str, i64) -> (String, String, String);
+
+/// Emails a code for `purpose`, within `limit` per user. Either the email went out and the send
+/// counts, or the caller gets an error and nothing is recorded (no challenge, no send counted).
+pub async fn email_code(
+    app: &App,
+    user: &UserId,
+    to: &Email,
+    purpose: Purpose,
+    limit: &SendLimit,
+    compose: ComposeCode,
+) -> Result<EmailChallengeSent> {
+    app.keys().await?;
+    let scope = format!("USER#{}", user.as_ref());
+    let reservation = limits::reserve(app, &scope, limit).await?;
+    let created = match create(app, user, purpose).await {
+        Ok(c) => c,
+        Err(e) => {
+            undo(app, user, purpose, None, reservation).await;
+            return Err(e);
+        }
+    };
+    let (subject, text, html) =
+        compose(&app.config.service_name, &created.code, CODE_TTL_SECS / 60);
+    let message = EmailMessage {
+        to: to.clone(),
+        subject,
+        text,
+        html,
+    };
+    if let Err(e) = app.mailer.send(&message).await {
+        undo(app, user, purpose, Some(&created.challenge.id), reservation).await;
+        return Err(e);
+    }
+    Ok(EmailChallengeSent {
+        challenge_id: created.challenge.id,
+        to_masked: to.masked(),
+        expires_in: CODE_TTL_SECS,
+    })
+}
+
+/// Compensates a failed send: the challenge is removed and the send slot given back.
+async fn undo(
+    app: &App,
+    user: &UserId,
+    purpose: Purpose,
+    id: Option<&ChallengeId>,
+    r: limits::Reservation,
+) {
+    if let Some(id) = id {
+        if let Err(e) = app.store.delete_challenge(user, purpose, id).await {
+            tracing::error!(error = %e, "could not remove challenge after failed send");
+        }
+    }
+    if let Err(e) = limits::release(app, r).await {
+        tracing::error!(error = %e, "could not release send slot after failed send");
+    }
 }
 
 /// Why a challenge refused a code without counting it.

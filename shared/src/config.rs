@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::phone::PhonePolicy;
-use crate::rules::CODE_LEN_RANGE;
+use crate::rules::{CODE_LEN_RANGE, SELF_RESET_WAIT_DEFAULT_SECS, SELF_RESET_WAIT_RANGE};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,6 +26,9 @@ pub struct Config {
     /// `iss` and `aud` of login assertions (`ASSERTION_ISSUER`, `ASSERTION_AUDIENCE`).
     pub assertion_issuer: String,
     pub assertion_audience: String,
+    /// Seconds between a confirmed self-service reset and its completion
+    /// (`SELF_RESET_WAIT_SECS`, 60 to 2592000, default 86400).
+    pub self_reset_wait_secs: i64,
 }
 
 impl Config {
@@ -48,7 +51,18 @@ impl Config {
                 .filter(|n| CODE_LEN_RANGE.contains(n))
                 .ok_or_else(|| Error::Internal("CODE_LENGTH must be 6, 7 or 8".into()))?,
         };
+        let self_reset_wait_secs = match get("SELF_RESET_WAIT_SECS") {
+            None => SELF_RESET_WAIT_DEFAULT_SECS,
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| SELF_RESET_WAIT_RANGE.contains(n))
+                .ok_or_else(|| {
+                    Error::Internal("SELF_RESET_WAIT_SECS must be 60 to 2592000".into())
+                })?,
+        };
         Ok(Config {
+            self_reset_wait_secs,
             table_name: required("TABLE_NAME")?,
             kms_data_key_id: required("KMS_DATA_KEY_ID")?,
             ses_from_address: required("SES_FROM_ADDRESS")?,
@@ -91,6 +105,24 @@ mod tests {
         let c = Config::from_lookup(env(&BASE)).unwrap();
         assert_eq!(c.code_length, 6);
         assert_eq!(c.service_name, "Console");
+        assert_eq!(c.self_reset_wait_secs, 86_400);
+    }
+
+    #[test]
+    fn a_self_reset_wait_outside_a_minute_to_thirty_days_is_refused_at_start() {
+        for bad in ["59", "2592001", "a day", "-1"] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("SELF_RESET_WAIT_SECS", bad));
+            assert!(Config::from_lookup(env(&pairs)).is_err(), "{bad}");
+        }
+        let mut pairs = BASE.to_vec();
+        pairs.push(("SELF_RESET_WAIT_SECS", "3600"));
+        assert_eq!(
+            Config::from_lookup(env(&pairs))
+                .unwrap()
+                .self_reset_wait_secs,
+            3600
+        );
     }
 
     #[test]

@@ -56,6 +56,34 @@ pub fn step_up_code(service: &str, code: &str, valid_minutes: i64) -> (String, S
     (subject, text, html)
 }
 
+/// Subject, text and HTML of the email carrying the code that confirms a self-service reset.
+pub fn self_reset_code(service: &str, code: &str, valid_minutes: i64) -> (String, String, String) {
+    let subject = format!("Confirm the reset of your {service} two-factor authentication");
+    let warning = "If you did not ask for this, someone may know your password: do not share \
+                   the code, change your password, and contact support.";
+    let text = format!(
+        "Someone signed in to your {service} account and asked to reset its two-factor \
+         authentication because every method was lost.\n\n\
+         Code: {code}\n\n\
+         Entering it starts a waiting period; you will be emailed when it starts and when it \
+         ends, and you can cancel it until then. The code expires in {valid_minutes} minutes.\n\n\
+         {warning}\n"
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\">\
+         <p>Someone signed in to your {s} account and asked to reset its two-factor \
+         authentication because every method was lost.</p>\
+         <p style=\"font-size:24px;font-weight:bold;letter-spacing:4px\">{c}</p>\
+         <p>Entering it starts a waiting period; you will be emailed when it starts and when it \
+         ends, and you can cancel it until then. The code expires in {valid_minutes} minutes.</p>\
+         <p>{w}</p></body></html>",
+        s = esc(service),
+        c = esc(code),
+        w = esc(warning),
+    );
+    (subject, text, html)
+}
+
 /// Text and HTML of a security notice: what happened, when, from where, what to do if not you.
 pub fn notice(service: &str, opening: &str, when: &str, ip: &str) -> (String, String) {
     let text = format!(

@@ -25,9 +25,15 @@ pub enum Action {
     DeviceRevoked,
     PolicyChanged,
     MfaDisabled,
+    /// The account's 2FA was reset (by an admin, support, or a completed self-service reset).
+    MfaReset,
+    /// On the admin's own trail: they reset (or were refused resetting) a member's 2FA.
+    MemberMfaReset,
+    SelfResetRequested,
+    SelfResetCancelled,
 }
 
-const ACTIONS: [Action; 10] = [
+const ACTIONS: [Action; 14] = [
     Action::FactorAdded,
     Action::FactorRemoved,
     Action::PhoneChanged,
@@ -38,6 +44,10 @@ const ACTIONS: [Action; 10] = [
     Action::DeviceRevoked,
     Action::PolicyChanged,
     Action::MfaDisabled,
+    Action::MfaReset,
+    Action::MemberMfaReset,
+    Action::SelfResetRequested,
+    Action::SelfResetCancelled,
 ];
 
 impl Action {
@@ -53,6 +63,10 @@ impl Action {
             Action::DeviceRevoked => "device_revoked",
             Action::PolicyChanged => "policy_changed",
             Action::MfaDisabled => "mfa_disabled",
+            Action::MfaReset => "mfa_reset",
+            Action::MemberMfaReset => "member_mfa_reset",
+            Action::SelfResetRequested => "self_reset_requested",
+            Action::SelfResetCancelled => "self_reset_cancelled",
         }
     }
 
@@ -107,6 +121,34 @@ impl Action {
             Action::PolicyChanged => (
                 "Your two-factor settings changed".into(),
                 format!("Your two-factor settings changed: {detail}."),
+            ),
+            Action::MfaReset => (
+                "Two-factor authentication on your account was reset".into(),
+                format!(
+                    "Two-factor authentication on your account was reset {detail}. Its methods, \
+                     recovery code and remembered devices were removed; at your next sign-in you \
+                     will be asked to set up a two-factor method again."
+                ),
+            ),
+            Action::MemberMfaReset => (
+                "You reset a member's two-factor authentication".into(),
+                format!("You reset two-factor authentication for {detail}."),
+            ),
+            Action::SelfResetRequested => (
+                "Two-factor authentication on your account will be reset".into(),
+                format!(
+                    "A reset of two-factor authentication on your account was confirmed with a \
+                     code sent to this address. It takes effect at {detail} unless it is \
+                     cancelled before then. If this was not you, sign in and cancel it \
+                     (DELETE /v1/mfa/reset-requests/<id>), change your password, and contact \
+                     support."
+                ),
+            ),
+            Action::SelfResetCancelled => (
+                "The reset of your two-factor authentication was cancelled".into(),
+                "The pending reset of two-factor authentication on your account was cancelled; \
+                 nothing changed."
+                    .into(),
             ),
             Action::MfaDisabled => (
                 "Two-factor authentication was turned off".into(),

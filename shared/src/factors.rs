@@ -272,6 +272,10 @@ pub async fn activate(
             Change::PutEvent(event.clone()),
         ];
         changes.extend(how.extra.iter().cloned());
+        // A factor again: a reset no longer requires enrollment.
+        changes.push(Change::DeleteResetMarker {
+            user: caller.user.clone(),
+        });
         if let Some(code) = &recovery {
             changes.push(Change::PutRecovery {
                 user: caller.user.clone(),
@@ -329,6 +333,16 @@ pub async fn accept_totp(
         }
     }
     Ok(false)
+}
+
+/// Whether the user has any active factor (2FA is on).
+pub async fn any_active(app: &App, user: &UserId) -> Result<bool> {
+    Ok(app
+        .store
+        .list_factors(user)
+        .await?
+        .iter()
+        .any(|f| f.status == FactorStatus::Active))
 }
 
 /// The user's active factors of `kind`.

@@ -114,6 +114,28 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>> {
     }
 }
 
+/// `?limit=&cursor=` of a page of security events: the page size (default 20, at most 100)
+/// and where to continue.
+pub fn event_page_query(req: &Request) -> Result<(usize, Option<crate::events::EventCursor>)> {
+    use crate::rules::{EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX};
+    let limit = match query_param(req, "limit")? {
+        None => EVENTS_PAGE_DEFAULT,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=EVENTS_PAGE_MAX).contains(n))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "limit must be a number from 1 to {EVENTS_PAGE_MAX}"
+                ))
+            })?,
+    };
+    let cursor = query_param(req, "cursor")?
+        .map(|c| crate::events::EventCursor::parse(&c))
+        .transpose()?;
+    Ok((limit, cursor))
+}
+
 /// Parses the JSON body into `T`. An empty body parses as `{}` (routes whose fields are all
 /// optional). Errors name the field but never echo a value, which may be a code.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {

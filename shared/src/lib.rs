@@ -7,6 +7,7 @@
 //! - `factors`, `totp`, `recovery`, `events`: second factors, recovery code, security events.
 //! - `login`, `devices`, `settings`, `assertion`: login verification, remembered devices, the
 //!   settings page, the signed login assertion.
+//! - `reset`, `self_reset`: admin and self-service resets, member profiles.
 //! - `http`: the edge every function uses (claims, JSON, the error mapping).
 
 pub mod app;
@@ -28,7 +29,9 @@ pub mod phone;
 pub mod phones;
 pub mod ports;
 pub mod recovery;
+pub mod reset;
 pub mod rules;
+pub mod self_reset;
 pub mod settings;
 pub mod step_up;
 pub mod totp;

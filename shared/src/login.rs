@@ -16,7 +16,11 @@ use crate::phones;
 use crate::ports::{Attempt, Challenge, ChallengeStatus, Channel, FactorKind, Purpose};
 use crate::ports::{Change, Commit, RememberPolicy};
 use crate::recovery::{self, RecoveryCode};
-use crate::rules::{CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, MAX_ATTEMPTS_PER_CHALLENGE};
+use crate::reset;
+use crate::rules::{
+    CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_CHALLENGES, MAX_ATTEMPTS_PER_CHALLENGE,
+};
+use crate::self_reset;
 use crate::totp;
 use crate::types::{ChallengeId, OpaqueToken, OtpCode, Plan};
 
@@ -132,11 +136,15 @@ pub async fn start(
     caller: &Caller,
     device_token: Option<&OpaqueToken>,
 ) -> Result<LoginStart> {
+    reset::record_profile(app, caller).await?;
+    self_reset::complete_if_due(app, caller).await?;
     let methods = methods(app, caller).await?;
     let Some(&first) = methods.first() else {
-        // No factor: 2FA is optional on trial, required on paid (a missing plan counts as paid).
+        // No factor: 2FA is optional on trial, required on paid (a missing plan counts as paid)
+        // and after a reset.
+        let reset = app.store.get_reset_marker(&caller.user).await?.is_some();
         return Ok(match caller.plan {
-            Some(Plan::Trial) => LoginStart::NotRequired,
+            Some(Plan::Trial) if !reset => LoginStart::NotRequired,
             _ => LoginStart::EnrollmentRequired,
         });
     };
@@ -157,6 +165,8 @@ pub async fn start(
         .default_method
         .filter(|m| methods.contains(m))
         .unwrap_or(first);
+    let scope = format!("USER#{}", caller.user.as_ref());
+    limits::reserve(app, &scope, &LOGIN_CHALLENGES).await?;
     let now = app.clock.now();
     let id = ChallengeId::new();
     let c = Challenge {
@@ -354,10 +364,17 @@ async fn check(
             let apps = factors::active(app, &caller.user, FactorKind::Totp).await?;
             factors::accept_totp(app, &caller.user, &apps, &otp).await?
         }
-        (Method::Sms | Method::Voice, Some(otp), _) => c
-            .code_hash
-            .as_deref()
-            .is_some_and(|h| ct_eq(&code_hash(keys, Purpose::Login, id, otp.as_str()), h)),
+        // A code sent to a phone counts only while the user still has that phone (a reset or
+        // a removal in between makes it worthless).
+        (Method::Sms | Method::Voice, Some(otp), _) => {
+            let sent = c
+                .code_hash
+                .as_deref()
+                .is_some_and(|h| ct_eq(&code_hash(keys, Purpose::Login, id, otp.as_str()), h));
+            sent && !factors::active(app, &caller.user, FactorKind::Phone)
+                .await?
+                .is_empty()
+        }
         // Only compared here: it is consumed after the challenge is, so a lost race never
         // burns the user's recovery code.
         (Method::RecoveryCode, _, Some(rc)) => recovery::matches(app, &caller.user, rc).await?,

@@ -10,7 +10,7 @@ use crate::events::{EventCursor, SecurityEvent};
 use crate::login::Method;
 use crate::phone::PhoneNumber;
 use crate::rules::{SendLimit, DEVICE_IDLE_SECS};
-use crate::types::{ChallengeId, DeviceId, Email, FactorId, UserId};
+use crate::types::{ChallengeId, DeviceId, Email, FactorId, OrgRole, UserId};
 
 /// What a one-time code challenge is for. Part of the item key, so a code issued for one purpose
 /// can never be redeemed on another route.
@@ -19,6 +19,8 @@ pub enum Purpose {
     StepUpEmail,
     /// The second step of a console login.
     Login,
+    /// The emailed code that confirms a self-service reset request.
+    SelfReset,
 }
 
 impl Purpose {
@@ -26,7 +28,14 @@ impl Purpose {
         match self {
             Purpose::StepUpEmail => "step-up-email",
             Purpose::Login => "login",
+            Purpose::SelfReset => "self-reset",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Purpose::StepUpEmail, Purpose::Login, Purpose::SelfReset]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 }
 
@@ -197,6 +206,63 @@ impl Device {
     }
 }
 
+/// What the service last saw of a user's organisation membership (from their own token's
+/// claims), so that an organisation's admins can act on them and they can be emailed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub user: UserId,
+    pub email: Option<Email>,
+    pub org_id: Option<String>,
+    pub org_role: Option<OrgRole>,
+    pub updated_at: UnixTime,
+}
+
+/// Left by a reset: the user must enroll a factor at their next login, whatever their plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetMarker {
+    pub reset_at: UnixTime,
+    /// Who reset it (a user id).
+    pub by: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfResetStatus {
+    /// Confirmed by the emailed code; takes effect at `completes_at` unless cancelled.
+    Waiting,
+    Cancelled,
+    Completed,
+}
+
+impl SelfResetStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SelfResetStatus::Waiting => "waiting",
+            SelfResetStatus::Cancelled => "cancelled",
+            SelfResetStatus::Completed => "completed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            SelfResetStatus::Waiting,
+            SelfResetStatus::Cancelled,
+            SelfResetStatus::Completed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// A user's latest confirmed self-service reset (one per user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfReset {
+    pub user: UserId,
+    pub request_id: ChallengeId,
+    pub status: SelfResetStatus,
+    pub confirmed_at: UnixTime,
+    pub completes_at: UnixTime,
+}
+
 /// One page of security events, newest first, and where the next page starts.
 #[derive(Debug)]
 pub struct EventPage {
@@ -244,6 +310,32 @@ pub enum Change {
     DeleteDevice { user: UserId, token_hash: String },
     /// Replaces the user's settings.
     PutSettings { user: UserId, settings: Settings },
+    /// Removes a challenge, if it is still there.
+    DeleteChallenge {
+        user: UserId,
+        purpose: Purpose,
+        id: ChallengeId,
+    },
+    /// Removes a step-up token, if it is still there.
+    DeleteStepUpToken { user: UserId, token_hash: String },
+    /// Clears the consecutive-failure count and the lock of the account's second step.
+    DeleteLoginGuard { user: UserId },
+    /// Forgets a sliding-window limiter of `scope` (its slots start empty again).
+    DeleteLimit { scope: String, limit: SendLimit },
+    /// Records that the user must enroll again.
+    PutResetMarker { user: UserId, marker: ResetMarker },
+    /// The user has a factor again: no more enrollment required by a reset.
+    DeleteResetMarker { user: UserId },
+    /// A confirmed self-service reset; refused while another one is waiting.
+    PutSelfReset(SelfReset),
+    /// Moves a waiting self-service reset to `to`; refused unless it is `request_id`, still
+    /// waiting, and (when `due_at` is given) due by then.
+    EndSelfReset {
+        user: UserId,
+        request_id: ChallengeId,
+        to: SelfResetStatus,
+        due_at: Option<UnixTime>,
+    },
 }
 
 /// Outcome of [`Store::commit`].
@@ -359,6 +451,16 @@ pub trait Store: Send + Sync {
     async fn lock_login(&self, user: &UserId, now: UnixTime) -> Result<bool>;
     /// When the account's second step was locked, if it is.
     async fn login_locked_at(&self, user: &UserId) -> Result<Option<UnixTime>>;
+    /// The user's last seen membership, if any.
+    async fn get_profile(&self, user: &UserId) -> Result<Option<Profile>>;
+    /// Records what the user's latest token said about them.
+    async fn put_profile(&self, profile: &Profile) -> Result<()>;
+    async fn get_reset_marker(&self, user: &UserId) -> Result<Option<ResetMarker>>;
+    async fn get_self_reset(&self, user: &UserId) -> Result<Option<SelfReset>>;
+    /// The user's challenges that are open and unexpired at `now`.
+    async fn list_open_challenges(&self, user: &UserId, now: UnixTime) -> Result<Vec<Challenge>>;
+    /// Hashes of the user's step-up tokens unexpired at `now`.
+    async fn list_step_up_tokens(&self, user: &UserId, now: UnixTime) -> Result<Vec<String>>;
     /// The user's settings, if they ever changed them.
     async fn get_settings(&self, user: &UserId) -> Result<Option<Settings>>;
     /// Every remembered device of the user, lapsed ones included (callers check `is_live`).

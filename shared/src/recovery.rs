@@ -11,7 +11,7 @@ use crate::crypto::{ct_eq, random_bytes, DataKeys};
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::http::Caller;
-use crate::ports::{Change, Commit, FactorStatus, RecoveryRecord};
+use crate::ports::{Change, Commit, RecoveryRecord};
 use crate::types::UserId;
 
 const BYTES: usize = 16;
@@ -84,13 +84,7 @@ pub struct Issued {
 /// Replaces the caller's recovery code; the old one stops working in the same write.
 pub async fn regenerate(app: &App, caller: &Caller) -> Result<Issued> {
     let keys = app.keys().await?;
-    let has_factor = app
-        .store
-        .list_factors(&caller.user)
-        .await?
-        .iter()
-        .any(|f| f.status == FactorStatus::Active);
-    if !has_factor {
+    if !crate::factors::any_active(app, &caller.user).await? {
         return Err(Error::Conflict(
             "turn on two-factor authentication before creating a recovery code".into(),
         ));

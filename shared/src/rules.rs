@@ -51,6 +51,30 @@ pub const STEP_UP_TOTP_FAILURES: SendLimit = SendLimit {
     window_secs: 900,
 };
 
+/// Login challenges a user may open per 10 minutes (a challenge lives 10 minutes): bounds the
+/// open challenges a reset must remove in its one transaction.
+pub const LOGIN_CHALLENGES: SendLimit = SendLimit {
+    name: "login-challenges",
+    max: 20,
+    window_secs: 600,
+};
+
+/// Self-service reset requests (each emails a code) per user per day: the account mailbox
+/// cannot be spammed through this route.
+pub const SELF_RESET_REQUESTS: SendLimit = SendLimit {
+    name: "self-reset-requests",
+    max: 3,
+    window_secs: 86_400,
+};
+
+/// Default waiting period between a confirmed self-service reset and its completion.
+pub const SELF_RESET_WAIT_DEFAULT_SECS: i64 = 86_400;
+/// The waiting period a deployment may set (`SELF_RESET_WAIT_SECS`): 1 minute to 30 days.
+pub const SELF_RESET_WAIT_RANGE: std::ops::RangeInclusive<i64> = 60..=30 * 86_400;
+
+/// A reset removes everything in one DynamoDB transaction, which takes at most this many items.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
 /// Phone codes (SMS or call) per user per 15 minutes.
 pub const PHONE_SENDS_PER_USER: SendLimit = SendLimit {
     name: "phone-sends",

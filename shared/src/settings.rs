@@ -43,6 +43,7 @@ fn required(caller: &Caller) -> bool {
 }
 
 pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
+    crate::self_reset::complete_if_due(app, caller).await?;
     let keys = app.keys().await?;
     let mut factors = Vec::new();
     for f in app.store.list_factors(&caller.user).await? {
@@ -63,6 +64,7 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
     let recovery = app.store.get_recovery(&caller.user).await?;
     let remembered = devices::list(app, &caller.user).await?.len();
     let enabled = !factors.is_empty();
+    let must_enroll = required(caller) || app.store.get_reset_marker(&caller.user).await?.is_some();
     Ok(Overview {
         enabled,
         required: required(caller),
@@ -73,7 +75,7 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
             created_at: rfc3339(r.created_at),
         }),
         remembered_devices: remembered,
-        enrollment_required: required(caller) && !enabled,
+        enrollment_required: must_enroll && !enabled,
         api_basic_auth: if enabled { "disabled" } else { "allowed" },
     })
 }
@@ -157,6 +159,22 @@ pub async fn events(
     before: Option<&EventCursor>,
 ) -> Result<EventPage> {
     app.store.list_events(user, limit, before).await
+}
+
+/// A page of events as the API shows it: `{events, next_cursor}`.
+#[derive(Debug, serde::Serialize)]
+pub struct EventPageView {
+    pub events: Vec<EventView>,
+    pub next_cursor: Option<String>,
+}
+
+impl EventPageView {
+    pub fn of(page: &EventPage) -> Self {
+        EventPageView {
+            events: page.events.iter().map(EventView::of).collect(),
+            next_cursor: page.next.as_ref().map(EventCursor::encode),
+        }
+    }
 }
 
 /// An event as the API shows it.

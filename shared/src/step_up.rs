@@ -7,20 +7,14 @@ use crate::clock::UnixTime;
 use crate::crypto::random_bytes;
 use crate::email;
 use crate::error::{Error, Result};
-use crate::limits;
-use crate::ports::{EmailMessage, Purpose};
-use crate::rules::{CODE_TTL_SECS, STEP_UP_EMAIL_SENDS, STEP_UP_TOKEN_TTL_SECS};
+use crate::ports::Purpose;
+use crate::rules::{STEP_UP_EMAIL_SENDS, STEP_UP_TOKEN_TTL_SECS};
 use crate::types::{ChallengeId, Email, OpaqueToken, OtpCode, UserId};
 
 /// Header that carries the step-up token on sensitive routes.
 pub const HEADER: &str = "x-step-up-token";
 
-#[derive(Debug)]
-pub struct EmailChallengeSent {
-    pub challenge_id: ChallengeId,
-    pub to_masked: String,
-    pub expires_in: i64,
-}
+pub use crate::challenge::EmailChallengeSent;
 
 #[derive(Debug)]
 pub struct IssuedStepUp {
@@ -28,56 +22,18 @@ pub struct IssuedStepUp {
     pub expires_in: i64,
 }
 
-fn limit_scope(user: &UserId) -> String {
-    format!("USER#{}", user.as_ref())
-}
-
 /// Sends a step-up code to the account email. Either the email went out and the send counts,
 /// or the caller gets an error and nothing is recorded (no challenge, no send counted).
 pub async fn start_email(app: &App, user: &UserId, to: &Email) -> Result<EmailChallengeSent> {
-    app.keys().await?;
-    let scope = limit_scope(user);
-    let reservation = limits::reserve(app, &scope, &STEP_UP_EMAIL_SENDS).await?;
-    let created = match challenge::create(app, user, Purpose::StepUpEmail).await {
-        Ok(c) => c,
-        Err(e) => {
-            undo(app, None, reservation, user).await;
-            return Err(e);
-        }
-    };
-    let (subject, text, html) =
-        email::step_up_code(&app.config.service_name, &created.code, CODE_TTL_SECS / 60);
-    let message = EmailMessage {
-        to: to.clone(),
-        subject,
-        text,
-        html,
-    };
-    if let Err(e) = app.mailer.send(&message).await {
-        undo(app, Some(&created.challenge.id), reservation, user).await;
-        return Err(e);
-    }
-    Ok(EmailChallengeSent {
-        challenge_id: created.challenge.id,
-        to_masked: to.masked(),
-        expires_in: CODE_TTL_SECS,
-    })
-}
-
-/// Compensates a failed send: the challenge is removed and the send slot given back.
-async fn undo(app: &App, id: Option<&ChallengeId>, r: limits::Reservation, user: &UserId) {
-    if let Some(id) = id {
-        if let Err(e) = app
-            .store
-            .delete_challenge(user, Purpose::StepUpEmail, id)
-            .await
-        {
-            tracing::error!(error = %e, "could not remove challenge after failed send");
-        }
-    }
-    if let Err(e) = limits::release(app, r).await {
-        tracing::error!(error = %e, "could not release send slot after failed send");
-    }
+    challenge::email_code(
+        app,
+        user,
+        to,
+        Purpose::StepUpEmail,
+        &STEP_UP_EMAIL_SENDS,
+        email::step_up_code,
+    )
+    .await
 }
 
 /// Redeems an emailed code and issues a step-up token.

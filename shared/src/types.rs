@@ -191,6 +191,14 @@ pub enum OrgRole {
 }
 
 impl OrgRole {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OrgRole::Owner => "owner",
+            OrgRole::Admin => "admin",
+            OrgRole::Member => "member",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "owner" => Ok(OrgRole::Owner),

@@ -40,13 +40,25 @@ pub struct User {
 }
 
 impl User {
+    /// An owner of `org-1` on `plan`.
     pub fn new(plan: &str) -> Self {
+        Self::with(json!({ "org_id": "org-1", "org_role": "owner", "plan": plan }))
+    }
+
+    /// A `role` of organisation `org` on a paid plan.
+    pub fn in_org(org: &str, role: &str) -> Self {
+        Self::with(json!({ "org_id": org, "org_role": role, "plan": "paid" }))
+    }
+
+    /// A fresh user whose token carries `claims` besides `sub` and `email`.
+    pub fn with(claims: Value) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let sub = format!("user-{id}");
         let email = format!("u{}@example.com", &id[..12]);
-        let token = mint(
-            json!({ "sub": sub, "email": email, "org_id": "org-1", "org_role": "owner", "plan": plan }),
-        );
+        let mut all = claims;
+        all["sub"] = json!(sub);
+        all["email"] = json!(email);
+        let token = mint(all);
         User { sub, email, token }
     }
 }
@@ -98,6 +110,7 @@ impl Api {
             base: base.to_owned(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .user_agent("mfa-e2e")
                 .build()
                 .expect("http client"),
         }
@@ -483,6 +496,7 @@ impl PrivateStack {
             .env("TABLE_NAME", &table)
             .env("GATEWAY_PORT", gw_port.to_string())
             .env("DEV_CLOCK_CONTROL", "1")
+            .env("DEV_FAULT_INJECTION", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -510,6 +524,20 @@ impl PrivateStack {
     pub async fn restart_moto(&mut self) {
         self.moto_child = Some(spawn_moto(self.moto_port));
         bootstrap(&self.moto, &self.table).await;
+    }
+
+    /// Makes DynamoDB refuse this stack's next transaction (a condition that cannot hold is
+    /// appended after all of its writes).
+    pub async fn poison_next_transaction(&self) {
+        let r = self
+            .api
+            .post_raw(
+                "/__dev/faults",
+                None,
+                &json!({ "poison_next_transaction": true }).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "arm fault: {:?}", r.body);
     }
 
     /// Moves the gateway's clock forward.

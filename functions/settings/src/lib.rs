@@ -11,15 +11,13 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::devices::{self, DeviceView};
-use shared::events::EventCursor;
 use shared::http::{
-    error_response, json, json_body, no_content, path_param, query_param, require_step_up,
+    error_response, event_page_query, json, json_body, no_content, path_param, require_step_up,
     route_key, Caller,
 };
 use shared::login::Method;
 use shared::ports::RememberPolicy;
-use shared::rules::{EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX};
-use shared::settings::{self, EventView, PolicyChange};
+use shared::settings::{self, EventPageView, PolicyChange};
 use shared::types::{ChallengeId, DeviceId};
 use shared::{App, Error, Result};
 
@@ -115,30 +113,9 @@ async fn revoke_all(app: &App, req: &Request) -> Result<Response<Body>> {
 
 async fn events(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = Caller::from_request(req)?;
-    let limit = match query_param(req, "limit")? {
-        None => EVENTS_PAGE_DEFAULT,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=EVENTS_PAGE_MAX).contains(n))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "limit must be a number from 1 to {EVENTS_PAGE_MAX}"
-                ))
-            })?,
-    };
-    let cursor = query_param(req, "cursor")?
-        .map(|c| EventCursor::parse(&c))
-        .transpose()?;
+    let (limit, cursor) = event_page_query(req)?;
     let page = settings::events(app, &caller.user, limit, cursor.as_ref()).await?;
-    let events: Vec<EventView> = page.events.iter().map(EventView::of).collect();
-    Ok(json(
-        200,
-        &serde_json::json!({
-            "events": events,
-            "next_cursor": page.next.map(|c| c.encode()),
-        }),
-    ))
+    Ok(json(200, &EventPageView::of(&page)))
 }
 
 #[derive(Deserialize)]

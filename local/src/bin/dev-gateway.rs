@@ -3,9 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use local_dev::faults::PoisonNextTransaction;
 use local_dev::gateway::{serve, Gateway};
 use local_dev::jwt::{DevKey, Verifier, AUDIENCE, ISSUER};
 use local_dev::voice_inbox::FileVoiceInbox;
+use shared::aws::DynamoStore;
 use shared::clock::OffsetClock;
 
 #[tokio::main]
@@ -21,11 +23,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut app = shared::App::from_env_with_clock(clock.clone()).await?;
     // No emulator serves the voice API: calls go to the local inbox file instead.
     app.voice = Arc::new(FileVoiceInbox::new(FileVoiceInbox::default_path()));
+    // Tests only: a store whose DynamoDB client can be told to refuse its next transaction.
+    let faults = if std::env::var("DEV_FAULT_INJECTION").is_ok_and(|v| v == "1") {
+        let poison = PoisonNextTransaction::new(&app.config.table_name);
+        let sdk = shared::aws::sdk_config().await;
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(poison.clone())
+                .build(),
+        );
+        app.store = Arc::new(DynamoStore::new(client, &app.config.table_name));
+        Some(poison)
+    } else {
+        None
+    };
     let gw = Arc::new(Gateway {
         app,
         verifier,
         clock,
         clock_control: std::env::var("DEV_CLOCK_CONTROL").is_ok_and(|v| v == "1"),
+        faults,
     });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     tracing::info!(%addr, "dev gateway listening");

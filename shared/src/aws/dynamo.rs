@@ -21,10 +21,11 @@ use crate::events::{Action, EventCursor, SecurityEvent, OUTCOMES, RETENTION_SECS
 use crate::login::Method;
 use crate::ports::{
     Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor,
-    FactorKind, FactorStatus, PhoneCode, Purpose, RecoveryRecord, RememberPolicy, Settings, Store,
+    FactorKind, FactorStatus, PhoneCode, Profile, Purpose, RecoveryRecord, RememberPolicy,
+    ResetMarker, SelfReset, SelfResetStatus, Settings, Store,
 };
 use crate::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
-use crate::types::{ChallengeId, DeviceId, FactorId, UserId};
+use crate::types::{ChallengeId, DeviceId, Email, FactorId, OrgRole, UserId};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -290,6 +291,38 @@ fn device_from(item: &Item, user: &UserId) -> Result<Device> {
 }
 
 const SETTINGS_SK: &str = "SETTINGS";
+const PROFILE_SK: &str = "PROFILE";
+const RESET_SK: &str = "RESET";
+const SELF_RESET_SK: &str = "SELF_RESET";
+
+fn opt_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn profile_from(item: &Item, user: &UserId) -> Result<Profile> {
+    Ok(Profile {
+        user: user.clone(),
+        email: opt_s(item, "email")
+            .map(|e| Email::parse(e).map_err(|_| corrupt("email")))
+            .transpose()?,
+        org_id: opt_s(item, "org_id").map(str::to_owned),
+        org_role: opt_s(item, "org_role")
+            .map(|r| OrgRole::parse(r).map_err(|_| corrupt("org_role")))
+            .transpose()?,
+        updated_at: get_n(item, "updated_at")?,
+    })
+}
+
+fn self_reset_from(item: &Item, user: &UserId) -> Result<SelfReset> {
+    Ok(SelfReset {
+        user: user.clone(),
+        request_id: ChallengeId::parse(get_s(item, "request_id")?, "request_id")
+            .map_err(|_| corrupt("request_id"))?,
+        status: SelfResetStatus::parse(get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
+        confirmed_at: get_n(item, "confirmed_at")?,
+        completes_at: get_n(item, "completes_at")?,
+    })
+}
 
 fn settings_from(item: &Item) -> Result<Settings> {
     Ok(Settings {
@@ -393,6 +426,13 @@ impl DynamoStore {
                 .set_condition_expression(cond.map(str::to_owned));
             Ok(TransactWriteItem::builder().put(build(p.build())?).build())
         };
+        // An unconditional delete (nothing to do if the item is already gone).
+        let delete = |k: Item| -> Result<TransactWriteItem> {
+            let d = Delete::builder().table_name(&self.table).set_key(Some(k));
+            Ok(TransactWriteItem::builder()
+                .delete(build(d.build())?)
+                .build())
+        };
         match change {
             Change::PutFactor(f) => put(factor_item(f), Some("attribute_not_exists(pk)")),
             Change::PutEvent(e) => put(event_item(e), Some("attribute_not_exists(pk)")),
@@ -418,12 +458,7 @@ impl DynamoStore {
             }
             Change::PutDevice(d) => put(device_item(d), Some("attribute_not_exists(pk)")),
             Change::DeleteDevice { user, token_hash } => {
-                let d = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(user_pk(user), device_sk(token_hash))));
-                Ok(TransactWriteItem::builder()
-                    .delete(build(d.build())?)
-                    .build())
+                delete(key(user_pk(user), device_sk(token_hash)))
             }
             Change::PutSettings { user, settings } => {
                 let mut item = key(user_pk(user), SETTINGS_SK.into());
@@ -434,14 +469,65 @@ impl DynamoStore {
                 }
                 put(item, None)
             }
-            Change::DeleteRecovery { user } => {
-                let d = Delete::builder()
+            Change::DeleteChallenge { user, purpose, id } => {
+                delete(key(user_pk(user), challenge_sk(*purpose, id)))
+            }
+            Change::DeleteStepUpToken { user, token_hash } => {
+                delete(key(user_pk(user), format!("STEPUP#{token_hash}")))
+            }
+            Change::DeleteLoginGuard { user } => delete(key(user_pk(user), LOGIN_GUARD_SK.into())),
+            Change::DeleteLimit { scope, limit } => {
+                delete(key(scope.clone(), format!("LIMIT#{}", limit.name)))
+            }
+            Change::DeleteResetMarker { user } => delete(key(user_pk(user), RESET_SK.into())),
+            Change::PutResetMarker { user, marker } => {
+                let mut item = key(user_pk(user), RESET_SK.into());
+                item.insert("type".into(), s("reset_marker"));
+                item.insert("reset_at".into(), n(marker.reset_at));
+                item.insert("by".into(), s(&marker.by));
+                put(item, None)
+            }
+            Change::PutSelfReset(r) => {
+                let mut item = key(user_pk(&r.user), SELF_RESET_SK.into());
+                item.extend([
+                    ("type".to_owned(), s("self_reset")),
+                    ("request_id".to_owned(), s(r.request_id.as_ref())),
+                    ("status".to_owned(), s(r.status.as_str())),
+                    ("confirmed_at".to_owned(), n(r.confirmed_at)),
+                    ("completes_at".to_owned(), n(r.completes_at)),
+                ]);
+                let p = Put::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key(user_pk(user), RECOVERY_SK.into())));
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk) OR #status <> :waiting")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":waiting", s(SelfResetStatus::Waiting.as_str()));
+                Ok(TransactWriteItem::builder().put(build(p.build())?).build())
+            }
+            Change::EndSelfReset {
+                user,
+                request_id,
+                to,
+                due_at,
+            } => {
+                let mut cond = "request_id = :id AND #status = :waiting".to_owned();
+                let mut u = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), SELF_RESET_SK.into())))
+                    .update_expression("SET #status = :to")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":id", s(request_id.as_ref()))
+                    .expression_attribute_values(":waiting", s(SelfResetStatus::Waiting.as_str()))
+                    .expression_attribute_values(":to", s(to.as_str()));
+                if let Some(due) = due_at {
+                    cond.push_str(" AND completes_at <= :due");
+                    u = u.expression_attribute_values(":due", n(*due));
+                }
                 Ok(TransactWriteItem::builder()
-                    .delete(build(d.build())?)
+                    .update(build(u.condition_expression(cond).build())?)
                     .build())
             }
+            Change::DeleteRecovery { user } => delete(key(user_pk(user), RECOVERY_SK.into())),
             Change::ClaimPhone {
                 user,
                 id,
@@ -954,6 +1040,82 @@ impl Store for DynamoStore {
                 .send()
                 .await,
         )
+    }
+
+    async fn get_profile(&self, user: &UserId) -> Result<Option<Profile>> {
+        self.get(key(user_pk(user), PROFILE_SK.into()))
+            .await?
+            .map(|i| profile_from(&i, user))
+            .transpose()
+    }
+
+    async fn put_profile(&self, p: &Profile) -> Result<()> {
+        let mut item = key(user_pk(&p.user), PROFILE_SK.into());
+        item.insert("type".into(), s("profile"));
+        item.insert("updated_at".into(), n(p.updated_at));
+        if let Some(e) = &p.email {
+            item.insert("email".into(), s(e.as_ref()));
+        }
+        if let Some(o) = &p.org_id {
+            item.insert("org_id".into(), s(o));
+        }
+        if let Some(r) = p.org_role {
+            item.insert("org_role".into(), s(r.as_str()));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| dependency("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn get_reset_marker(&self, user: &UserId) -> Result<Option<ResetMarker>> {
+        self.get(key(user_pk(user), RESET_SK.into()))
+            .await?
+            .map(|i| {
+                Ok(ResetMarker {
+                    reset_at: get_n(&i, "reset_at")?,
+                    by: get_s(&i, "by")?.to_owned(),
+                })
+            })
+            .transpose()
+    }
+
+    async fn get_self_reset(&self, user: &UserId) -> Result<Option<SelfReset>> {
+        self.get(key(user_pk(user), SELF_RESET_SK.into()))
+            .await?
+            .map(|i| self_reset_from(&i, user))
+            .transpose()
+    }
+
+    async fn list_open_challenges(&self, user: &UserId, now: UnixTime) -> Result<Vec<Challenge>> {
+        let mut out = Vec::new();
+        for item in self.query_prefix(user, "CHALLENGE#").await? {
+            let purpose = get_s(&item, "sk")?
+                .split('#')
+                .nth(1)
+                .and_then(Purpose::parse)
+                .ok_or_else(|| corrupt("sk"))?;
+            let c = challenge_from(&item, user, purpose)?;
+            if c.status == ChallengeStatus::Open && c.expires_at > now {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_step_up_tokens(&self, user: &UserId, now: UnixTime) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for item in self.query_prefix(user, "STEPUP#").await? {
+            if get_n(&item, "expires_at")? > now {
+                let sk = get_s(&item, "sk")?;
+                out.push(sk.trim_start_matches("STEPUP#").to_owned());
+            }
+        }
+        Ok(out)
     }
 
     async fn get_settings(&self, user: &UserId) -> Result<Option<Settings>> {

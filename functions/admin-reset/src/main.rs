@@ -1,0 +1,1 @@
+shared::lambda_main!(admin_reset::handle);

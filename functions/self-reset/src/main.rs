@@ -1,0 +1,1 @@
+shared::lambda_main!(self_reset::handle);
