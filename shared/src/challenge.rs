@@ -75,7 +75,7 @@ pub async fn email_code(
     compose: ComposeCode,
 ) -> Result<EmailChallengeSent> {
     app.keys().await?;
-    let scope = format!("USER#{}", user.as_ref());
+    let scope = limits::user_scope(user);
     let reservation = limits::reserve(app, &scope, limit).await?;
     let created = match create(app, user, purpose).await {
         Ok(c) => c,

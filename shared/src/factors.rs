@@ -335,6 +335,24 @@ pub async fn accept_totp(
     Ok(false)
 }
 
+/// The changes that delete `factors` (pending ones too), freeing the phone guard held by an
+/// active phone.
+pub fn deletions(factors: &[Factor]) -> impl Iterator<Item = Change> + '_ {
+    factors.iter().flat_map(|f| {
+        let release =
+            (f.kind == FactorKind::Phone && f.status == FactorStatus::Active).then(|| {
+                Change::ReleasePhone {
+                    user: f.user.clone(),
+                    id: f.id.clone(),
+                }
+            });
+        release.into_iter().chain([Change::DeleteFactor {
+            user: f.user.clone(),
+            id: f.id.clone(),
+        }])
+    })
+}
+
 /// Whether the user has any active factor (2FA is on).
 pub async fn any_active(app: &App, user: &UserId) -> Result<bool> {
     Ok(app
@@ -365,7 +383,7 @@ pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Re
     }
     // Every try takes a slot first, so concurrent guesses cannot outrun the limit; a success
     // gives its slot back.
-    let scope = format!("USER#{}", caller.user.as_ref());
+    let scope = limits::user_scope(&caller.user);
     let reservation = limits::reserve(app, &scope, &STEP_UP_TOTP_FAILURES).await?;
     let remaining = reservation.remaining as u32;
     let guess = match limits::take_guess(app, &caller.user).await {

@@ -82,11 +82,16 @@ pub async fn release_all(app: &App, taken: Vec<Reservation>) {
     }
 }
 
+/// The scope of a user's own limiters (they live in the user's partition).
+pub fn user_scope(user: &crate::types::UserId) -> String {
+    format!("USER#{}", user.as_ref())
+}
+
 /// Takes one guess from the account's wrong-code budget (hour and day), or answers
 /// `rate_limited` with the wait. Give it back with [`release_all`] when the code was right or
 /// was never checked.
 pub async fn take_guess(app: &App, user: &crate::types::UserId) -> Result<Vec<Reservation>> {
-    let scope = format!("USER#{}", user.as_ref());
+    let scope = user_scope(user);
     reserve_all(
         app,
         &[

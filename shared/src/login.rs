@@ -165,7 +165,7 @@ pub async fn start(
         .default_method
         .filter(|m| methods.contains(m))
         .unwrap_or(first);
-    let scope = format!("USER#{}", caller.user.as_ref());
+    let scope = limits::user_scope(&caller.user);
     limits::reserve(app, &scope, &LOGIN_CHALLENGES).await?;
     let now = app.clock.now();
     let id = ChallengeId::new();

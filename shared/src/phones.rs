@@ -69,7 +69,7 @@ pub(crate) async fn reserve_sends(
         "PHONE#{}",
         keys.mac_hex("phone-number", &[phone.e164().as_bytes()])
     );
-    let user_scope = format!("USER#{}", user.as_ref());
+    let user_scope = limits::user_scope(user);
     limits::reserve_all(
         app,
         &[

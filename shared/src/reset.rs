@@ -8,7 +8,7 @@ use crate::clock::{rfc3339, UnixTime};
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, EventCursor, SecurityEvent};
 use crate::http::Caller;
-use crate::ports::{Change, Commit, EventPage, FactorKind, FactorStatus, Profile, ResetMarker};
+use crate::ports::{Change, Commit, EventPage, Profile, ResetMarker};
 use crate::rules::{MAX_TRANSACTION_ITEMS, WRONG_CODES_PER_DAY, WRONG_CODES_PER_HOUR};
 use crate::types::{OrgRole, UserId};
 
@@ -42,18 +42,7 @@ pub struct Wipe {
 pub async fn wipe(app: &App, user: &UserId, by: &str, now: UnixTime) -> Result<Wipe> {
     let store = &app.store;
     let mut changes = Vec::new();
-    for f in store.list_factors(user).await? {
-        if f.kind == FactorKind::Phone && f.status == FactorStatus::Active {
-            changes.push(Change::ReleasePhone {
-                user: user.clone(),
-                id: f.id.clone(),
-            });
-        }
-        changes.push(Change::DeleteFactor {
-            user: user.clone(),
-            id: f.id,
-        });
-    }
+    changes.extend(crate::factors::deletions(&store.list_factors(user).await?));
     let has_recovery = store.get_recovery(user).await?.is_some();
     if has_recovery {
         changes.push(Change::DeleteRecovery { user: user.clone() });
@@ -77,7 +66,7 @@ pub async fn wipe(app: &App, user: &UserId, by: &str, now: UnixTime) -> Result<W
     changes.push(Change::DeleteLoginGuard { user: user.clone() });
     // The guessing budget starts afresh too: whoever reset the account vouched for the person
     // who now enrolls again.
-    let scope = format!("USER#{}", user.as_ref());
+    let scope = crate::limits::user_scope(user);
     for limit in [WRONG_CODES_PER_HOUR, WRONG_CODES_PER_DAY] {
         changes.push(Change::DeleteLimit {
             scope: scope.clone(),

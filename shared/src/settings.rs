@@ -236,19 +236,7 @@ pub async fn disable(
     login::pass(app, caller, challenge, method, code).await?;
     let devices = app.store.list_devices(&caller.user).await?;
     let event = SecurityEvent::by_caller(app, caller, Action::MfaDisabled, "");
-    let mut changes = Vec::new();
-    for f in &factors {
-        changes.push(Change::DeleteFactor {
-            user: caller.user.clone(),
-            id: f.id.clone(),
-        });
-        if f.kind == FactorKind::Phone && f.status == FactorStatus::Active {
-            changes.push(Change::ReleasePhone {
-                user: caller.user.clone(),
-                id: f.id.clone(),
-            });
-        }
-    }
+    let mut changes: Vec<Change> = crate::factors::deletions(&factors).collect();
     changes.push(Change::DeleteRecovery {
         user: caller.user.clone(),
     });
