@@ -363,28 +363,9 @@ async fn given_a_scripted_guesser_then_it_gets_10_guesses_an_hour_20_a_day_and_i
         challenge(api, &user).await.body["status"],
         "enrollment_required"
     );
-    // The test's app codes must follow the gateway's moved clock, so enroll by hand here.
-    let step_up = api.step_up_by_email(&stack.moto, &user).await;
-    let r = api
-        .send("POST", "/v1/factors/totp", &user, Some(&step_up), None, &[])
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let new_uri = r.body["otpauth_uri"].as_str().unwrap().to_owned();
-    let path = format!(
-        "/v1/factors/totp/{}/verify",
-        r.body["factor_id"].as_str().unwrap()
-    );
+    // The app's codes follow the gateway's moved clock.
     let now = unix_now() + offset;
-    let ok = api
-        .send(
-            "POST",
-            &path,
-            &user,
-            None,
-            Some(json!({ "code": app_code(&new_uri, now) })),
-            &[],
-        )
-        .await;
+    let (_, new_uri, ok) = enroll_app_at(api, &stack.moto, &user, "New phone", now).await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
     let c = challenge(api, &user).await;
     let id = c.body["challenge_id"].as_str().unwrap();

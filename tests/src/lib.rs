@@ -366,6 +366,17 @@ pub async fn enroll_app(
     user: &User,
     label: &str,
 ) -> (String, String, Reply) {
+    enroll_app_at(api, moto, user, label, unix_now()).await
+}
+
+/// As [`enroll_app`], confirming with the app's code at `now` (a private stack's moved clock).
+pub async fn enroll_app_at(
+    api: &Api,
+    moto: &str,
+    user: &User,
+    label: &str,
+    now: u64,
+) -> (String, String, Reply) {
     let step_up = api.step_up_by_email(moto, user).await;
     let r = api
         .send(
@@ -386,7 +397,7 @@ pub async fn enroll_app(
             &format!("/v1/factors/totp/{id}/verify"),
             user,
             None,
-            Some(json!({ "code": app_code(&uri, unix_now()) })),
+            Some(json!({ "code": app_code(&uri, now) })),
             &[],
         )
         .await;
