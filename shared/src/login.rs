@@ -13,7 +13,9 @@ use crate::http::Caller;
 use crate::limits;
 use crate::phone::{LineKind, PhoneNumber};
 use crate::phones;
-use crate::ports::{Attempt, Challenge, ChallengeStatus, Channel, FactorKind, Purpose};
+use crate::ports::{
+    Attempt, Challenge, ChallengeStatus, Channel, Factor, FactorKind, FactorStatus, Purpose,
+};
 use crate::ports::{Change, Commit, RememberPolicy};
 use crate::recovery::{self, RecoveryCode};
 use crate::reset;
@@ -103,17 +105,19 @@ pub struct Passed {
 /// The methods the user can use now, in the order a login offers them.
 pub async fn methods(app: &App, caller: &Caller) -> Result<Vec<Method>> {
     let keys = app.keys().await?;
-    let mut out = Vec::new();
-    if !factors::active(app, &caller.user, FactorKind::Totp)
+    // One read of the user's factors serves both kinds.
+    let active: Vec<Factor> = app
+        .store
+        .list_factors(&caller.user)
         .await?
-        .is_empty()
-    {
+        .into_iter()
+        .filter(|f| f.status == FactorStatus::Active)
+        .collect();
+    let mut out = Vec::new();
+    if active.iter().any(|f| f.kind == FactorKind::Totp) {
         out.push(Method::Totp);
     }
-    if let Some(phone) = factors::active(app, &caller.user, FactorKind::Phone)
-        .await?
-        .first()
-    {
+    if let Some(phone) = active.iter().find(|f| f.kind == FactorKind::Phone) {
         let e164 = phones::number(keys, phone)?;
         let landline = PhoneNumber::parse(&e164, Channel::Voice, &Default::default())
             .is_ok_and(|p| p.kind() == LineKind::FixedLine);

@@ -540,28 +540,20 @@ impl PrivateStack {
     /// Makes DynamoDB refuse this stack's next transaction (a condition that cannot hold is
     /// appended after all of its writes).
     pub async fn poison_next_transaction(&self) {
-        let r = self
-            .api
-            .post_raw(
-                "/__dev/faults",
-                None,
-                &json!({ "poison_next_transaction": true }).to_string(),
-            )
+        self.dev_control("/__dev/faults", json!({ "poison_next_transaction": true }))
             .await;
-        assert_eq!(r.status, 200, "arm fault: {:?}", r.body);
     }
 
     /// Moves the gateway's clock forward.
     pub async fn advance_clock(&self, secs: i64) {
-        let r = self
-            .api
-            .post_raw(
-                "/__dev/clock",
-                None,
-                &json!({ "advance_seconds": secs }).to_string(),
-            )
+        self.dev_control("/__dev/clock", json!({ "advance_seconds": secs }))
             .await;
-        assert_eq!(r.status, 200, "advance clock: {:?}", r.body);
+    }
+
+    /// Posts to one of the private gateway's test-only control routes, asserting it obeyed.
+    async fn dev_control(&self, path: &str, body: Value) {
+        let r = self.api.post_raw(path, None, &body.to_string()).await;
+        assert_eq!(r.status, 200, "{path}: {:?}", r.body);
     }
 }
 
