@@ -32,7 +32,7 @@ async fn verify_phone(api: &Api, user: &User, id: &str, code: &str) -> Reply {
 async fn given_a_mobile_number_when_the_sms_code_is_entered_then_the_phone_is_active_and_masked() {
     let api = Api::shared();
     let user = User::new("paid");
-    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let step_up = api.step_up(&moto_url(), &user).await;
     let number = fresh_mobile();
 
     let r = api
@@ -87,7 +87,7 @@ async fn given_a_mobile_number_when_the_sms_code_is_entered_then_the_phone_is_ac
 async fn given_receive_a_call_instead_then_the_code_is_read_out_and_the_old_one_stops_working() {
     let api = Api::shared();
     let user = User::new("paid");
-    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let step_up = api.step_up(&moto_url(), &user).await;
     let number = fresh_mobile();
     let r = start_phone(&api, &user, &step_up, &number, "sms").await;
     let id = r.body["factor_id"].as_str().unwrap().to_owned();
@@ -123,7 +123,7 @@ async fn given_receive_a_call_instead_then_the_code_is_read_out_and_the_old_one_
 async fn given_a_landline_then_voice_is_accepted_and_sms_refused() {
     let api = Api::shared();
     let user = User::new("paid");
-    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let step_up = api.step_up(&moto_url(), &user).await;
     let landline = "+442079460123";
     let sms = start_phone(&api, &user, &step_up, landline, "sms").await;
     assert_eq!((sms.status.as_u16(), sms.code()), (400, "invalid_request"));
@@ -143,7 +143,7 @@ async fn given_a_landline_then_voice_is_accepted_and_sms_refused() {
 async fn given_ten_malformed_or_unsuitable_numbers_then_each_is_refused_with_a_reason() {
     let api = Api::shared();
     let user = User::new("paid");
-    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let step_up = api.step_up(&moto_url(), &user).await;
     let cases = [
         ("4155552671", "E.164"),
         ("+1 415 555 2671", "E.164"),
@@ -193,7 +193,7 @@ async fn given_ten_malformed_or_unsuitable_numbers_then_each_is_refused_with_a_r
 async fn given_a_deny_listed_number_then_it_is_refused() {
     let api = Api::shared();
     let user = User::new("paid");
-    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let step_up = api.step_up(&moto_url(), &user).await;
     // PHONE_DENY_LIST in local/env.sh: the operator's own numbers.
     let r = start_phone(&api, &user, &step_up, "+14155550100", "sms").await;
     assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_request"));
@@ -211,7 +211,7 @@ async fn given_one_number_then_codes_to_it_are_limited_per_hour_whoever_asks() {
     // Five users each ask once: the number's hourly budget (5) is spent.
     for _ in 0..5 {
         let user = User::new("paid");
-        let step_up = api.step_up_by_email(&moto_url(), &user).await;
+        let step_up = api.step_up(&moto_url(), &user).await;
         assert_eq!(
             start_phone(&api, &user, &step_up, &number, "sms")
                 .await
@@ -220,7 +220,7 @@ async fn given_one_number_then_codes_to_it_are_limited_per_hour_whoever_asks() {
         );
     }
     let user = User::new("paid");
-    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let step_up = api.step_up(&moto_url(), &user).await;
     let r = start_phone(&api, &user, &step_up, &number, "sms").await;
     assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited"));
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
@@ -232,7 +232,7 @@ async fn given_one_number_then_codes_to_it_are_limited_per_hour_whoever_asks() {
 async fn given_a_second_phone_verified_then_it_replaces_the_first_and_reset_removes_it() {
     let api = Api::shared();
     let user = User::new("paid");
-    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let step_up = api.step_up(&moto_url(), &user).await;
     let (first, second) = (fresh_mobile(), fresh_mobile());
     let r = start_phone(&api, &user, &step_up, &first, "sms").await;
     let first_id = r.body["factor_id"].as_str().unwrap().to_owned();
@@ -242,6 +242,9 @@ async fn given_a_second_phone_verified_then_it_replaces_the_first_and_reset_remo
         200
     );
 
+    // Changing the phone needs a step-up with the first one (the email one no longer does).
+    user.holds_phone(&first);
+    let step_up = api.step_up(&moto_url(), &user).await;
     let r = start_phone(&api, &user, &step_up, &second, "sms").await;
     assert_eq!(r.status, 201);
     let second_id = r.body["factor_id"].as_str().unwrap().to_owned();

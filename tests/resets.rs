@@ -90,7 +90,7 @@ async fn given_each_caller_and_target_then_admin_reset_answers_as_the_authorizat
         ("support", &support, [200, 200, 200]),
     ];
     for (name, caller, expected) in matrix {
-        let step_up = api.step_up_by_email(&moto, caller).await;
+        let step_up = api.step_up(&moto, caller).await;
         for (target, want) in targets.iter().zip(expected) {
             let r = reset(&api, caller, Some(&step_up), &org, target).await;
             assert_eq!(r.status.as_u16(), want, "{name} resetting: {:?}", r.body);
@@ -155,7 +155,7 @@ async fn given_each_caller_and_target_then_admin_reset_answers_as_the_authorizat
         assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"));
     }
     // Unknown members, members of another organisation, and oneself.
-    let step_up = api.step_up_by_email(&moto, &owner).await;
+    let step_up = api.step_up(&moto, &owner).await;
     let stranger = User::new("paid");
     let r = reset(&api, &owner, Some(&step_up), &org, &stranger).await;
     assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"));
@@ -181,7 +181,7 @@ async fn given_a_refused_transaction_then_a_reset_leaves_the_old_state_whole() {
     let member = User::in_org(&org, "member");
     let device = member_with_app_and_device(api, &stack.moto, &member).await;
     let owner = User::in_org(&org, "owner");
-    let step_up = api.step_up_by_email(&stack.moto, &owner).await;
+    let step_up = api.step_up(&stack.moto, &owner).await;
     let before = get(api, &member, "/v1/mfa").await;
     assert_eq!(before.body["enabled"], true);
 
@@ -361,7 +361,7 @@ async fn given_security_events_then_each_names_actor_target_time_origin_outcome_
 {
     let api = Api::shared();
     let (user, _, _) = user_with_app(&api).await;
-    let step_up = api.step_up_by_email(&moto_url(), &user).await;
+    let step_up = api.step_up(&moto_url(), &user).await;
     let r = api
         .send(
             "PUT",

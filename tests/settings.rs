@@ -50,6 +50,8 @@ async fn given_a_remembered_device_then_it_skips_the_code_under_device_30_days_b
     let api = Api::shared();
     let moto = moto_url();
     let (user, uri, mut recovery) = user_with_app(&api).await;
+    // The step-up used later, taken with the app before the login uses the next step.
+    let step_up = api.step_up(&moto, &user).await;
     let ok = app_login(&api, &user, &uri, "Work laptop").await;
     let token = ok.body["device_token"].as_str().expect("device_token");
     assert_eq!(token.len(), 43, "256 bits, base64url");
@@ -91,7 +93,6 @@ async fn given_a_remembered_device_then_it_skips_the_code_under_device_30_days_b
         (refused.status.as_u16(), refused.code()),
         (403, "step_up_required")
     );
-    let step_up = api.step_up_by_email(&moto, &user).await;
     let set = put_policy(
         &api,
         &user,
@@ -251,6 +252,7 @@ async fn given_the_settings_page_then_it_reports_factors_policy_recovery_code_de
             "enabled": false, "required": false, "policy": "device_30_days",
             "default_method": null, "factors": [], "recovery_code": null,
             "remembered_devices": 0, "enrollment_required": false, "api_basic_auth": "allowed",
+            "step_up_methods": ["email"],
         })
     );
     let paid = get(&api, &User::new("paid"), "/v1/mfa").await;
@@ -267,6 +269,11 @@ async fn given_the_settings_page_then_it_reports_factors_policy_recovery_code_de
     assert_eq!(page.body["api_basic_auth"], "disabled");
     assert_eq!(page.body["remembered_devices"], 1);
     assert!(page.body["recovery_code"]["created_at"].is_string());
+    // Once a factor is on, the mailbox no longer steps up: the page offers the factors.
+    assert_eq!(
+        page.body["step_up_methods"],
+        json!(["totp", "sms", "voice", "recovery_code"])
+    );
     let kinds: Vec<&str> = page.body["factors"]
         .as_array()
         .unwrap()
@@ -293,7 +300,7 @@ async fn given_a_default_method_then_the_login_offers_it_first_and_only_a_method
     let api = Api::shared();
     let moto = moto_url();
     let (user, _, _) = user_with_app(&api).await;
-    let step_up = api.step_up_by_email(&moto, &user).await;
+    let step_up = api.step_up(&moto, &user).await;
     let voice = put_policy(
         &api,
         &user,
@@ -309,7 +316,7 @@ async fn given_a_default_method_then_the_login_offers_it_first_and_only_a_method
     add_phone(&api, &user).await;
     assert_eq!(challenge(&api, &user).await.body["default_method"], "totp");
 
-    let step_up = api.step_up_by_email(&moto, &user).await;
+    let step_up = api.step_up(&moto, &user).await;
     let set = put_policy(
         &api,
         &user,
@@ -357,7 +364,7 @@ async fn given_security_events_then_the_user_pages_through_them_newest_first() {
     let api = Api::shared();
     let moto = moto_url();
     let (user, _, _) = user_with_app(&api).await;
-    let step_up = api.step_up_by_email(&moto, &user).await;
+    let step_up = api.step_up(&moto, &user).await;
     for remember in [
         "every_login",
         "device_30_days",
@@ -444,6 +451,8 @@ async fn given_a_trial_account_then_2fa_turns_off_with_step_up_and_a_current_cod
     assert_eq!((r.status.as_u16(), r.code()), (409, "mfa_required"));
 
     let (user, uri, recovery) = user_with_app_as(&api, &moto, "trial").await;
+    // The step-up used later, taken with the app before the login uses the next step.
+    let step_up = api.step_up(&moto, &user).await;
     let remembered = app_login(&api, &user, &uri, "Laptop").await;
     let device = remembered.body["device_token"].as_str().unwrap().to_owned();
     let disable = |step_up: Option<String>, body: Value| {
@@ -468,7 +477,6 @@ async fn given_a_trial_account_then_2fa_turns_off_with_step_up_and_a_current_cod
     )
     .await;
     assert_eq!((r.status.as_u16(), r.code()), (403, "step_up_required"));
-    let step_up = api.step_up_by_email(&moto, &user).await;
     let wrong = wrong_code(&app_code(&uri, unix_now()));
     let r = disable(
         Some(step_up.clone()),

@@ -73,7 +73,8 @@ impl App {
     pub async fn signing_key(&self) -> Result<&PublicJwk> {
         self.signing_key
             .get_or_try_init(|| async {
-                PublicJwk::from_spki_der(&self.signer.public_key().await?)
+                let (key_id, der) = self.signer.public_key().await?;
+                PublicJwk::from_spki_der(key_id, &der)
             })
             .await
     }

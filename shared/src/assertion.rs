@@ -18,16 +18,18 @@ fn b64(bytes: &[u8]) -> String {
     data_encoding::BASE64URL_NOPAD.encode(bytes)
 }
 
-/// The public key as a JWK with its thumbprint `kid`.
+/// The public key as a JWK with its thumbprint `kid`, and the id of the KMS key it is the half
+/// of (what signs, so that `kid` and signature always agree).
 #[derive(Debug, Clone)]
 pub struct PublicJwk {
+    pub key_id: String,
     pub kid: String,
     pub jwk: Value,
 }
 
 impl PublicJwk {
     /// From the SubjectPublicKeyInfo DER that KMS `GetPublicKey` returns.
-    pub fn from_spki_der(der: &[u8]) -> Result<Self> {
+    pub fn from_spki_der(key_id: String, der: &[u8]) -> Result<Self> {
         let key = p256::PublicKey::from_public_key_der(der)
             .map_err(|_| Error::Internal("the signing key is not a P-256 public key".into()))?;
         let point = p256::EncodedPoint::from(key);
@@ -39,7 +41,7 @@ impl PublicJwk {
         let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
         let kid = b64(&Sha256::digest(canonical.as_bytes()));
         let jwk = json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": "ES256", "use": "sig" });
-        Ok(PublicJwk { kid, jwk })
+        Ok(PublicJwk { key_id, kid, jwk })
     }
 }
 
@@ -78,7 +80,7 @@ pub async fn issue(app: &App, user: &UserId, amr: &[&str]) -> Result<String> {
         b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
-    let der = app.signer.sign(input.as_bytes()).await?;
+    let der = app.signer.sign(&key.key_id, input.as_bytes()).await?;
     Ok(format!("{input}.{}", b64(&der_to_jws(&der)?)))
 }
 
@@ -106,14 +108,16 @@ mod tests {
         let a = SigningKey::random(&mut rand::rngs::OsRng);
         let b = SigningKey::random(&mut rand::rngs::OsRng);
         let der = |k: &SigningKey| VerifyingKey::from(k).to_public_key_der().unwrap();
-        let ja = PublicJwk::from_spki_der(der(&a).as_bytes()).unwrap();
-        let jb = PublicJwk::from_spki_der(der(&b).as_bytes()).unwrap();
+        let ja = PublicJwk::from_spki_der("a".into(), der(&a).as_bytes()).unwrap();
+        let jb = PublicJwk::from_spki_der("b".into(), der(&b).as_bytes()).unwrap();
         assert_ne!(ja.kid, jb.kid);
         assert_eq!(ja.jwk["kid"], ja.kid.as_str());
         assert_eq!(ja.jwk["x"].as_str().unwrap().len(), 43);
         assert_eq!(
             ja.kid,
-            PublicJwk::from_spki_der(der(&a).as_bytes()).unwrap().kid
+            PublicJwk::from_spki_der("a".into(), der(&a).as_bytes())
+                .unwrap()
+                .kid
         );
     }
 }

@@ -8,7 +8,7 @@ use crate::clock::UnixTime;
 use crate::crypto::{ct_eq, random_code, DataKeys};
 use crate::error::{Error, Result};
 use crate::limits;
-use crate::ports::{Attempt, Challenge, ChallengeStatus, EmailMessage, Purpose};
+use crate::ports::{Attempt, Challenge, ChallengeStatus, Change, EmailMessage, Purpose};
 use crate::rules::{SendLimit, CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE};
 use crate::types::{ChallengeId, Email, OtpCode, UserId};
 
@@ -39,6 +39,7 @@ pub async fn create(app: &App, user: &UserId, purpose: Purpose) -> Result<NewCha
     let code = random_code(app.config.code_length);
     let challenge = Challenge {
         code_hash: Some(code_hash(keys, purpose, &id, &code).to_vec()),
+        code_channel: None,
         methods: vec![],
         id,
         user: user.clone(),
@@ -135,9 +136,10 @@ pub fn refusal(c: &Challenge, now: UnixTime) -> Error {
     }
 }
 
-/// Checks `code` against the challenge: counts the attempt first (atomically), compares in
-/// constant time, and consumes the challenge on a match so the code never passes again.
-pub async fn redeem(
+/// Checks `code` against the challenge: counts the attempt first (atomically) and compares in
+/// constant time. Nothing is consumed: the caller commits [`consume`] in the same transaction
+/// as what the code unlocks, so a failure after this leaves the code usable.
+pub async fn check(
     app: &App,
     user: &UserId,
     purpose: Purpose,
@@ -146,30 +148,58 @@ pub async fn redeem(
 ) -> Result<Challenge> {
     let keys = app.keys().await?;
     let guess = crate::limits::take_guess(app, user).await?;
-    let now = app.clock.now();
-    let counted = app.store.count_attempt(user, purpose, id, now).await;
-    let c = match counted {
-        Ok(Attempt::Counted(c)) => c,
-        other => {
+    let c = match count_try(app, user, purpose, id).await {
+        Ok(c) => c,
+        Err(e) => {
             // Not a guess at all: give the budget back.
             crate::limits::release_all(app, guess).await;
-            return match other? {
-                Attempt::Refused(c) => Err(refusal(&c, now)),
-                _ => Err(Error::NotFound("no such challenge".into())),
-            };
+            return Err(e);
         }
     };
     let expected = c.code_hash.as_deref().unwrap_or_default();
     if ct_eq(&code_hash(keys, purpose, id, code.as_str()), expected) {
         crate::limits::release_all(app, guess).await;
-        if app.store.consume_challenge(user, purpose, id).await? {
-            return Ok(c);
-        }
-        return Err(Error::Expired(
-            "this code was already used; request a new one".into(),
-        ));
+        return Ok(c);
     }
     Err(wrong_code(&c))
+}
+
+/// Counts one try on the user's challenge, or says why it cannot be tried (404 for no such
+/// challenge of this user, 410 or 429 for a used, expired or spent one).
+pub async fn count_try(
+    app: &App,
+    user: &UserId,
+    purpose: Purpose,
+    id: &ChallengeId,
+) -> Result<Challenge> {
+    let now = app.clock.now();
+    match app.store.count_attempt(user, purpose, id, now).await? {
+        Attempt::Missing => Err(Error::NotFound("no such challenge".into())),
+        Attempt::Refused(c) => Err(refusal(&c, now)),
+        Attempt::Counted(c) => Ok(c),
+    }
+}
+
+/// The write that uses a checked challenge up; refused if a concurrent request used it first.
+pub fn consume(c: &Challenge) -> Change {
+    Change::ConsumeChallenge {
+        user: c.user.clone(),
+        purpose: c.purpose,
+        id: c.id.clone(),
+    }
+}
+
+/// The error when [`consume`] was refused.
+pub fn already_used() -> Error {
+    Error::Expired("this code was already used; request a new one".into())
+}
+
+/// After a correct code whose request then failed: the try is given back (best effort), so
+/// the same request can succeed later.
+pub async fn give_back(app: &App, c: &Challenge) {
+    if let Err(e) = app.store.release_attempt(&c.user, c.purpose, &c.id).await {
+        tracing::warn!(error = %e, "could not give a try back");
+    }
 }
 
 /// The error for a wrong code on a counted attempt.

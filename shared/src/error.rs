@@ -14,8 +14,13 @@ pub enum Error {
     InvalidCode { attempts_remaining: u32 },
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// A step-up token of at least `level` is needed; `methods` are the ways this caller can
+    /// step up (so a page can ask for the right code).
     #[error("step-up required")]
-    StepUpRequired,
+    StepUpRequired {
+        level: crate::ports::StepUpLevel,
+        methods: Vec<&'static str>,
+    },
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("not found: {0}")]
@@ -57,7 +62,7 @@ impl Error {
         match self {
             Error::InvalidRequest(_) | Error::InvalidCode { .. } => 400,
             Error::Unauthorized(_) => 401,
-            Error::StepUpRequired | Error::Forbidden(_) => 403,
+            Error::StepUpRequired { .. } | Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
             Error::Conflict(_) | Error::MfaRequired(_) => 409,
             Error::Expired(_) => 410,
@@ -73,7 +78,7 @@ impl Error {
             Error::InvalidRequest(_) => "invalid_request",
             Error::InvalidCode { .. } => "invalid_code",
             Error::Unauthorized(_) => "unauthorized",
-            Error::StepUpRequired => "step_up_required",
+            Error::StepUpRequired { .. } => "step_up_required",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
@@ -98,9 +103,16 @@ impl Error {
             | Error::Expired(m)
             | Error::TooManyAttempts(m) => m.clone(),
             Error::InvalidCode { .. } => "the code is not correct".into(),
-            Error::StepUpRequired => {
-                "this action needs a recent step-up: send a valid X-Step-Up-Token header".into()
-            }
+            Error::StepUpRequired { level, .. } => match level {
+                crate::ports::StepUpLevel::Email => {
+                    "this action needs a recent step-up: send a valid X-Step-Up-Token header".into()
+                }
+                crate::ports::StepUpLevel::Factor => {
+                    "this action needs a recent step-up with one of your two-factor methods \
+                     (an email code is not enough once two-factor authentication is on)"
+                        .into()
+                }
+            },
             Error::RateLimited { .. } => "too many requests; try again later".into(),
             Error::Unavailable { .. } => {
                 "a service this request depends on is unavailable; try again shortly".into()
@@ -135,7 +147,14 @@ mod tests {
                 "invalid_code",
             ),
             (Error::Unauthorized("x".into()), 401, "unauthorized"),
-            (Error::StepUpRequired, 403, "step_up_required"),
+            (
+                Error::StepUpRequired {
+                    level: crate::ports::StepUpLevel::Factor,
+                    methods: vec!["totp"],
+                },
+                403,
+                "step_up_required",
+            ),
             (Error::Forbidden("x".into()), 403, "forbidden"),
             (Error::NotFound("x".into()), 404, "not_found"),
             (Error::Conflict("x".into()), 409, "conflict"),

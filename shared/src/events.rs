@@ -3,6 +3,7 @@
 
 use crate::app::App;
 use crate::clock::{rfc3339, UnixTime};
+use crate::crypto::{ct_eq, DataKeys};
 use crate::email::notice;
 use crate::error::{Error, Result};
 use crate::http::Caller;
@@ -31,9 +32,11 @@ pub enum Action {
     MemberMfaReset,
     SelfResetRequested,
     SelfResetCancelled,
+    /// A change to 2FA was refused because the step-up proved only the mailbox.
+    StepUpRefused,
 }
 
-const ACTIONS: [Action; 14] = [
+const ACTIONS: [Action; 15] = [
     Action::FactorAdded,
     Action::FactorRemoved,
     Action::PhoneChanged,
@@ -48,6 +51,7 @@ const ACTIONS: [Action; 14] = [
     Action::MemberMfaReset,
     Action::SelfResetRequested,
     Action::SelfResetCancelled,
+    Action::StepUpRefused,
 ];
 
 impl Action {
@@ -67,6 +71,7 @@ impl Action {
             Action::MemberMfaReset => "member_mfa_reset",
             Action::SelfResetRequested => "self_reset_requested",
             Action::SelfResetCancelled => "self_reset_cancelled",
+            Action::StepUpRefused => "step_up_refused",
         }
     }
 
@@ -150,6 +155,13 @@ impl Action {
                  nothing changed."
                     .into(),
             ),
+            Action::StepUpRefused => (
+                "A change to your two-factor settings was refused".into(),
+                format!(
+                    "A change to your two-factor settings was refused: {detail}. If this was not \
+                     you, change your password and the password of your email account."
+                ),
+            ),
             Action::MfaDisabled => (
                 "Two-factor authentication was turned off".into(),
                 "Two-factor authentication was turned off for your account: its methods, \
@@ -182,7 +194,38 @@ impl EventCursor {
         data_encoding::BASE64URL_NOPAD.encode(format!("{:012}#{}", self.at, self.id).as_bytes())
     }
 
-    /// A cursor this service handed out, or 400.
+    /// The cursor as handed out: its encoding and a MAC bound to the trail's owner, so a
+    /// forged or another trail's cursor is refused rather than silently paging nowhere.
+    pub fn seal(&self, keys: &DataKeys, owner: &UserId) -> String {
+        let inner = self.encode();
+        let mac = keys.mac(
+            "events-cursor",
+            &[owner.as_ref().as_bytes(), inner.as_bytes()],
+        );
+        format!(
+            "{inner}.{}",
+            data_encoding::BASE64URL_NOPAD.encode(&mac[..16])
+        )
+    }
+
+    /// A cursor this service handed out for `owner`'s trail, or 400.
+    pub fn open(s: &str, keys: &DataKeys, owner: &UserId) -> Result<Self> {
+        let bad = || Error::invalid("cursor is not one this service returned");
+        let (inner, mac) = s.split_once('.').ok_or_else(bad)?;
+        let expected = keys.mac(
+            "events-cursor",
+            &[owner.as_ref().as_bytes(), inner.as_bytes()],
+        );
+        let given = data_encoding::BASE64URL_NOPAD
+            .decode(mac.as_bytes())
+            .map_err(|_| bad())?;
+        if !ct_eq(&given, &expected[..16]) {
+            return Err(bad());
+        }
+        Self::parse(inner)
+    }
+
+    /// The inner encoding back, or 400 (the MAC is checked by [`open`](Self::open)).
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || Error::invalid("cursor is not one this service returned");
         let raw = data_encoding::BASE64URL_NOPAD
@@ -300,6 +343,30 @@ mod tests {
         ] {
             assert!(EventCursor::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_sealed_cursor_opens_only_for_its_owner_and_unchanged() {
+        let keys = DataKeys::derive(&[7u8; 32]).unwrap();
+        let (me, other) = (
+            UserId::parse("me").unwrap(),
+            UserId::parse("other").unwrap(),
+        );
+        let c = EventCursor {
+            at: 1_790_000_000,
+            id: uuid::Uuid::now_v7().to_string(),
+        };
+        let sealed = c.seal(&keys, &me);
+        assert_eq!(EventCursor::open(&sealed, &keys, &me).unwrap(), c);
+        assert!(EventCursor::open(&sealed, &keys, &other).is_err());
+        // The bare encoding of a well-formed cursor, with no MAC or another one, is refused.
+        assert!(EventCursor::open(&c.encode(), &keys, &me).is_err());
+        let forged = EventCursor {
+            at: c.at - 1,
+            ..c.clone()
+        };
+        let (_, mac) = sealed.split_once('.').unwrap();
+        assert!(EventCursor::open(&format!("{}.{mac}", forged.encode()), &keys, &me).is_err());
     }
 
     proptest! {

@@ -7,7 +7,9 @@ use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::http::Caller;
 use crate::limits;
-use crate::ports::{Attempt, Change, Commit, Factor, FactorKind, FactorStatus, RecoveryRecord};
+use crate::ports::{
+    Attempt, Change, Commit, Factor, FactorKind, FactorStatus, RecoveryRecord, StepUpLevel,
+};
 use crate::recovery::RecoveryCode;
 use crate::rules::{
     MAX_ATTEMPTS_PER_CHALLENGE, MAX_TOTP_APPS, PENDING_FACTOR_TTL_SECS, STEP_UP_TOTP_FAILURES,
@@ -317,22 +319,25 @@ pub async fn activate(
     Err(Error::unavailable("activation kept racing; try again"))
 }
 
-/// Accepts `code` from any of the user's active authenticator apps: `true` if it matched a
-/// step not used before (that step is now used), `false` for a wrong or replayed code.
-pub async fn accept_totp(
-    app: &App,
-    user: &UserId,
-    apps: &[Factor],
-    code: &OtpCode,
-) -> Result<bool> {
+/// If `code` is a current code of one of the user's active authenticator apps, for a step not
+/// used before, the write that marks that step used (conditional, so a concurrent use of the
+/// same step loses). `None` for a wrong or replayed code. Nothing is written here.
+pub async fn matching_totp(app: &App, apps: &[Factor], code: &OtpCode) -> Result<Option<Change>> {
     let keys = app.keys().await?;
     let now = app.clock.now();
     for f in apps {
         if let Some(step) = open_secret(keys, f)?.matching_step(code, now)? {
-            return app.store.accept_totp_step(user, &f.id, step).await;
+            if f.last_step.is_some_and(|last| last >= step) {
+                return Ok(None);
+            }
+            return Ok(Some(Change::AcceptTotpStep {
+                user: f.user.clone(),
+                id: f.id.clone(),
+                step,
+            }));
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// The changes that delete `factors` (pending ones too), freeing the phone guard held by an
@@ -374,13 +379,16 @@ pub async fn active(app: &App, user: &UserId, kind: FactorKind) -> Result<Vec<Fa
         .collect())
 }
 
-/// Step-up with a current code from any of the user's authenticator apps. Each time step is
-/// accepted at most once per factor; wrong codes are limited per user.
+/// Step-up with a current code from any of the user's authenticator apps: a `factor` step-up
+/// token. Each time step is accepted at most once per factor, in the token's own transaction.
+/// Wrong codes are limited per user, use the account's guessing budget, and count toward the
+/// lock after 100 in a row, like login codes.
 pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Result<IssuedStepUp> {
     let apps = active(app, &caller.user, FactorKind::Totp).await?;
     if apps.is_empty() {
         return Err(Error::Conflict("no authenticator app is set up".into()));
     }
+    crate::login::ensure_unlocked(app, caller).await?;
     // Every try takes a slot first, so concurrent guesses cannot outrun the limit; a success
     // gives its slot back.
     let scope = limits::user_scope(&caller.user);
@@ -393,18 +401,32 @@ pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Re
             return Err(e);
         }
     };
-    match accept_totp(app, &caller.user, &apps, code).await {
-        Ok(true) => {
+    match matching_totp(app, &apps, code).await {
+        Ok(Some(step)) => {
             limits::release_all(app, guess).await;
-            limits::release(app, reservation).await?;
-            step_up::issue(app, &caller.user).await
+            limits::release_all(app, vec![reservation]).await;
+            let proof = vec![
+                step,
+                Change::ResetLoginFailures {
+                    user: caller.user.clone(),
+                },
+            ];
+            step_up::grant(app, &caller.user, StepUpLevel::Factor, proof, |_| {
+                Error::InvalidCode {
+                    attempts_remaining: remaining,
+                }
+            })
+            .await
         }
-        Ok(false) => Err(Error::InvalidCode {
-            attempts_remaining: remaining,
-        }),
+        Ok(None) => {
+            crate::login::record_failure(app, caller).await?;
+            Err(Error::InvalidCode {
+                attempts_remaining: remaining,
+            })
+        }
         Err(e) => {
             limits::release_all(app, guess).await;
-            limits::release(app, reservation).await?;
+            limits::release_all(app, vec![reservation]).await;
             Err(e)
         }
     }

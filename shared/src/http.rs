@@ -85,9 +85,10 @@ pub fn path_param(req: &Request, name: &str) -> Result<String> {
         .ok_or_else(|| Error::invalid(format!("missing path parameter {name}")))
 }
 
-/// Fails with `step_up_required` unless the request carries a valid step-up token of the caller.
+/// Fails with `step_up_required` unless the request carries a valid step-up token of the caller
+/// at the level their account needs (`factor` once they have an active factor).
 pub async fn require_step_up(app: &crate::App, req: &Request, caller: &Caller) -> Result<()> {
-    crate::step_up::require(app, &caller.user, header(req, crate::step_up::HEADER)).await
+    crate::step_up::require_for_change(app, caller, header(req, crate::step_up::HEADER)).await
 }
 
 /// True when the client asked for plain text rather than JSON.
@@ -116,7 +117,7 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>> {
 
 /// `?limit=&cursor=` of a page of security events: the page size (default 20, at most 100)
 /// and where to continue.
-pub fn event_page_query(req: &Request) -> Result<(usize, Option<crate::events::EventCursor>)> {
+pub fn event_page_query(req: &Request) -> Result<(usize, Option<String>)> {
     use crate::rules::{EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX};
     let limit = match query_param(req, "limit")? {
         None => EVENTS_PAGE_DEFAULT,
@@ -130,10 +131,7 @@ pub fn event_page_query(req: &Request) -> Result<(usize, Option<crate::events::E
                 ))
             })?,
     };
-    let cursor = query_param(req, "cursor")?
-        .map(|c| crate::events::EventCursor::parse(&c))
-        .transpose()?;
-    Ok((limit, cursor))
+    Ok((limit, query_param(req, "cursor")?))
 }
 
 /// Parses the JSON body into `T`. An empty body parses as `{}` (routes whose fields are all
@@ -216,6 +214,10 @@ pub fn error_response(err: &Error) -> Response<Body> {
     });
     if let Error::InvalidCode { attempts_remaining } = err {
         body["error"]["attempts_remaining"] = (*attempts_remaining).into();
+    }
+    if let Error::StepUpRequired { level, methods } = err {
+        body["error"]["required_level"] = level.as_str().into();
+        body["error"]["methods"] = methods.clone().into();
     }
     if let Some(secs) = err.retry_after() {
         body["error"]["retry_after"] = secs.into();

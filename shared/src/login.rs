@@ -14,7 +14,7 @@ use crate::limits;
 use crate::phone::{LineKind, PhoneNumber};
 use crate::phones;
 use crate::ports::{
-    Attempt, Challenge, ChallengeStatus, Channel, Factor, FactorKind, FactorStatus, Purpose,
+    Challenge, ChallengeStatus, Channel, Factor, FactorKind, FactorStatus, Purpose,
 };
 use crate::ports::{Change, Commit, RememberPolicy};
 use crate::recovery::{self, RecoveryCode};
@@ -57,8 +57,25 @@ impl Method {
         .find(|m| m.as_str() == s)
     }
 
+    /// The method of a code sent by `channel`.
+    pub fn of(channel: Channel) -> Self {
+        match channel {
+            Channel::Sms => Method::Sms,
+            Channel::Voice => Method::Voice,
+        }
+    }
+
+    /// The channel a code for this method goes by, if it is sent to a phone.
+    pub fn channel(&self) -> Option<Channel> {
+        match self {
+            Method::Sms => Some(Channel::Sms),
+            Method::Voice => Some(Channel::Voice),
+            _ => None,
+        }
+    }
+
     /// RFC 8176 authentication method reference for the assertion's `amr`.
-    fn amr(&self) -> &'static str {
+    pub fn amr(&self) -> &'static str {
         match self {
             Method::Totp => "otp",
             Method::Sms => "sms",
@@ -94,12 +111,83 @@ pub struct Approved {
     pub device_token: Option<OpaqueToken>,
 }
 
-/// A code that passed a challenge (the challenge is consumed).
+/// A code that passed a login challenge, and the writes that use it up: nothing is consumed
+/// until the caller commits [`Proof::changes`] together with what the code unlocks (the
+/// assertion is signed first), so a failure in between leaves challenge, code, app step and
+/// recovery code as they were.
 #[derive(Debug)]
-pub struct Passed {
+pub struct Proof {
     pub method: Method,
-    /// The recovery code that passed: only compared so far, not consumed.
-    pub recovery_code: Option<RecoveryCode>,
+    /// The challenge is consumed first; then the app step, the recovery code's swap, the
+    /// failure count's reset, and the recovery code's event.
+    pub changes: Vec<Change>,
+    /// The recovery code that replaces the one presented, once `changes` are committed.
+    pub new_recovery_code: Option<RecoveryCode>,
+    /// The recovery code's event, to notify once committed.
+    pub recovery_event: Option<SecurityEvent>,
+    challenge: Challenge,
+}
+
+impl Proof {
+    /// Commits the proof with `more` in one transaction. A refusal of the proof's own writes
+    /// (a concurrent request used the code first) is its error; `Ok(Some(i))` says `more[i]`
+    /// was refused. On a dependency failure the try is given back, so the same request can
+    /// succeed later.
+    pub async fn commit(&self, app: &App, more: Vec<Change>) -> Result<Option<usize>> {
+        let n = self.changes.len();
+        let mut all = self.changes.clone();
+        all.extend(more);
+        match app.store.commit(&all).await {
+            Ok(Commit::Done) => Ok(None),
+            Ok(Commit::Refused(0)) => Err(Error::Expired(
+                "this login challenge was already used".into(),
+            )),
+            Ok(Commit::Refused(i)) if i < n => Err(Error::InvalidCode {
+                attempts_remaining: self
+                    .challenge
+                    .max_attempts
+                    .saturating_sub(self.challenge.attempts),
+            }),
+            Ok(Commit::Refused(i)) => Ok(Some(i - n)),
+            Err(e) => {
+                self.give_back(app).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The request failed after the check: the try is given back.
+    pub async fn give_back(&self, app: &App) {
+        challenge::give_back(app, &self.challenge).await;
+    }
+
+    /// Whether the proof uses up the recovery code (its item is then written by the proof).
+    pub fn uses_recovery_code(&self) -> bool {
+        self.changes.iter().any(|c| {
+            matches!(
+                c,
+                Change::SwapRecovery { .. } | Change::ConsumeRecovery { .. }
+            )
+        })
+    }
+
+    /// For a change that removes every factor and the recovery code (turning 2FA off): the
+    /// presented recovery code is deleted on its condition instead of swapped for a new one,
+    /// and the app step is not recorded on an app the same transaction deletes.
+    pub fn for_removal(mut self) -> Self {
+        self.changes
+            .retain(|c| !matches!(c, Change::AcceptTotpStep { .. }));
+        for c in self.changes.iter_mut() {
+            if let Change::SwapRecovery { user, old_hash, .. } = c {
+                *c = Change::ConsumeRecovery {
+                    user: user.clone(),
+                    old_hash: old_hash.clone(),
+                };
+            }
+        }
+        self.new_recovery_code = None;
+        self
+    }
 }
 
 /// The methods the user can use now, in the order a login offers them.
@@ -178,6 +266,7 @@ pub async fn start(
         user: caller.user.clone(),
         purpose: Purpose::Login,
         code_hash: None,
+        code_channel: None,
         methods: methods.iter().map(|m| m.as_str().to_owned()).collect(),
         attempts: 0,
         max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
@@ -194,7 +283,10 @@ pub async fn start(
     })
 }
 
-/// Sends a login code to the user's phone by `channel`. The send is counted only if it went out.
+/// Sends a login code to the user's phone by `channel`. The challenge is checked first (the
+/// caller's own, open, offering that channel), and the code is set on it before the message
+/// goes out, so a bogus, used or expired challenge never costs a message or a send slot. If the
+/// delivery fails, the previous code and the slots are given back.
 pub async fn send(
     app: &App,
     caller: &Caller,
@@ -202,33 +294,64 @@ pub async fn send(
     channel: Channel,
 ) -> Result<String> {
     let keys = app.keys().await?;
-    let phone = factors::active(app, &caller.user, FactorKind::Phone)
+    let now = app.clock.now();
+    let c = app
+        .store
+        .get_challenge(&caller.user, Purpose::Login, id)
         .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::Conflict("no phone is set up".into()))?;
-    let number = PhoneNumber::parse(&phones::number(keys, &phone)?, channel, &Default::default())?;
+        .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
+    if c.status != ChallengeStatus::Open || c.expires_at <= now || c.attempts >= c.max_attempts {
+        return Err(challenge::refusal(&c, now));
+    }
+    let method = Method::of(channel);
+    if !c.methods.iter().any(|m| m == method.as_str()) {
+        return Err(Error::invalid(format!(
+            "{} is not offered for this login",
+            method.as_str()
+        )));
+    }
+    let (_, number) = phones::active_number(app, &caller.user, channel).await?;
     let taken = phones::reserve_sends(app, &caller.user, &number).await?;
     let code = random_code(app.config.code_length);
+    let hash = code_hash(keys, Purpose::Login, id, &code);
+    let set = app
+        .store
+        .set_challenge_code(
+            &caller.user,
+            Purpose::Login,
+            id,
+            Some((&hash, channel)),
+            c.code_hash.as_deref(),
+            now,
+        )
+        .await;
+    if !matches!(set, Ok(true)) {
+        limits::release_all(app, taken).await;
+        return Err(match set {
+            Err(e) => e,
+            _ => Error::Conflict("this login changed at the same time; try again".into()),
+        });
+    }
     if let Err(e) = phones::deliver(app, &number, channel, &code).await {
+        let previous = c
+            .code_hash
+            .as_deref()
+            .map(|h| (h, c.code_channel.unwrap_or(Channel::Sms)));
+        if let Err(u) = app
+            .store
+            .set_challenge_code(&caller.user, Purpose::Login, id, previous, Some(&hash), now)
+            .await
+        {
+            tracing::error!(error = %u, "could not restore the previous login code");
+        }
         limits::release_all(app, taken).await;
         return Err(e);
-    }
-    let hash = code_hash(keys, Purpose::Login, id, &code);
-    if !app
-        .store
-        .set_challenge_code(&caller.user, Purpose::Login, id, &hash, app.clock.now())
-        .await?
-    {
-        return Err(Error::Expired(
-            "this login challenge is no longer open; start again".into(),
-        ));
     }
     Ok(number.masked())
 }
 
 /// Refuses when the account's second step is locked.
-async fn ensure_unlocked(app: &App, caller: &Caller) -> Result<()> {
+pub(crate) async fn ensure_unlocked(app: &App, caller: &Caller) -> Result<()> {
     if app.store.login_locked_at(&caller.user).await?.is_some() {
         return Err(Error::TooManyAttempts(
             "two-factor sign-in is locked after too many wrong codes; an administrator can reset it"
@@ -238,8 +361,9 @@ async fn ensure_unlocked(app: &App, caller: &Caller) -> Result<()> {
     Ok(())
 }
 
-/// Counts a wrong code against the account; the 100th in a row locks it (event and email).
-async fn record_failure(app: &App, caller: &Caller) -> Result<()> {
+/// Counts a wrong factor code against the account; the 100th in a row locks it (event and
+/// email). Login, phone, app and recovery-code step-ups all count here.
+pub(crate) async fn record_failure(app: &App, caller: &Caller) -> Result<()> {
     let n = app.store.record_login_failure(&caller.user).await?;
     if n >= LOCKOUT_AFTER_FAILURES && app.store.lock_login(&caller.user, app.clock.now()).await? {
         let event = SecurityEvent::by_caller(app, caller, Action::LoginLocked, n.to_string());
@@ -251,15 +375,10 @@ async fn record_failure(app: &App, caller: &Caller) -> Result<()> {
     Ok(())
 }
 
-/// The outcome of checking a code on a counted attempt.
-enum Check {
-    Passed,
-    Wrong(Challenge),
-}
-
-/// Verifies the second step with `method` and issues the assertion; a recovery code is consumed
-/// and a new one returned. With `remember` (a device name) and policy `device_30_days`, the
-/// device is remembered and its token returned.
+/// Verifies the second step with `method` and issues the assertion. The assertion is signed
+/// before anything is consumed; then the challenge, the app step or the recovery code (swapped
+/// for a new one, returned) are used up in one transaction. With `remember` (a device name)
+/// and policy `device_30_days`, the device is remembered and its token returned.
 pub async fn verify(
     app: &App,
     caller: &Caller,
@@ -268,34 +387,46 @@ pub async fn verify(
     code: &str,
     remember: Option<String>,
 ) -> Result<Approved> {
-    let passed = pass(app, caller, id, method, code).await?;
-    let new_recovery_code = match &passed.recovery_code {
-        Some(rc) => Some(recovery::redeem(app, caller, rc).await?.code),
-        None => None,
+    let proof = pass(app, caller, id, method, code).await?;
+    let assertion = match assertion::issue(app, &caller.user, &["mfa", proof.method.amr()]).await {
+        Ok(a) => a,
+        Err(e) => {
+            proof.give_back(app).await;
+            return Err(e);
+        }
     };
-    let assertion = assertion::issue(app, &caller.user, &["mfa", method.amr()]).await?;
+    if proof.commit(app, vec![]).await?.is_some() {
+        return Err(Error::Internal(
+            "login commit refused a change it does not hold".into(),
+        ));
+    }
+    if let Some(event) = &proof.recovery_event {
+        notify(app, caller.email.as_ref(), event).await;
+    }
     let device_token = match remember {
         Some(name) => devices::remember_after_login(app, caller, name).await,
         None => None,
     };
     Ok(Approved {
         assertion,
-        new_recovery_code,
+        new_recovery_code: proof.new_recovery_code,
         device_token,
     })
 }
 
-/// Checks a code against an open challenge and consumes the challenge: the proof of a current
-/// second factor that a login (and turning 2FA off) needs. Every guess takes a slot of the
-/// account's hourly and daily failure budgets first (a correct code gives it back), so a guesser
-/// is cut off across challenges.
+/// Checks a code against an open challenge: the proof of a current second factor that a login
+/// (and turning 2FA off) needs. Nothing is consumed here (see [`Proof`]). Every guess takes a
+/// slot of the account's hourly and daily failure budgets first (a correct code gives it
+/// back), so a guesser is cut off across challenges. A request that cannot be a guess (a
+/// malformed code, a method the challenge does not offer, a code sent by the other channel)
+/// is refused before anything is counted.
 pub async fn pass(
     app: &App,
     caller: &Caller,
     id: &ChallengeId,
     method: Method,
     code: &str,
-) -> Result<Passed> {
+) -> Result<Proof> {
     // Parse before counting: a malformed code does not use up a try.
     let otp = match method {
         Method::Totp => Some(OtpCode::parse(code, totp::DIGITS)?),
@@ -307,37 +438,80 @@ pub async fn pass(
         _ => None,
     };
     ensure_unlocked(app, caller).await?;
-    let taken = limits::take_guess(app, &caller.user).await?;
-    match check(app, caller, id, method, otp, recovery_code.as_ref()).await {
-        Ok(Check::Passed) => {
-            limits::release_all(app, taken).await;
-            app.store.reset_login_failures(&caller.user).await?;
+    let now = app.clock.now();
+    let seen = app
+        .store
+        .get_challenge(&caller.user, Purpose::Login, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
+    if !seen.methods.iter().any(|m| m == method.as_str()) {
+        return Err(Error::invalid(format!(
+            "{} is not offered for this login",
+            method.as_str()
+        )));
+    }
+    if let (Some(sent), Some(asked)) = (seen.code_channel, method.channel()) {
+        if sent != asked && seen.status == ChallengeStatus::Open && seen.expires_at > now {
+            return Err(Error::invalid(format!(
+                "this code was sent by {}: verify it with method \"{}\"",
+                sent.as_str(),
+                Method::of(sent).as_str()
+            )));
         }
-        Ok(Check::Wrong(c)) => {
+    }
+    let taken = limits::take_guess(app, &caller.user).await?;
+    let checked = check(app, caller, id, method, otp, recovery_code.as_ref()).await;
+    match checked {
+        Ok((c, Some((changes, next)))) => {
+            limits::release_all(app, taken).await;
+            Ok(proof(app, caller, c, method, changes, next))
+        }
+        Ok((c, None)) => {
             record_failure(app, caller).await?;
-            return Err(wrong_code(&c));
+            Err(wrong_code(&c))
         }
         Err(e) => {
             limits::release_all(app, taken).await;
-            return Err(e);
+            Err(e)
         }
     }
-    if !app
-        .store
-        .consume_challenge(&caller.user, Purpose::Login, id)
-        .await?
-    {
-        return Err(Error::Expired(
-            "this login challenge was already used".into(),
-        ));
-    }
-    Ok(Passed {
-        method,
-        recovery_code,
-    })
 }
 
-/// Counts the attempt on the challenge and checks the code, consuming nothing.
+/// The proof's writes: the challenge consumed, what `check` found to use up, the failure count
+/// reset, and for a recovery code its event.
+fn proof(
+    app: &App,
+    caller: &Caller,
+    c: Challenge,
+    method: Method,
+    found: Vec<Change>,
+    new_recovery_code: Option<RecoveryCode>,
+) -> Proof {
+    let mut changes = vec![challenge::consume(&c)];
+    changes.extend(found);
+    changes.push(Change::ResetLoginFailures {
+        user: caller.user.clone(),
+    });
+    let recovery_event = new_recovery_code.as_ref().map(|_| {
+        let event = SecurityEvent::by_caller(app, caller, Action::RecoveryCodeUsed, "");
+        changes.push(Change::PutEvent(event.clone()));
+        event
+    });
+    Proof {
+        method,
+        changes,
+        new_recovery_code,
+        recovery_event,
+        challenge: c,
+    }
+}
+
+/// The writes that use up a right code, and the recovery code that replaces a presented one;
+/// `None` for a wrong code.
+type Found = Option<(Vec<Change>, Option<RecoveryCode>)>;
+
+/// Counts the attempt on the challenge and checks the code, writing nothing else: the counted
+/// challenge, and what uses the code up when it is right.
 async fn check(
     app: &App,
     caller: &Caller,
@@ -345,28 +519,15 @@ async fn check(
     method: Method,
     otp: Option<OtpCode>,
     recovery_code: Option<&RecoveryCode>,
-) -> Result<Check> {
+) -> Result<(Challenge, Found)> {
     let keys = app.keys().await?;
-    let now = app.clock.now();
-    let c = match app
-        .store
-        .count_attempt(&caller.user, Purpose::Login, id, now)
-        .await?
-    {
-        Attempt::Missing => return Err(Error::NotFound("no such challenge".into())),
-        Attempt::Refused(c) => return Err(challenge::refusal(&c, now)),
-        Attempt::Counted(c) => c,
-    };
-    if !c.methods.iter().any(|m| m == method.as_str()) {
-        return Err(Error::invalid(format!(
-            "{} is not offered for this login",
-            method.as_str()
-        )));
-    }
-    let passed = match (method, otp, recovery_code) {
+    let c = challenge::count_try(app, &caller.user, Purpose::Login, id).await?;
+    let found = match (method, otp, recovery_code) {
         (Method::Totp, Some(otp), _) => {
             let apps = factors::active(app, &caller.user, FactorKind::Totp).await?;
-            factors::accept_totp(app, &caller.user, &apps, &otp).await?
+            factors::matching_totp(app, &apps, &otp)
+                .await?
+                .map(|change| (vec![change], None))
         }
         // A code sent to a phone counts only while the user still has that phone (a reset or
         // a removal in between makes it worthless).
@@ -375,18 +536,15 @@ async fn check(
                 .code_hash
                 .as_deref()
                 .is_some_and(|h| ct_eq(&code_hash(keys, Purpose::Login, id, otp.as_str()), h));
-            sent && !factors::active(app, &caller.user, FactorKind::Phone)
+            let has_phone = !factors::active(app, &caller.user, FactorKind::Phone)
                 .await?
-                .is_empty()
+                .is_empty();
+            (sent && has_phone).then(|| (vec![], None))
         }
-        // Only compared here: it is consumed after the challenge is, so a lost race never
-        // burns the user's recovery code.
-        (Method::RecoveryCode, _, Some(rc)) => recovery::matches(app, &caller.user, rc).await?,
-        _ => false,
+        (Method::RecoveryCode, _, Some(rc)) => recovery::matching(app, &caller.user, rc)
+            .await?
+            .map(|(change, next)| (vec![change], Some(next))),
+        _ => None,
     };
-    Ok(if passed {
-        Check::Passed
-    } else {
-        Check::Wrong(c)
-    })
+    Ok((c, found))
 }

@@ -41,6 +41,23 @@ pub(crate) fn number(keys: &DataKeys, f: &Factor) -> Result<String> {
         .map_err(|_| Error::Internal("stored phone number is not text".into()))
 }
 
+/// The user's active phone and its number, for a code by `channel` (a landline refuses SMS);
+/// `409` when the user has no phone.
+pub(crate) async fn active_number(
+    app: &App,
+    user: &UserId,
+    channel: Channel,
+) -> Result<(Factor, PhoneNumber)> {
+    let keys = app.keys().await?;
+    let phone = factors::active(app, user, FactorKind::Phone)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Conflict("no phone is set up".into()))?;
+    let number = PhoneNumber::parse(&number(keys, &phone)?, channel, &Default::default())?;
+    Ok((phone, number))
+}
+
 /// The masked number of a phone factor, for views, events and notices.
 pub fn masked(keys: &DataKeys, f: &Factor) -> Result<String> {
     let e164 = number(keys, f)?;

@@ -21,6 +21,8 @@ pub enum Purpose {
     Login,
     /// The emailed code that confirms a self-service reset request.
     SelfReset,
+    /// A step-up by a code sent to the user's active phone (SMS or call).
+    StepUpPhone,
 }
 
 impl Purpose {
@@ -29,13 +31,19 @@ impl Purpose {
             Purpose::StepUpEmail => "step-up-email",
             Purpose::Login => "login",
             Purpose::SelfReset => "self-reset",
+            Purpose::StepUpPhone => "step-up-phone",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Purpose::StepUpEmail, Purpose::Login, Purpose::SelfReset]
-            .into_iter()
-            .find(|p| p.as_str() == s)
+        [
+            Purpose::StepUpEmail,
+            Purpose::Login,
+            Purpose::SelfReset,
+            Purpose::StepUpPhone,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 }
 
@@ -54,6 +62,8 @@ pub struct Challenge {
     /// The keyed hash of the code sent for this challenge (a login challenge has none until a
     /// code is sent by SMS or voice).
     pub code_hash: Option<Vec<u8>>,
+    /// How the code of `code_hash` was sent, when it went to a phone (SMS or call).
+    pub code_channel: Option<Channel>,
     /// Login: the methods offered, in order (`totp`, `sms`, `voice`, `recovery_code`).
     pub methods: Vec<String>,
     pub attempts: u32,
@@ -108,6 +118,38 @@ impl Channel {
             Channel::Sms => "sms",
             Channel::Voice => "voice",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Channel::Sms, Channel::Voice]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// What a step-up token proved (issue 18): the mailbox only, or a factor of the user's. Once
+/// a user has an active factor, changing their 2FA needs `Factor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StepUpLevel {
+    /// A code sent to the account email.
+    Email,
+    /// An active factor: a current app code, a code sent to the active phone, or the recovery
+    /// code.
+    Factor,
+}
+
+impl StepUpLevel {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StepUpLevel::Email => "email",
+            StepUpLevel::Factor => "factor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [StepUpLevel::Email, StepUpLevel::Factor]
+            .into_iter()
+            .find(|l| l.as_str() == s)
     }
 }
 
@@ -318,6 +360,36 @@ pub enum Change {
     },
     /// Removes a step-up token, if it is still there.
     DeleteStepUpToken { user: UserId, token_hash: String },
+    /// A new step-up token (refused if the hash exists).
+    PutStepUpToken {
+        user: UserId,
+        token_hash: String,
+        level: StepUpLevel,
+        expires_at: UnixTime,
+    },
+    /// Marks an open challenge used; refused if it is not open (a concurrent request won).
+    ConsumeChallenge {
+        user: UserId,
+        purpose: Purpose,
+        id: ChallengeId,
+    },
+    /// Records `step` as the last accepted step of an active app; refused unless it is newer
+    /// than any accepted before (a replay).
+    AcceptTotpStep {
+        user: UserId,
+        id: FactorId,
+        step: i64,
+    },
+    /// Replaces the recovery code only if its hash is still `old_hash` (single use).
+    SwapRecovery {
+        user: UserId,
+        old_hash: Vec<u8>,
+        new: RecoveryRecord,
+    },
+    /// Removes the recovery code only if its hash is still `old_hash` (used to turn 2FA off).
+    ConsumeRecovery { user: UserId, old_hash: Vec<u8> },
+    /// A correct second-step code: the consecutive-failure count starts again.
+    ResetLoginFailures { user: UserId },
     /// Clears the consecutive-failure count and the lock of the account's second step.
     DeleteLoginGuard { user: UserId },
     /// Forgets a sliding-window limiter of `scope` (its slots start empty again).
@@ -375,6 +447,21 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
 
     async fn put_challenge(&self, challenge: &Challenge) -> Result<()>;
+    /// The user's challenge, whatever its state (strongly consistent).
+    async fn get_challenge(
+        &self,
+        user: &UserId,
+        purpose: Purpose,
+        id: &ChallengeId,
+    ) -> Result<Option<Challenge>>;
+    /// Gives back one counted try of a still-open challenge (a correct code whose request then
+    /// failed does not use up a try).
+    async fn release_attempt(
+        &self,
+        user: &UserId,
+        purpose: Purpose,
+        id: &ChallengeId,
+    ) -> Result<()>;
     async fn delete_challenge(
         &self,
         user: &UserId,
@@ -390,35 +477,24 @@ pub trait Store: Send + Sync {
         id: &ChallengeId,
         now: UnixTime,
     ) -> Result<Attempt>;
-    /// Sets the code of an open, unexpired challenge with tries left; `false` otherwise.
+    /// Sets the code (and the channel it goes by; `None` removes both) of an open, unexpired
+    /// challenge with tries left, only if its current code hash is `expect` (`None`: it has no
+    /// code); `false` otherwise.
     async fn set_challenge_code(
         &self,
         user: &UserId,
         purpose: Purpose,
         id: &ChallengeId,
-        code_hash: &[u8],
+        code: Option<(&[u8], Channel)>,
+        expect: Option<&[u8]>,
         now: UnixTime,
     ) -> Result<bool>;
-    /// Marks an open challenge used; `false` if it was not open (a concurrent verify won).
-    async fn consume_challenge(
-        &self,
-        user: &UserId,
-        purpose: Purpose,
-        id: &ChallengeId,
-    ) -> Result<bool>;
-
-    async fn put_step_up_token(
+    /// Expiry and level of a stored step-up token, if it exists.
+    async fn get_step_up_token(
         &self,
         user: &UserId,
         token_hash: &str,
-        expires_at: UnixTime,
-    ) -> Result<()>;
-    /// Expiry of a stored step-up token, if it exists.
-    async fn step_up_token_expiry(
-        &self,
-        user: &UserId,
-        token_hash: &str,
-    ) -> Result<Option<UnixTime>>;
+    ) -> Result<Option<(UnixTime, StepUpLevel)>>;
 
     /// Applies every change or none (a DynamoDB transaction).
     async fn commit(&self, changes: &[Change]) -> Result<Commit>;
@@ -432,21 +508,9 @@ pub trait Store: Send + Sync {
         id: &FactorId,
         now: UnixTime,
     ) -> Result<Attempt<Factor>>;
-    /// Records `step` as the last accepted TOTP step of an active factor, only if it is newer
-    /// than the last one: `false` means the step was already used (a replay).
-    async fn accept_totp_step(&self, user: &UserId, id: &FactorId, step: i64) -> Result<bool>;
     async fn get_recovery(&self, user: &UserId) -> Result<Option<RecoveryRecord>>;
-    /// Replaces the recovery code only if its hash is still `old_hash` (single use).
-    async fn swap_recovery(
-        &self,
-        user: &UserId,
-        old_hash: &[u8],
-        new: &RecoveryRecord,
-    ) -> Result<bool>;
     /// Counts one more consecutive wrong second-step code for the account; the new count.
     async fn record_login_failure(&self, user: &UserId) -> Result<u32>;
-    /// A correct code: the consecutive count starts again.
-    async fn reset_login_failures(&self, user: &UserId) -> Result<()>;
     /// Locks the account's second step; `false` if it was already locked.
     async fn lock_login(&self, user: &UserId, now: UnixTime) -> Result<bool>;
     /// When the account's second step was locked, if it is.
@@ -562,8 +626,12 @@ pub trait KeyVault: Send + Sync {
 /// Signs with an asymmetric key that never leaves its service (KMS, ECC_NIST_P256).
 #[async_trait]
 pub trait Signer: Send + Sync {
-    /// ECDSA P-256 / SHA-256 signature of `message`, DER-encoded.
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>>;
-    /// The public key, as SubjectPublicKeyInfo DER.
-    async fn public_key(&self) -> Result<Vec<u8>>;
+    /// ECDSA P-256 / SHA-256 signature of `message` by the key `key_id` (as [`public_key`]
+    /// resolved it, so the signature and the published key always agree), DER-encoded.
+    ///
+    /// [`public_key`]: Signer::public_key
+    async fn sign(&self, key_id: &str, message: &[u8]) -> Result<Vec<u8>>;
+    /// The key the configured id (or alias) points at now: its own id, and its public half as
+    /// SubjectPublicKeyInfo DER.
+    async fn public_key(&self) -> Result<(String, Vec<u8>)>;
 }

@@ -115,53 +115,33 @@ pub async fn regenerate(app: &App, caller: &Caller) -> Result<Issued> {
     }
 }
 
-/// Whether `code` is the caller's current recovery code (constant-time; nothing consumed).
-pub async fn matches(app: &App, user: &UserId, code: &RecoveryCode) -> Result<bool> {
+/// If `code` is the user's current recovery code (compared in constant time), the write that
+/// swaps it for a new one on the condition that it is still the current one, and the new
+/// code. Nothing is written here: the caller commits the swap with what the code unlocks, so
+/// a failure before that leaves the code working.
+pub async fn matching(
+    app: &App,
+    user: &UserId,
+    code: &RecoveryCode,
+) -> Result<Option<(Change, RecoveryCode)>> {
     let keys = app.keys().await?;
-    Ok(match app.store.get_recovery(user).await? {
-        Some(current) => ct_eq(&code.hash(keys, user), &current.hash),
-        None => false,
-    })
-}
-
-/// Redeems the caller's recovery code: it is consumed and a new one issued in one conditional
-/// write, so a code works once even under concurrent use. (The login flow calls this.)
-pub async fn redeem(app: &App, caller: &Caller, code: &RecoveryCode) -> Result<Issued> {
-    let keys = app.keys().await?;
-    let refused = || Error::InvalidCode {
-        attempts_remaining: 0,
+    let Some(current) = app.store.get_recovery(user).await? else {
+        return Ok(None);
     };
-    let current = app
-        .store
-        .get_recovery(&caller.user)
-        .await?
-        .ok_or_else(refused)?;
-    let presented = code.hash(keys, &caller.user);
+    let presented = code.hash(keys, user);
     if !ct_eq(&presented, &current.hash) {
-        return Err(refused());
+        return Ok(None);
     }
     let next = RecoveryCode::generate();
-    let now = app.clock.now();
-    let record = RecoveryRecord {
-        hash: next.hash(keys, &caller.user),
-        created_at: now,
+    let swap = Change::SwapRecovery {
+        user: user.clone(),
+        old_hash: presented,
+        new: RecoveryRecord {
+            hash: next.hash(keys, user),
+            created_at: app.clock.now(),
+        },
     };
-    if !app
-        .store
-        .swap_recovery(&caller.user, &presented, &record)
-        .await?
-    {
-        return Err(refused());
-    }
-    let event = SecurityEvent::by_caller(app, caller, Action::RecoveryCodeUsed, "");
-    if let Commit::Refused(_) = app.store.commit(&[Change::PutEvent(event.clone())]).await? {
-        tracing::error!("recovery event id collision");
-    }
-    notify(app, caller.email.as_ref(), &event).await;
-    Ok(Issued {
-        code: next,
-        created_at: now,
-    })
+    Ok(Some((swap, next)))
 }
 
 #[cfg(test)]

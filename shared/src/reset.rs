@@ -6,9 +6,9 @@
 use crate::app::App;
 use crate::clock::{rfc3339, UnixTime};
 use crate::error::{Error, Result};
-use crate::events::{notify, Action, EventCursor, SecurityEvent};
+use crate::events::{notify, Action, SecurityEvent};
 use crate::http::Caller;
-use crate::ports::{Change, Commit, EventPage, Profile, ResetMarker};
+use crate::ports::{Change, Commit, Profile, ResetMarker};
 use crate::rules::{MAX_TRANSACTION_ITEMS, WRONG_CODES_PER_DAY, WRONG_CODES_PER_HOUR};
 use crate::types::{OrgRole, UserId};
 
@@ -42,7 +42,15 @@ pub struct Wipe {
 pub async fn wipe(app: &App, user: &UserId, by: &str, now: UnixTime) -> Result<Wipe> {
     let store = &app.store;
     let mut changes = Vec::new();
-    changes.extend(crate::factors::deletions(&store.list_factors(user).await?));
+    // Only live factors: a lapsed pending enrollment can never be activated, TTL removes it,
+    // and however many piled up they must not make the reset too large for one transaction.
+    let live: Vec<_> = store
+        .list_factors(user)
+        .await?
+        .into_iter()
+        .filter(|f| f.is_live(now))
+        .collect();
+    changes.extend(crate::factors::deletions(&live));
     let has_recovery = store.get_recovery(user).await?.is_some();
     if has_recovery {
         changes.push(Change::DeleteRecovery { user: user.clone() });
@@ -252,8 +260,8 @@ pub async fn member_events(
     org_id: &str,
     member: &UserId,
     limit: usize,
-    before: Option<&EventCursor>,
-) -> Result<EventPage> {
+    cursor: Option<&str>,
+) -> Result<crate::settings::EventPageView> {
     member_of(app, org_id, member).await?;
-    app.store.list_events(member, limit, before).await
+    crate::settings::events(app, member, limit, cursor).await
 }

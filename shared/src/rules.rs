@@ -51,6 +51,14 @@ pub const STEP_UP_TOTP_FAILURES: SendLimit = SendLimit {
     window_secs: 900,
 };
 
+/// Step-up tokens issued per user per 15 minutes (a token lives 15 minutes): bounds the live
+/// tokens a reset removes in its one transaction.
+pub const STEP_UP_TOKENS: SendLimit = SendLimit {
+    name: "step-up-tokens",
+    max: 10,
+    window_secs: STEP_UP_TOKEN_TTL_SECS,
+};
+
 /// Login challenges a user may open per 10 minutes (a challenge lives 10 minutes): bounds the
 /// open challenges a reset must remove in its one transaction.
 pub const LOGIN_CHALLENGES: SendLimit = SendLimit {

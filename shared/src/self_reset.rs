@@ -73,7 +73,7 @@ pub async fn confirm(
     code: &OtpCode,
 ) -> Result<UnixTime> {
     ensure_eligible(caller)?;
-    challenge::redeem(app, &caller.user, Purpose::SelfReset, id, code).await?;
+    let c = challenge::check(app, &caller.user, Purpose::SelfReset, id, code).await?;
     let now = app.clock.now();
     let completes_at = now + app.config.self_reset_wait_secs;
     let event = SecurityEvent::by_caller(
@@ -82,7 +82,9 @@ pub async fn confirm(
         Action::SelfResetRequested,
         rfc3339(completes_at),
     );
+    // The code is used up in the same write that starts the wait.
     let changes = [
+        challenge::consume(&c),
         Change::PutSelfReset(SelfReset {
             user: caller.user.clone(),
             request_id: id.clone(),
@@ -92,14 +94,18 @@ pub async fn confirm(
         }),
         Change::PutEvent(event.clone()),
     ];
-    match app.store.commit(&changes).await? {
-        Commit::Done => {
+    let outcome = match app.store.commit(&changes).await {
+        Ok(Commit::Done) => {
             notify(app, caller.email.as_ref(), &event).await;
-            Ok(completes_at)
+            return Ok(completes_at);
         }
-        Commit::Refused(0) => Err(Error::Conflict("another reset is already waiting".into())),
-        Commit::Refused(_) => Err(Error::Internal("event id collision".into())),
-    }
+        Ok(Commit::Refused(0)) => return Err(challenge::already_used()),
+        Ok(Commit::Refused(1)) => Error::Conflict("another reset is already waiting".into()),
+        Ok(Commit::Refused(_)) => Error::Internal("event id collision".into()),
+        Err(e) => e,
+    };
+    challenge::give_back(app, &c).await;
+    Err(outcome)
 }
 
 /// Cancels a request: a waiting reset never completes; an unconfirmed one's code stops

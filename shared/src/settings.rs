@@ -30,6 +30,9 @@ pub struct Overview {
     pub enrollment_required: bool,
     /// Seed 003: once 2FA is on, API basic auth (username and password) is refused.
     pub api_basic_auth: &'static str,
+    /// How the user can step up before changing these settings: their factors' methods once
+    /// they have one, else `email` (issue 18).
+    pub step_up_methods: Vec<&'static str>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -77,6 +80,7 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
         remembered_devices: remembered,
         enrollment_required: must_enroll && !enabled,
         api_basic_auth: if enabled { "disabled" } else { "allowed" },
+        step_up_methods: crate::step_up::methods(app, caller).await?,
     })
 }
 
@@ -151,14 +155,20 @@ pub async fn set_policy(app: &App, caller: &Caller, change: PolicyChange) -> Res
     }
 }
 
-/// A page of the user's security events, newest first.
+/// A page of `owner`'s security events, newest first, after `cursor` (one this service handed
+/// out for this trail, else 400).
 pub async fn events(
     app: &App,
-    user: &UserId,
+    owner: &UserId,
     limit: usize,
-    before: Option<&EventCursor>,
-) -> Result<EventPage> {
-    app.store.list_events(user, limit, before).await
+    cursor: Option<&str>,
+) -> Result<EventPageView> {
+    let keys = app.keys().await?;
+    let before = cursor
+        .map(|c| EventCursor::open(c, keys, owner))
+        .transpose()?;
+    let page = app.store.list_events(owner, limit, before.as_ref()).await?;
+    Ok(EventPageView::of(&page, keys, owner))
 }
 
 /// A page of events as the API shows it: `{events, next_cursor}`.
@@ -169,10 +179,10 @@ pub struct EventPageView {
 }
 
 impl EventPageView {
-    pub fn of(page: &EventPage) -> Self {
+    pub fn of(page: &EventPage, keys: &crate::crypto::DataKeys, owner: &UserId) -> Self {
         EventPageView {
             events: page.events.iter().map(EventView::of).collect(),
-            next_cursor: page.next.as_ref().map(EventCursor::encode),
+            next_cursor: page.next.as_ref().map(|c| c.seal(keys, owner)),
         }
     }
 }
@@ -233,22 +243,39 @@ pub async fn disable(
             "two-factor authentication is already off".into(),
         ));
     }
-    login::pass(app, caller, challenge, method, code).await?;
-    let devices = app.store.list_devices(&caller.user).await?;
+    // The code is used up in the same transaction that turns 2FA off (a recovery code is
+    // deleted on its condition rather than replaced).
+    let proof = login::pass(app, caller, challenge, method, code)
+        .await?
+        .for_removal();
+    let now = app.clock.now();
+    let devices = match app.store.list_devices(&caller.user).await {
+        Ok(d) => d,
+        Err(e) => {
+            proof.give_back(app).await;
+            return Err(e);
+        }
+    };
     let event = SecurityEvent::by_caller(app, caller, Action::MfaDisabled, "");
-    let mut changes: Vec<Change> = crate::factors::deletions(&factors).collect();
-    changes.push(Change::DeleteRecovery {
-        user: caller.user.clone(),
-    });
+    let live: Vec<_> = factors.into_iter().filter(|f| f.is_live(now)).collect();
+    let mut changes: Vec<Change> = crate::factors::deletions(&live).collect();
+    if !proof.uses_recovery_code() {
+        changes.push(Change::DeleteRecovery {
+            user: caller.user.clone(),
+        });
+    }
     changes.extend(devices::deletions(&devices));
     changes.push(Change::PutEvent(event.clone()));
-    match app.store.commit(&changes).await? {
-        Commit::Done => {
+    match proof.commit(app, changes).await? {
+        None => {
             notify(app, caller.email.as_ref(), &event).await;
             Ok(())
         }
-        Commit::Refused(_) => Err(Error::Conflict(
-            "the account's two-factor settings changed meanwhile; try again".into(),
-        )),
+        Some(_) => {
+            proof.give_back(app).await;
+            Err(Error::Conflict(
+                "the account's two-factor settings changed meanwhile; try again".into(),
+            ))
+        }
     }
 }

@@ -1,15 +1,28 @@
-//! Step-up: a recent proof (an emailed code, later a TOTP code) that unlocks security settings
-//! for a short while through an opaque, hashed, user-bound token.
+//! Step-up: a recent proof that unlocks security settings for a short while through an opaque,
+//! hashed, user-bound token. The token records what it proved (issue 18): the mailbox
+//! (`email`) or one of the user's factors (`factor`: an app code, a code sent to the active
+//! phone, or the recovery code). Once a user has an active factor, changing their 2FA needs a
+//! `factor` step-up: the mailbox alone is not a second factor.
 
 use crate::app::App;
 use crate::challenge;
 use crate::clock::UnixTime;
-use crate::crypto::random_bytes;
+use crate::crypto::{ct_eq, random_bytes, random_code};
 use crate::email;
 use crate::error::{Error, Result};
-use crate::ports::Purpose;
-use crate::rules::{STEP_UP_EMAIL_SENDS, STEP_UP_TOKEN_TTL_SECS};
-use crate::types::{ChallengeId, Email, OpaqueToken, OtpCode, UserId};
+use crate::events::{notify, Action, SecurityEvent};
+use crate::http::Caller;
+use crate::limits;
+use crate::phones;
+use crate::ports::{
+    Challenge, ChallengeStatus, Change, Channel, Commit, FactorKind, Purpose, StepUpLevel,
+};
+use crate::recovery::RecoveryCode;
+use crate::rules::{
+    CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE, STEP_UP_EMAIL_SENDS, STEP_UP_TOKENS,
+    STEP_UP_TOKEN_TTL_SECS,
+};
+use crate::types::{ChallengeId, Email, FactorId, OpaqueToken, OtpCode, UserId};
 
 /// Header that carries the step-up token on sensitive routes.
 pub const HEADER: &str = "x-step-up-token";
@@ -19,6 +32,7 @@ pub use crate::challenge::EmailChallengeSent;
 #[derive(Debug)]
 pub struct IssuedStepUp {
     pub token: OpaqueToken,
+    pub level: StepUpLevel,
     pub expires_in: i64,
 }
 
@@ -36,15 +50,35 @@ pub async fn start_email(app: &App, user: &UserId, to: &Email) -> Result<EmailCh
     .await
 }
 
-/// Redeems an emailed code and issues a step-up token.
+/// Redeems an emailed code and issues an `email` step-up token: the code is used up in the
+/// same write that stores the token.
 pub async fn verify_email(
     app: &App,
     user: &UserId,
     id: &ChallengeId,
     code: &OtpCode,
 ) -> Result<IssuedStepUp> {
-    challenge::redeem(app, user, Purpose::StepUpEmail, id, code).await?;
-    issue(app, user).await
+    let c = challenge::check(app, user, Purpose::StepUpEmail, id, code).await?;
+    grant_for_challenge(app, &c, StepUpLevel::Email, vec![]).await
+}
+
+/// Issues a step-up token for a checked challenge: the challenge is consumed with `more` in
+/// the token's transaction; if that fails, the try is given back.
+pub(crate) async fn grant_for_challenge(
+    app: &App,
+    c: &Challenge,
+    level: StepUpLevel,
+    more: Vec<Change>,
+) -> Result<IssuedStepUp> {
+    let mut proof = vec![challenge::consume(c)];
+    proof.extend(more);
+    match grant(app, &c.user, level, proof, |_| challenge::already_used()).await {
+        Err(e) if !matches!(e, Error::Expired(_)) => {
+            challenge::give_back(app, c).await;
+            Err(e)
+        }
+        r => r,
+    }
 }
 
 fn token_hash(app_keys: &crate::crypto::DataKeys, user: &UserId, token: &OpaqueToken) -> String {
@@ -54,32 +88,278 @@ fn token_hash(app_keys: &crate::crypto::DataKeys, user: &UserId, token: &OpaqueT
     )
 }
 
-/// Issues a new step-up token for `user`, stored only as its keyed hash.
-pub async fn issue(app: &App, user: &UserId) -> Result<IssuedStepUp> {
+/// Issues a new step-up token of `level` for `user`, stored only as its keyed hash, in one
+/// transaction with `proof` (the writes that use up what was proved). If a change of `proof`
+/// is refused (a concurrent request used it first), nothing is written and the answer is
+/// `refused(index)`. At most [`STEP_UP_TOKENS`] are issued per user in 15 minutes, which
+/// bounds the live tokens a reset removes.
+pub async fn grant(
+    app: &App,
+    user: &UserId,
+    level: StepUpLevel,
+    mut proof: Vec<Change>,
+    refused: impl FnOnce(usize) -> Error,
+) -> Result<IssuedStepUp> {
     let keys = app.keys().await?;
+    let slot = limits::reserve(app, &limits::user_scope(user), &STEP_UP_TOKENS).await?;
     let token = OpaqueToken::from_bytes(&random_bytes::<32>());
     let expires_at: UnixTime = app.clock.now() + STEP_UP_TOKEN_TTL_SECS;
-    app.store
-        .put_step_up_token(user, &token_hash(keys, user, &token), expires_at)
-        .await?;
-    Ok(IssuedStepUp {
-        token,
-        expires_in: STEP_UP_TOKEN_TTL_SECS,
-    })
+    let proved = proof.len();
+    proof.push(Change::PutStepUpToken {
+        user: user.clone(),
+        token_hash: token_hash(keys, user, &token),
+        level,
+        expires_at,
+    });
+    let outcome = match app.store.commit(&proof).await {
+        Ok(Commit::Done) => {
+            return Ok(IssuedStepUp {
+                token,
+                level,
+                expires_in: STEP_UP_TOKEN_TTL_SECS,
+            })
+        }
+        Ok(Commit::Refused(i)) if i < proved => refused(i),
+        Ok(Commit::Refused(_)) => Error::Internal("step-up token collision".into()),
+        Err(e) => e,
+    };
+    limits::release_all(app, vec![slot]).await;
+    Err(outcome)
 }
 
-/// Succeeds only if `header` holds an unexpired step-up token issued to `user`.
-pub async fn require(app: &App, user: &UserId, header: Option<&str>) -> Result<()> {
+/// The level of the step-up token in `header`, if it is an unexpired token issued to `user`;
+/// `step_up_required` otherwise.
+pub async fn require(app: &App, user: &UserId, header: Option<&str>) -> Result<StepUpLevel> {
+    let refused = || Error::StepUpRequired {
+        level: StepUpLevel::Email,
+        methods: vec![],
+    };
     let token = header
         .and_then(|h| OpaqueToken::parse(h.trim()).ok())
-        .ok_or(Error::StepUpRequired)?;
+        .ok_or_else(refused)?;
     let keys = app.keys().await?;
     match app
         .store
-        .step_up_token_expiry(user, &token_hash(keys, user, &token))
+        .get_step_up_token(user, &token_hash(keys, user, &token))
         .await?
     {
-        Some(expires_at) if expires_at > app.clock.now() => Ok(()),
-        _ => Err(Error::StepUpRequired),
+        Some((expires_at, level)) if expires_at > app.clock.now() => Ok(level),
+        _ => Err(refused()),
     }
+}
+
+/// The step-up methods open to the caller, in the order a page offers them: their factors'
+/// methods once they have one (`totp`, `sms`, `voice`, `recovery_code`), else `email`.
+pub async fn methods(app: &App, caller: &Caller) -> Result<Vec<&'static str>> {
+    let methods = crate::login::methods(app, caller).await?;
+    Ok(if methods.is_empty() {
+        vec!["email"]
+    } else {
+        methods.iter().map(|m| m.as_str()).collect()
+    })
+}
+
+/// Guards a change to the caller's 2FA (or, for an admin, to a member's): a valid step-up token
+/// of the level the caller's account needs. With an `email` token where a `factor` one is
+/// needed, the refusal is recorded on the caller's trail. The answer names the level and the
+/// methods the caller can step up with.
+pub async fn require_for_change(app: &App, caller: &Caller, header: Option<&str>) -> Result<()> {
+    let presented = match require(app, &caller.user, header).await {
+        Ok(level) => Some(level),
+        Err(Error::StepUpRequired { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    if presented == Some(StepUpLevel::Factor) {
+        return Ok(());
+    }
+    let methods = methods(app, caller).await?;
+    let needed = if methods == ["email"] {
+        StepUpLevel::Email
+    } else {
+        StepUpLevel::Factor
+    };
+    if presented.is_some_and(|p| p >= needed) {
+        return Ok(());
+    }
+    if presented.is_some() {
+        let mut event = SecurityEvent::by_caller(
+            app,
+            caller,
+            Action::StepUpRefused,
+            "an email step-up cannot change two-factor settings once a factor is set up",
+        );
+        event.outcome = "failure";
+        if let Commit::Refused(_) = app.store.commit(&[Change::PutEvent(event)]).await? {
+            tracing::error!("refusal event id collision");
+        }
+    }
+    Err(Error::StepUpRequired {
+        level: needed,
+        methods,
+    })
+}
+
+/// A step-up code on its way to the user's phone: the challenge and the masked number.
+#[derive(Debug)]
+pub struct PhoneChallengeSent {
+    pub challenge_id: ChallengeId,
+    pub channel: Channel,
+    pub to_masked: String,
+    pub expires_in: i64,
+}
+
+/// The hash a phone step-up code is stored as: bound to the challenge and to the phone factor
+/// it went to, so it is worthless once that phone is removed or replaced.
+fn phone_code_hash(
+    keys: &crate::crypto::DataKeys,
+    id: &ChallengeId,
+    phone: &FactorId,
+    code: &str,
+) -> Vec<u8> {
+    challenge::code_hash(
+        keys,
+        Purpose::StepUpPhone,
+        id,
+        &format!("{}:{code}", phone.as_ref()),
+    )
+    .to_vec()
+}
+
+/// Sends a step-up code to the caller's active phone by `channel`, within the login code's
+/// send limits (per user and per number). Either the message went out and the send counts,
+/// or nothing is recorded.
+pub async fn start_phone(
+    app: &App,
+    caller: &Caller,
+    channel: Channel,
+) -> Result<PhoneChallengeSent> {
+    let keys = app.keys().await?;
+    let (phone, number) = phones::active_number(app, &caller.user, channel).await?;
+    let taken = phones::reserve_sends(app, &caller.user, &number).await?;
+    let now = app.clock.now();
+    let id = ChallengeId::new();
+    let code = random_code(app.config.code_length);
+    let c = Challenge {
+        code_hash: Some(phone_code_hash(keys, &id, &phone.id, &code)),
+        code_channel: Some(channel),
+        methods: vec![],
+        id: id.clone(),
+        user: caller.user.clone(),
+        purpose: Purpose::StepUpPhone,
+        attempts: 0,
+        max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
+        status: ChallengeStatus::Open,
+        created_at: now,
+        expires_at: now + CODE_TTL_SECS,
+    };
+    if let Err(e) = app.store.put_challenge(&c).await {
+        limits::release_all(app, taken).await;
+        return Err(e);
+    }
+    if let Err(e) = phones::deliver(app, &number, channel, &code).await {
+        if let Err(u) = app
+            .store
+            .delete_challenge(&caller.user, Purpose::StepUpPhone, &id)
+            .await
+        {
+            tracing::error!(error = %u, "could not remove challenge after failed send");
+        }
+        limits::release_all(app, taken).await;
+        return Err(e);
+    }
+    Ok(PhoneChallengeSent {
+        challenge_id: id,
+        channel,
+        to_masked: number.masked(),
+        expires_in: CODE_TTL_SECS,
+    })
+}
+
+/// Redeems a code sent to the phone and issues a `factor` step-up token. Wrong codes use the
+/// account's guessing budget and count toward the lock, like login codes.
+pub async fn verify_phone(
+    app: &App,
+    caller: &Caller,
+    id: &ChallengeId,
+    code: &OtpCode,
+) -> Result<IssuedStepUp> {
+    let keys = app.keys().await?;
+    crate::login::ensure_unlocked(app, caller).await?;
+    let guess = limits::take_guess(app, &caller.user).await?;
+    let counted = async {
+        let c = challenge::count_try(app, &caller.user, Purpose::StepUpPhone, id).await?;
+        let phone = crate::factors::active(app, &caller.user, FactorKind::Phone)
+            .await?
+            .into_iter()
+            .next();
+        let right = match (&phone, c.code_hash.as_deref()) {
+            (Some(p), Some(expected)) => {
+                ct_eq(&phone_code_hash(keys, id, &p.id, code.as_str()), expected)
+            }
+            _ => false,
+        };
+        Ok((c, right))
+    }
+    .await;
+    match counted {
+        Ok((c, true)) => {
+            limits::release_all(app, guess).await;
+            let reset = Change::ResetLoginFailures {
+                user: caller.user.clone(),
+            };
+            grant_for_challenge(app, &c, StepUpLevel::Factor, vec![reset]).await
+        }
+        Ok((c, false)) => {
+            crate::login::record_failure(app, caller).await?;
+            Err(challenge::wrong_code(&c))
+        }
+        Err(e) => {
+            limits::release_all(app, guess).await;
+            Err(e)
+        }
+    }
+}
+
+/// Step-up with the recovery code (for someone who lost their phone): accepted once, it is
+/// swapped for a new one in the same write that stores the `factor` token, and the new code is
+/// returned to be shown. Wrong codes use the guessing budget and count toward the lock.
+pub async fn with_recovery_code(
+    app: &App,
+    caller: &Caller,
+    code: &RecoveryCode,
+) -> Result<(IssuedStepUp, RecoveryCode)> {
+    crate::login::ensure_unlocked(app, caller).await?;
+    let guess = limits::take_guess(app, &caller.user).await?;
+    let remaining = guess.iter().map(|r| r.remaining).min().unwrap_or(0) as u32;
+    let refused = move |_| Error::InvalidCode {
+        attempts_remaining: remaining,
+    };
+    let (swap, next) = match crate::recovery::matching(app, &caller.user, code).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            crate::login::record_failure(app, caller).await?;
+            return Err(refused(0));
+        }
+        Err(e) => {
+            limits::release_all(app, guess).await;
+            return Err(e);
+        }
+    };
+    limits::release_all(app, guess).await;
+    let event = SecurityEvent::by_caller(
+        app,
+        caller,
+        Action::RecoveryCodeUsed,
+        "to step up; a new one was issued",
+    );
+    let proof = vec![
+        swap,
+        Change::ResetLoginFailures {
+            user: caller.user.clone(),
+        },
+        Change::PutEvent(event.clone()),
+    ];
+    let issued = grant(app, &caller.user, StepUpLevel::Factor, proof, refused).await?;
+    notify(app, caller.email.as_ref(), &event).await;
+    Ok((issued, next))
 }

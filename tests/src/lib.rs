@@ -32,11 +32,28 @@ pub fn table_name() -> String {
     env_or("TABLE_NAME", "mfa-local")
 }
 
-/// A fresh user (unique sub and mailbox) with a valid dev token.
+/// A fresh user (unique sub and mailbox) with a valid dev token, and the factors the helpers
+/// enrolled for it (so a test can step up with one, as a person would).
 pub struct User {
     pub sub: String,
     pub email: String,
     pub token: String,
+    known: std::sync::Mutex<Known>,
+}
+
+/// What a person holds of their factors: the app (its URI, the clock offset of the stack it
+/// was enrolled on, and the last step the helpers used), the phone number.
+#[derive(Default, Clone)]
+struct Known {
+    app: Option<HeldApp>,
+    phone: Option<String>,
+}
+
+#[derive(Clone)]
+struct HeldApp {
+    uri: String,
+    offset: i64,
+    last_step: i64,
 }
 
 impl User {
@@ -59,7 +76,32 @@ impl User {
         all["sub"] = json!(sub);
         all["email"] = json!(email);
         let token = mint(all);
-        User { sub, email, token }
+        User {
+            sub,
+            email,
+            token,
+            known: Default::default(),
+        }
+    }
+
+    /// The user now holds this authenticator app (enrolled on a stack whose clock is
+    /// `offset` seconds ahead).
+    pub fn holds_app(&self, uri: &str, offset: i64) {
+        let step = (unix_now() as i64 + offset).div_euclid(30);
+        self.known.lock().unwrap().app = Some(HeldApp {
+            uri: uri.to_owned(),
+            offset,
+            last_step: step - 1,
+        });
+    }
+
+    /// The user now holds this phone.
+    pub fn holds_phone(&self, number: &str) {
+        self.known.lock().unwrap().phone = Some(number.to_owned());
+    }
+
+    fn known(&self) -> Known {
+        self.known.lock().unwrap().clone()
     }
 }
 
@@ -196,6 +238,113 @@ impl Api {
         let r = self.verify_step_up(user, &id, &code).await;
         assert_eq!(r.status, 200, "step-up: {:?}", r.body);
         r.body["step_up_token"].as_str().expect("token").to_owned()
+    }
+
+    /// A step-up token as the settings page would get one: by email while `user` has no
+    /// factor, else with a factor the user holds (an app code, else a code by SMS).
+    pub async fn step_up(&self, moto: &str, user: &User) -> String {
+        let page = self.send("GET", "/v1/mfa", user, None, None, &[]).await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        if page.body["step_up_methods"] == json!(["email"]) {
+            return self.step_up_by_email(moto, user).await;
+        }
+        let known = user.known();
+        if let Some(app) = known.app {
+            return self.step_up_with_held_app(user, app).await;
+        }
+        let number = known
+            .phone
+            .expect("the user has a factor the test does not hold");
+        self.step_up_by_phone(moto, user, &number).await
+    }
+
+    /// A `factor` step-up token from the app's current code, the step after the ones the
+    /// helpers used (enrollment confirms with the previous step), so that a test's own login
+    /// with the next step's code (`now + 30`) still finds it unused. A step is accepted once:
+    /// if the current one is used, wait for the next.
+    async fn step_up_with_held_app(&self, user: &User, mut app: HeldApp) -> String {
+        for _ in 0..8 {
+            let now = unix_now() as i64 + app.offset;
+            if now.div_euclid(30) <= app.last_step {
+                let wait = (app.last_step + 1) * 30 - now;
+                tokio::time::sleep(Duration::from_secs(wait.max(0) as u64 + 1)).await;
+                continue;
+            }
+            let step = (unix_now() as i64 + app.offset).div_euclid(30);
+            app.last_step = step;
+            let r = self
+                .send(
+                    "POST",
+                    "/v1/step-up/totp",
+                    user,
+                    None,
+                    Some(json!({ "code": app_code(&app.uri, (step * 30) as u64) })),
+                    &[],
+                )
+                .await;
+            user.known.lock().unwrap().app = Some(app.clone());
+            if r.status == 200 {
+                assert_eq!(r.body["level"], "factor");
+                return r.body["step_up_token"].as_str().unwrap().to_owned();
+            }
+            assert_eq!(r.code(), "invalid_code", "{:?}", r.body);
+        }
+        panic!("no app step was free for a step-up");
+    }
+
+    /// A `factor` step-up token from the app's code for the next step (`now + 30`). A step is
+    /// accepted once: if it was already used (by a login), wait for the one after.
+    pub async fn step_up_by_app(&self, user: &User, uri: &str, offset: i64) -> String {
+        for _ in 0..3 {
+            let at = (unix_now() as i64 + offset + 30) as u64;
+            let r = self
+                .send(
+                    "POST",
+                    "/v1/step-up/totp",
+                    user,
+                    None,
+                    Some(json!({ "code": app_code(uri, at) })),
+                    &[],
+                )
+                .await;
+            if r.status == 200 {
+                assert_eq!(r.body["level"], "factor");
+                return r.body["step_up_token"].as_str().unwrap().to_owned();
+            }
+            assert_eq!(r.code(), "invalid_code", "{:?}", r.body);
+            tokio::time::sleep(Duration::from_secs(30 - (at % 30) + 1)).await;
+        }
+        panic!("no app step was free for a step-up");
+    }
+
+    /// A `factor` step-up token from a code sent to the user's phone by SMS (moto's inbox).
+    pub async fn step_up_by_phone(&self, moto: &str, user: &User, number: &str) -> String {
+        let r = self
+            .send(
+                "POST",
+                "/v1/step-up/phone",
+                user,
+                None,
+                Some(json!({ "channel": "sms" })),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 202, "{:?}", r.body);
+        let id = r.body["challenge_id"].as_str().unwrap().to_owned();
+        let code = code_in(sms_to(moto, number).await.last().unwrap(), 6).unwrap();
+        let v = self
+            .send(
+                "POST",
+                "/v1/step-up/phone/verify",
+                user,
+                None,
+                Some(json!({ "challenge_id": id, "code": code })),
+                &[],
+            )
+            .await;
+        assert_eq!(v.status, 200, "{:?}", v.body);
+        assert_eq!(v.body["level"], "factor");
+        v.body["step_up_token"].as_str().unwrap().to_owned()
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
@@ -377,7 +526,8 @@ pub async fn enroll_app_at(
     label: &str,
     now: u64,
 ) -> (String, String, Reply) {
-    let step_up = api.step_up_by_email(moto, user).await;
+    let offset = now as i64 - unix_now() as i64;
+    let step_up = api.step_up(moto, user).await;
     let r = api
         .send(
             "POST",
@@ -397,10 +547,15 @@ pub async fn enroll_app_at(
             &format!("/v1/factors/totp/{id}/verify"),
             user,
             None,
-            Some(json!({ "code": app_code(&uri, now) })),
+            // The previous step's code (an app a little behind): the current and next steps
+            // stay free for the test's own step-ups and logins.
+            Some(json!({ "code": app_code(&uri, (unix_now() as i64 + offset - 30) as u64) })),
             &[],
         )
         .await;
+    if confirm.status == 200 {
+        user.holds_app(&uri, offset);
+    }
     (id, uri, confirm)
 }
 
@@ -700,7 +855,12 @@ pub async fn user_with_phone(api: &Api) -> (User, String) {
 
 /// Adds and verifies a fresh mobile number (by SMS) for `user`; the number.
 pub async fn add_phone(api: &Api, user: &User) -> String {
-    let step_up = api.step_up_by_email(&moto_url(), user).await;
+    add_phone_on(api, &moto_url(), user).await
+}
+
+/// As [`add_phone`], through the moto at `moto` (a private stack).
+pub async fn add_phone_on(api: &Api, moto: &str, user: &User) -> String {
+    let step_up = api.step_up(moto, user).await;
     let number = fresh_mobile();
     let r = api
         .send(
@@ -713,7 +873,7 @@ pub async fn add_phone(api: &Api, user: &User) -> String {
         )
         .await;
     let id = r.body["factor_id"].as_str().unwrap();
-    let code = code_in(sms_to(&moto_url(), &number).await.last().unwrap(), 6).unwrap();
+    let code = code_in(sms_to(moto, &number).await.last().unwrap(), 6).unwrap();
     let ok = api
         .send(
             "POST",
@@ -725,7 +885,22 @@ pub async fn add_phone(api: &Api, user: &User) -> String {
         )
         .await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
+    user.holds_phone(&number);
     number
+}
+
+/// A step-up by the recovery code (`POST /v1/step-up/recovery-code`): the reply, with the code
+/// that replaces it when it was right.
+pub async fn step_up_by_recovery(api: &Api, user: &User, code: &str) -> Reply {
+    api.send(
+        "POST",
+        "/v1/step-up/recovery-code",
+        user,
+        None,
+        Some(json!({ "recovery_code": code })),
+        &[],
+    )
+    .await
 }
 
 /// Starts a login presenting a remembered device's token.

@@ -13,7 +13,6 @@ use shared::http::{
     Caller,
 };
 use shared::reset;
-use shared::settings::EventPageView;
 use shared::types::UserId;
 use shared::{App, Error, Result};
 
@@ -76,6 +75,6 @@ async fn events(app: &App, req: &Request) -> Result<Response<Body>> {
     let (org_id, member) = target(req)?;
     reset::authorize_caller(&caller, &org_id)?;
     let (limit, cursor) = event_page_query(req)?;
-    let page = reset::member_events(app, &org_id, &member, limit, cursor.as_ref()).await?;
-    Ok(json(200, &EventPageView::of(&page)))
+    let page = reset::member_events(app, &org_id, &member, limit, cursor.as_deref()).await?;
+    Ok(json(200, &page))
 }

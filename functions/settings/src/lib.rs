@@ -17,7 +17,7 @@ use shared::http::{
 };
 use shared::login::Method;
 use shared::ports::RememberPolicy;
-use shared::settings::{self, EventPageView, PolicyChange};
+use shared::settings::{self, PolicyChange};
 use shared::types::{ChallengeId, DeviceId};
 use shared::{App, Error, Result};
 
@@ -114,8 +114,8 @@ async fn revoke_all(app: &App, req: &Request) -> Result<Response<Body>> {
 async fn events(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = Caller::from_request(req)?;
     let (limit, cursor) = event_page_query(req)?;
-    let page = settings::events(app, &caller.user, limit, cursor.as_ref()).await?;
-    Ok(json(200, &EventPageView::of(&page)))
+    let page = settings::events(app, &caller.user, limit, cursor.as_deref()).await?;
+    Ok(json(200, &page))
 }
 
 #[derive(Deserialize)]

@@ -1,12 +1,21 @@
-//! Flow 1, email step-up: a code sent to the account email unlocks security settings.
+//! Flow 1, step-up: a recent proof unlocks security settings for 15 minutes. An emailed code
+//! gives an `email` step-up, enough only while the user has no factor; a factor (app, phone,
+//! recovery code) gives a `factor` step-up.
 //!
 //! - `POST /v1/step-up/email` -> 202 `{challenge_id, delivery, to, expires_in}`
-//! - `POST /v1/step-up/email/verify` `{challenge_id, code}` -> 200 `{step_up_token, expires_in}`
-//! - `POST /v1/step-up/totp` `{code}` -> 200 `{step_up_token, expires_in}` (users with an app)
+//! - `POST /v1/step-up/email/verify` `{challenge_id, code}` -> 200 `{step_up_token, level,
+//!   expires_in}`
+//! - `POST /v1/step-up/totp` `{code}` -> 200 (users with an app)
+//! - `POST /v1/step-up/phone` `{channel}` -> 202 `{challenge_id, delivery, to, expires_in}`
+//! - `POST /v1/step-up/phone/verify` `{challenge_id, code}` -> 200
+//! - `POST /v1/step-up/recovery-code` `{recovery_code}` -> 200 with `new_recovery_code`
 
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::http::{error_response, json, json_body, route_key, Caller};
+use shared::ports::Channel;
+use shared::recovery::RecoveryCode;
+use shared::step_up::IssuedStepUp;
 use shared::types::{ChallengeId, OtpCode};
 use shared::{factors, step_up, totp as totp_rules, App, Error, Result};
 
@@ -15,6 +24,9 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/step-up/email",
     "POST /v1/step-up/email/verify",
     "POST /v1/step-up/totp",
+    "POST /v1/step-up/phone",
+    "POST /v1/step-up/phone/verify",
+    "POST /v1/step-up/recovery-code",
 ];
 
 /// Entry point for every request routed to this function.
@@ -23,6 +35,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Some("POST /v1/step-up/email") => start_email(app, &req).await,
         Some("POST /v1/step-up/email/verify") => verify_email(app, &req).await,
         Some("POST /v1/step-up/totp") => totp(app, &req).await,
+        Some("POST /v1/step-up/phone") => start_phone(app, &req).await,
+        Some("POST /v1/step-up/phone/verify") => verify_phone(app, &req).await,
+        Some("POST /v1/step-up/recovery-code") => recovery_code(app, &req).await,
         _ => Err(Error::NotFound("no such route".into())),
     };
     result.unwrap_or_else(|e| error_response(&e))
@@ -32,6 +47,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 #[serde(deny_unknown_fields)]
 struct StartEmail {}
 
+/// A code on its way: `delivery` is `email`, `sms` or `voice`.
 #[derive(Serialize)]
 struct EmailSent {
     challenge_id: String,
@@ -66,7 +82,23 @@ struct VerifyEmail {
 #[derive(Serialize)]
 struct StepUpIssued {
     step_up_token: String,
+    /// `email` or `factor`: what the token proved.
+    level: &'static str,
     expires_in: i64,
+    /// A recovery-code step-up used the code up: this one replaces it, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_recovery_code: Option<String>,
+}
+
+impl From<IssuedStepUp> for StepUpIssued {
+    fn from(issued: IssuedStepUp) -> Self {
+        StepUpIssued {
+            step_up_token: issued.token.as_str().to_owned(),
+            level: issued.level.as_str(),
+            expires_in: issued.expires_in,
+            new_recovery_code: None,
+        }
+    }
 }
 
 async fn verify_email(app: &App, req: &Request) -> Result<Response<Body>> {
@@ -76,13 +108,7 @@ async fn verify_email(app: &App, req: &Request) -> Result<Response<Body>> {
     let code = OtpCode::parse(&body.code, app.config.code_length)?;
     let issued = step_up::verify_email(app, &caller.user, &id, &code).await?;
     tracing::info!(user = caller.user.as_ref(), "step-up by email succeeded");
-    Ok(json(
-        200,
-        &StepUpIssued {
-            step_up_token: issued.token.as_str().to_owned(),
-            expires_in: issued.expires_in,
-        },
-    ))
+    Ok(json(200, &StepUpIssued::from(issued)))
 }
 
 #[derive(Deserialize)]
@@ -100,11 +126,72 @@ async fn totp(app: &App, req: &Request) -> Result<Response<Body>> {
         user = caller.user.as_ref(),
         "step-up by authenticator app succeeded"
     );
+    Ok(json(200, &StepUpIssued::from(issued)))
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ChannelIn {
+    Sms,
+    Voice,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartPhone {
+    channel: ChannelIn,
+}
+
+async fn start_phone(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    let body: StartPhone = json_body(req)?;
+    let channel = match body.channel {
+        ChannelIn::Sms => Channel::Sms,
+        ChannelIn::Voice => Channel::Voice,
+    };
+    let sent = step_up::start_phone(app, &caller, channel).await?;
+    tracing::info!(
+        user = caller.user.as_ref(),
+        channel = channel.as_str(),
+        "step-up code sent to the phone"
+    );
     Ok(json(
-        200,
-        &StepUpIssued {
-            step_up_token: issued.token.as_str().to_owned(),
-            expires_in: issued.expires_in,
+        202,
+        &EmailSent {
+            challenge_id: sent.challenge_id.as_ref().to_owned(),
+            delivery: sent.channel.as_str(),
+            to: sent.to_masked,
+            expires_in: sent.expires_in,
         },
     ))
+}
+
+async fn verify_phone(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    let body: VerifyEmail = json_body(req)?;
+    let id = ChallengeId::parse(&body.challenge_id, "challenge_id")?;
+    let code = OtpCode::parse(&body.code, app.config.code_length)?;
+    let issued = step_up::verify_phone(app, &caller, &id, &code).await?;
+    tracing::info!(user = caller.user.as_ref(), "step-up by phone succeeded");
+    Ok(json(200, &StepUpIssued::from(issued)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoveryStepUp {
+    recovery_code: String,
+}
+
+async fn recovery_code(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = Caller::from_request(req)?;
+    let body: RecoveryStepUp = json_body(req)?;
+    let code = RecoveryCode::parse(&body.recovery_code)?;
+    let (issued, next) = step_up::with_recovery_code(app, &caller, &code).await?;
+    tracing::info!(
+        user = caller.user.as_ref(),
+        "step-up by recovery code succeeded"
+    );
+    let mut answer = StepUpIssued::from(issued);
+    answer.new_recovery_code = Some(next.display());
+    Ok(json(200, &answer))
 }

@@ -22,7 +22,7 @@ use crate::login::Method;
 use crate::ports::{
     Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor,
     FactorKind, FactorStatus, PhoneCode, Profile, Purpose, RecoveryRecord, RememberPolicy,
-    ResetMarker, SelfReset, SelfResetStatus, Settings, Store,
+    ResetMarker, SelfReset, SelfResetStatus, Settings, StepUpLevel, Store,
 };
 use crate::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
 use crate::types::{ChallengeId, DeviceId, Email, FactorId, OrgRole, UserId};
@@ -96,6 +96,10 @@ fn challenge_from(item: &Item, user: &UserId, purpose: Purpose) -> Result<Challe
             .get("code_hash")
             .and_then(|v| v.as_b().ok())
             .map(|b| b.as_ref().to_vec()),
+        code_channel: item
+            .get("code_channel")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|c| Channel::parse(c)),
         methods: item
             .get("methods")
             .and_then(|v| v.as_s().ok())
@@ -253,6 +257,17 @@ fn event_from(item: &Item) -> Result<SecurityEvent> {
         source_ip: opt("source_ip"),
         user_agent: opt("user_agent"),
     })
+}
+
+fn step_up_item(user: &UserId, token_hash: &str, level: StepUpLevel, expires_at: UnixTime) -> Item {
+    let mut item = key(user_pk(user), format!("STEPUP#{token_hash}"));
+    item.extend([
+        ("type".to_owned(), s("step_up_token")),
+        ("level".to_owned(), s(level.as_str())),
+        ("expires_at".to_owned(), n(expires_at)),
+        ("ttl".to_owned(), n(expires_at + TTL_GRACE_SECS)),
+    ]);
+    item
 }
 
 fn device_sk(token_hash: &str) -> String {
@@ -474,6 +489,82 @@ impl DynamoStore {
             }
             Change::DeleteStepUpToken { user, token_hash } => {
                 delete(key(user_pk(user), format!("STEPUP#{token_hash}")))
+            }
+            Change::PutStepUpToken {
+                user,
+                token_hash,
+                level,
+                expires_at,
+            } => put(
+                step_up_item(user, token_hash, *level, *expires_at),
+                Some("attribute_not_exists(pk)"),
+            ),
+            Change::ConsumeChallenge { user, purpose, id } => {
+                let u = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), challenge_sk(*purpose, id))))
+                    .update_expression("SET #status = :used")
+                    .condition_expression("#status = :open")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":used", s("used"))
+                    .expression_attribute_values(":open", s("open"));
+                Ok(TransactWriteItem::builder()
+                    .update(build(u.build())?)
+                    .build())
+            }
+            Change::AcceptTotpStep { user, id, step } => {
+                let u = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), factor_sk(id))))
+                    .update_expression("SET last_step = :step")
+                    .condition_expression(
+                        "#status = :active AND (attribute_not_exists(last_step) OR last_step < :step)",
+                    )
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":active", s("active"))
+                    .expression_attribute_values(":step", n(*step));
+                Ok(TransactWriteItem::builder()
+                    .update(build(u.build())?)
+                    .build())
+            }
+            Change::SwapRecovery {
+                user,
+                old_hash,
+                new,
+            } => {
+                let u = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), RECOVERY_SK.into())))
+                    .update_expression("SET code_hash = :new, created_at = :created")
+                    .condition_expression("code_hash = :old")
+                    .expression_attribute_values(":new", b(&new.hash))
+                    .expression_attribute_values(":old", b(old_hash))
+                    .expression_attribute_values(":created", n(new.created_at));
+                Ok(TransactWriteItem::builder()
+                    .update(build(u.build())?)
+                    .build())
+            }
+            Change::ConsumeRecovery { user, old_hash } => {
+                let d = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), RECOVERY_SK.into())))
+                    .condition_expression("code_hash = :old")
+                    .expression_attribute_values(":old", b(old_hash));
+                Ok(TransactWriteItem::builder()
+                    .delete(build(d.build())?)
+                    .build())
+            }
+            Change::ResetLoginFailures { user } => {
+                let u = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(user), LOGIN_GUARD_SK.into())))
+                    .update_expression("SET consecutive_failures = :zero, #type = :type")
+                    .expression_attribute_names("#type", "type")
+                    .expression_attribute_values(":zero", n(0))
+                    .expression_attribute_values(":type", s("login_guard"));
+                Ok(TransactWriteItem::builder()
+                    .update(build(u.build())?)
+                    .build())
             }
             Change::DeleteLoginGuard { user } => delete(key(user_pk(user), LOGIN_GUARD_SK.into())),
             Change::DeleteLimit { scope, limit } => {
@@ -740,6 +831,9 @@ impl Store for DynamoStore {
         if let Some(h) = &c.code_hash {
             item.insert("code_hash".into(), b(h));
         }
+        if let Some(ch) = c.code_channel {
+            item.insert("code_channel".into(), s(ch.as_str()));
+        }
         created(self.put_new(item).await?)
     }
 
@@ -748,25 +842,68 @@ impl Store for DynamoStore {
         user: &UserId,
         purpose: Purpose,
         id: &ChallengeId,
-        code_hash: &[u8],
+        code: Option<(&[u8], Channel)>,
+        expect: Option<&[u8]>,
         now: UnixTime,
     ) -> Result<bool> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), challenge_sk(purpose, id))))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(":now", n(now));
+        req = match code {
+            Some((hash, channel)) => req
+                .update_expression("SET code_hash = :h, code_channel = :c")
+                .expression_attribute_values(":h", b(hash))
+                .expression_attribute_values(":c", s(channel.as_str())),
+            None => req.update_expression("REMOVE code_hash, code_channel"),
+        };
+        let open = "#status = :open AND expires_at > :now AND attempts < max_attempts";
+        req = match expect {
+            Some(old) => req
+                .condition_expression(format!("{open} AND code_hash = :expect"))
+                .expression_attribute_values(":expect", b(old)),
+            None => req.condition_expression(format!("{open} AND attribute_not_exists(code_hash)")),
+        };
+        applied(req.send().await)
+    }
+
+    async fn get_challenge(
+        &self,
+        user: &UserId,
+        purpose: Purpose,
+        id: &ChallengeId,
+    ) -> Result<Option<Challenge>> {
+        self.get(key(user_pk(user), challenge_sk(purpose, id)))
+            .await?
+            .map(|i| challenge_from(&i, user, purpose))
+            .transpose()
+    }
+
+    async fn release_attempt(
+        &self,
+        user: &UserId,
+        purpose: Purpose,
+        id: &ChallengeId,
+    ) -> Result<()> {
         applied(
             self.client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(user_pk(user), challenge_sk(purpose, id))))
-                .update_expression("SET code_hash = :h")
-                .condition_expression(
-                    "#status = :open AND expires_at > :now AND attempts < max_attempts",
-                )
+                .update_expression("ADD attempts :minus_one")
+                .condition_expression("#status = :open AND attempts > :zero")
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":h", b(code_hash))
+                .expression_attribute_values(":minus_one", n(-1))
+                .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":open", s("open"))
-                .expression_attribute_values(":now", n(now))
                 .send()
                 .await,
         )
+        .map(|_| ())
     }
 
     async fn delete_challenge(
@@ -804,52 +941,23 @@ impl Store for DynamoStore {
         )
     }
 
-    async fn consume_challenge(
-        &self,
-        user: &UserId,
-        purpose: Purpose,
-        id: &ChallengeId,
-    ) -> Result<bool> {
-        applied(
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(user_pk(user), challenge_sk(purpose, id))))
-                .update_expression("SET #status = :used")
-                .condition_expression("#status = :open")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":used", s("used"))
-                .expression_attribute_values(":open", s("open"))
-                .send()
-                .await,
-        )
-    }
-
-    async fn put_step_up_token(
+    async fn get_step_up_token(
         &self,
         user: &UserId,
         token_hash: &str,
-        expires_at: UnixTime,
-    ) -> Result<()> {
-        let mut item = key(user_pk(user), format!("STEPUP#{token_hash}"));
-        item.extend([
-            ("type".to_owned(), s("step_up_token")),
-            ("expires_at".to_owned(), n(expires_at)),
-            ("ttl".to_owned(), n(expires_at + TTL_GRACE_SECS)),
-        ]);
-        created(self.put_new(item).await?)
-    }
-
-    async fn step_up_token_expiry(
-        &self,
-        user: &UserId,
-        token_hash: &str,
-    ) -> Result<Option<UnixTime>> {
+    ) -> Result<Option<(UnixTime, StepUpLevel)>> {
         self.get(key(user_pk(user), format!("STEPUP#{token_hash}")))
             .await?
-            .map(|i| get_n(&i, "expires_at"))
+            .map(|i| {
+                // A token from before levels existed proved the mailbox only.
+                let level = opt_s(&i, "level")
+                    .and_then(StepUpLevel::parse)
+                    .unwrap_or(StepUpLevel::Email);
+                Ok((get_n(&i, "expires_at")?, level))
+            })
             .transpose()
     }
+
     async fn commit(&self, changes: &[Change]) -> Result<Commit> {
         let items = changes
             .iter()
@@ -912,24 +1020,6 @@ impl Store for DynamoStore {
         )
     }
 
-    async fn accept_totp_step(&self, user: &UserId, id: &FactorId, step: i64) -> Result<bool> {
-        applied(
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(user_pk(user), factor_sk(id))))
-                .update_expression("SET last_step = :step")
-                .condition_expression(
-                    "#status = :active AND (attribute_not_exists(last_step) OR last_step < :step)",
-                )
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":active", s("active"))
-                .expression_attribute_values(":step", n(step))
-                .send()
-                .await,
-        )
-    }
-
     async fn get_recovery(&self, user: &UserId) -> Result<Option<RecoveryRecord>> {
         self.get(key(user_pk(user), RECOVERY_SK.into()))
             .await?
@@ -940,27 +1030,6 @@ impl Store for DynamoStore {
                 })
             })
             .transpose()
-    }
-
-    async fn swap_recovery(
-        &self,
-        user: &UserId,
-        old_hash: &[u8],
-        new: &RecoveryRecord,
-    ) -> Result<bool> {
-        applied(
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(user_pk(user), RECOVERY_SK.into())))
-                .update_expression("SET code_hash = :new, created_at = :created")
-                .condition_expression("code_hash = :old")
-                .expression_attribute_values(":new", b(&new.hash))
-                .expression_attribute_values(":old", b(old_hash))
-                .expression_attribute_values(":created", n(new.created_at))
-                .send()
-                .await,
-        )
     }
 
     async fn set_phone_code(
@@ -1011,21 +1080,6 @@ impl Store for DynamoStore {
             .map_err(|e| dependency("dynamodb", e))?;
         let item = out.attributes.unwrap_or_default();
         Ok(get_n(&item, "consecutive_failures")? as u32)
-    }
-
-    async fn reset_login_failures(&self, user: &UserId) -> Result<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(user), LOGIN_GUARD_SK.into())))
-            .update_expression("SET consecutive_failures = :zero, #type = :type")
-            .expression_attribute_names("#type", "type")
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":type", s("login_guard"))
-            .send()
-            .await
-            .map_err(|e| dependency("dynamodb", e))?;
-        Ok(())
     }
 
     async fn lock_login(&self, user: &UserId, now: UnixTime) -> Result<bool> {

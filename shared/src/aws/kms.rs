@@ -46,11 +46,11 @@ impl KmsSigner {
 
 #[async_trait]
 impl Signer for KmsSigner {
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+    async fn sign(&self, key_id: &str, message: &[u8]) -> Result<Vec<u8>> {
         let out = self
             .client
             .sign()
-            .key_id(&self.key_id)
+            .key_id(key_id)
             .message(Blob::new(message))
             .message_type(MessageType::Raw)
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
@@ -62,7 +62,7 @@ impl Signer for KmsSigner {
             .ok_or_else(|| Error::unavailable("kms: Sign returned no signature"))
     }
 
-    async fn public_key(&self) -> Result<Vec<u8>> {
+    async fn public_key(&self) -> Result<(String, Vec<u8>)> {
         let out = self
             .client
             .get_public_key()
@@ -70,9 +70,12 @@ impl Signer for KmsSigner {
             .send()
             .await
             .map_err(|e| dependency("kms", e))?;
-        out.public_key
-            .map(Blob::into_inner)
-            .ok_or_else(|| Error::unavailable("kms: GetPublicKey returned no key"))
+        match (out.key_id, out.public_key) {
+            // The key's ARN, not the alias: a later alias change cannot split signing from the
+            // published key.
+            (Some(id), Some(der)) => Ok((id, der.into_inner())),
+            _ => Err(Error::unavailable("kms: GetPublicKey returned no key")),
+        }
     }
 }
 
