@@ -138,6 +138,15 @@ pub async fn start_totp(
     }
     let id = FactorId::new();
     let secret = TotpSecret::generate();
+    // Everything the screen shows is made before the pending app is stored (and counts
+    // toward the cap), so a failure here leaves nothing behind.
+    let account = caller
+        .email
+        .as_ref()
+        .map(|e| e.as_ref().to_owned())
+        .unwrap_or_else(|| caller.user.as_ref().to_owned());
+    let uri = secret.otpauth_uri(&app.config.service_name, &account)?;
+    let (qr_svg, qr_png_base64) = (totp::qr_svg(&uri)?, totp::qr_png_base64(&uri)?);
     let factor = Factor {
         secret: Some(keys.seal(&factor_aad(&caller.user, &id), secret.as_bytes())?),
         id: id.clone(),
@@ -163,17 +172,11 @@ pub async fn start_totp(
         Commit::Done => {}
         Commit::Refused(_) => return Err(Error::Internal("factor id collision".into())),
     }
-    let account = caller
-        .email
-        .as_ref()
-        .map(|e| e.as_ref().to_owned())
-        .unwrap_or_else(|| caller.user.as_ref().to_owned());
-    let uri = secret.otpauth_uri(&app.config.service_name, &account)?;
     Ok(TotpEnrollment {
         factor_id: id,
         secret: secret.base32(),
-        qr_svg: totp::qr_svg(&uri)?,
-        qr_png_base64: totp::qr_png_base64(&uri)?,
+        qr_svg,
+        qr_png_base64,
         otpauth_uri: uri,
         expires_in: PENDING_FACTOR_TTL_SECS,
     })

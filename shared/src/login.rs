@@ -258,7 +258,7 @@ pub async fn start(
         .filter(|m| methods.contains(m))
         .unwrap_or(first);
     let scope = limits::user_scope(&caller.user);
-    limits::reserve(app, &scope, &LOGIN_CHALLENGES).await?;
+    let slot = limits::reserve(app, &scope, &LOGIN_CHALLENGES).await?;
     let now = app.clock.now();
     let id = ChallengeId::new();
     let c = Challenge {
@@ -274,7 +274,11 @@ pub async fn start(
         created_at: now,
         expires_at: now + CODE_TTL_SECS,
     };
-    app.store.put_challenge(&c).await?;
+    if let Err(e) = app.store.put_challenge(&c).await {
+        // No challenge was opened: it does not count.
+        limits::release_all(app, vec![slot]).await;
+        return Err(e);
+    }
     Ok(LoginStart::Pending {
         challenge_id: id,
         methods,
