@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::factors::{self, VerifiedView};
 use shared::http::{
-    error_response, json, json_body, no_content, path_param, require_step_up, route_key, Caller,
+    caller, error_response, json, json_body, no_content, path_param, require_step_up, route_key,
 };
 use shared::phone::PhoneNumber;
 use shared::phones::{self, PhoneEnrollment};
@@ -80,7 +80,7 @@ impl From<PhoneEnrollment> for Pending {
 }
 
 async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let body: Start = json_body(req)?;
     let channel = Channel::from(body.channel);
     let phone = PhoneNumber::parse(&body.phone_number, channel, &app.config.phone_policy)?;
@@ -96,7 +96,7 @@ struct Resend {
 }
 
 async fn resend(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
     let body: Resend = json_body(req)?;
     let sent = phones::resend(app, &caller, &id, body.channel.map(Channel::from)).await?;
@@ -110,7 +110,7 @@ struct Verify {
 }
 
 async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
     let body: Verify = json_body(req)?;
     let code = OtpCode::parse(&body.code, app.config.code_length)?;
@@ -120,7 +120,7 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
 }
 
 async fn delete(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
     require_step_up(app, req, &caller).await?;
     factors::remove(app, &caller, &id, FactorKind::Phone).await?;

@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::factors::{self, VerifiedView};
 use shared::http::{
-    error_response, json, json_body, no_content, path_param, require_step_up, route_key, Caller,
+    caller, error_response, json, json_body, no_content, path_param, require_step_up, route_key,
 };
 use shared::ports::FactorKind;
 use shared::totp;
@@ -52,7 +52,7 @@ struct Enrollment {
 }
 
 async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let body: Start = json_body(req)?;
     let label = body.label.as_deref().map(Label::parse).transpose()?;
     require_step_up(app, req, &caller).await?;
@@ -81,7 +81,7 @@ struct Verify {
 }
 
 async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
     let body: Verify = json_body(req)?;
     let code = OtpCode::parse(&body.code, totp::DIGITS)?;
@@ -90,7 +90,7 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
 }
 
 async fn delete(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
     require_step_up(app, req, &caller).await?;
     factors::remove(app, &caller, &id, FactorKind::Totp).await?;

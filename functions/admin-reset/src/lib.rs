@@ -9,8 +9,8 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::http::{
-    error_response, event_page_query, json, json_body, path_param, require_step_up, route_key,
-    Caller,
+    caller, error_response, event_page_query, json, json_body, path_param, require_step_up,
+    route_key,
 };
 use shared::reset;
 use shared::types::UserId;
@@ -49,7 +49,7 @@ struct ResetBody {
 }
 
 async fn mfa_reset(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let (org_id, member) = target(req)?;
     reset::authorize_caller(&caller, &org_id)?;
     require_step_up(app, req, &caller).await?;
@@ -71,7 +71,7 @@ async fn mfa_reset(app: &App, req: &Request) -> Result<Response<Body>> {
 }
 
 async fn events(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let (org_id, member) = target(req)?;
     reset::authorize_caller(&caller, &org_id)?;
     let (limit, cursor) = event_page_query(req)?;

@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::clock::rfc3339;
 use shared::http::{
-    error_response, json, require_step_up, route_key, text_attachment, wants_text, Caller,
+    caller, error_response, json, require_step_up, route_key, text_attachment, wants_text,
 };
 use shared::{recovery, App, Error, Result};
 
@@ -29,7 +29,7 @@ struct Issued {
 }
 
 async fn regenerate(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     require_step_up(app, req, &caller).await?;
     let issued = recovery::regenerate(app, &caller).await?;
     let (code, created_at) = (issued.code.display(), rfc3339(issued.created_at));

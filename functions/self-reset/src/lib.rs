@@ -9,7 +9,7 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::clock::rfc3339;
-use shared::http::{error_response, json, json_body, no_content, path_param, route_key, Caller};
+use shared::http::{caller, error_response, json, json_body, no_content, path_param, route_key};
 use shared::self_reset;
 use shared::types::{ChallengeId, OtpCode};
 use shared::{App, Error, Result};
@@ -35,7 +35,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 struct Start {}
 
 async fn request(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let Start {} = json_body(req)?;
     let sent = self_reset::request(app, &caller).await?;
     tracing::info!(
@@ -60,7 +60,7 @@ struct Confirm {
 }
 
 async fn confirm(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let id = ChallengeId::parse(&path_param(req, "request_id")?, "request_id")?;
     let body: Confirm = json_body(req)?;
     let code = OtpCode::parse(&body.code, app.config.code_length)?;
@@ -73,7 +73,7 @@ async fn confirm(app: &App, req: &Request) -> Result<Response<Body>> {
 }
 
 async fn cancel(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let id = ChallengeId::parse(&path_param(req, "request_id")?, "request_id")?;
     self_reset::cancel(app, &caller, &id).await?;
     tracing::info!(user = caller.user.as_ref(), "self-service reset cancelled");

@@ -12,8 +12,8 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::devices::{self, DeviceView};
 use shared::http::{
-    error_response, event_page_query, json, json_body, no_content, path_param, require_step_up,
-    route_key, Caller,
+    caller, error_response, event_page_query, json, json_body, no_content, path_param,
+    require_step_up, route_key,
 };
 use shared::login::Method;
 use shared::ports::RememberPolicy;
@@ -46,7 +46,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn overview(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     Ok(json(200, &settings::overview(app, &caller).await?))
 }
 
@@ -68,7 +68,7 @@ struct Policy {
 }
 
 async fn set_policy(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     require_step_up(app, req, &caller).await?;
     let body: Policy = json_body(req)?;
     let change = PolicyChange {
@@ -89,7 +89,7 @@ async fn set_policy(app: &App, req: &Request) -> Result<Response<Body>> {
 }
 
 async fn list_devices(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let devices: Vec<DeviceView> = devices::list(app, &caller.user)
         .await?
         .iter()
@@ -99,20 +99,20 @@ async fn list_devices(app: &App, req: &Request) -> Result<Response<Body>> {
 }
 
 async fn revoke(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let id = DeviceId::parse(&path_param(req, "device_id")?, "device_id")?;
     devices::revoke(app, &caller, &id).await?;
     Ok(no_content())
 }
 
 async fn revoke_all(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     devices::revoke_all(app, &caller).await?;
     Ok(no_content())
 }
 
 async fn events(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let (limit, cursor) = event_page_query(req)?;
     let page = settings::events(app, &caller.user, limit, cursor.as_deref()).await?;
     Ok(json(200, &page))
@@ -127,7 +127,7 @@ struct Disable {
 }
 
 async fn disable(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     settings::ensure_may_disable(&caller)?;
     require_step_up(app, req, &caller).await?;
     let body: Disable = json_body(req)?;

@@ -12,7 +12,7 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::http::{error_response, json, json_body, route_key, Caller};
+use shared::http::{caller, error_response, json, json_body, route_key};
 use shared::ports::Channel;
 use shared::recovery::RecoveryCode;
 use shared::step_up::IssuedStepUp;
@@ -57,7 +57,7 @@ struct EmailSent {
 }
 
 async fn start_email(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let StartEmail {} = json_body(req)?;
     let sent = step_up::start_email(app, &caller.user, caller.require_email()?).await?;
     tracing::info!(user = caller.user.as_ref(), "step-up code emailed");
@@ -102,7 +102,7 @@ impl From<IssuedStepUp> for StepUpIssued {
 }
 
 async fn verify_email(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let body: VerifyEmail = json_body(req)?;
     let id = ChallengeId::parse(&body.challenge_id, "challenge_id")?;
     let code = OtpCode::parse(&body.code, app.config.code_length)?;
@@ -118,7 +118,7 @@ struct TotpStepUp {
 }
 
 async fn totp(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let body: TotpStepUp = json_body(req)?;
     let code = OtpCode::parse(&body.code, totp_rules::DIGITS)?;
     let issued = factors::step_up_with_totp(app, &caller, &code).await?;
@@ -143,7 +143,7 @@ struct StartPhone {
 }
 
 async fn start_phone(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let body: StartPhone = json_body(req)?;
     let channel = match body.channel {
         ChannelIn::Sms => Channel::Sms,
@@ -167,7 +167,7 @@ async fn start_phone(app: &App, req: &Request) -> Result<Response<Body>> {
 }
 
 async fn verify_phone(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let body: VerifyEmail = json_body(req)?;
     let id = ChallengeId::parse(&body.challenge_id, "challenge_id")?;
     let code = OtpCode::parse(&body.code, app.config.code_length)?;
@@ -183,7 +183,7 @@ struct RecoveryStepUp {
 }
 
 async fn recovery_code(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let body: RecoveryStepUp = json_body(req)?;
     let code = RecoveryCode::parse(&body.recovery_code)?;
     let (issued, next) = step_up::with_recovery_code(app, &caller, &code).await?;

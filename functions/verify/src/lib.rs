@@ -10,7 +10,7 @@
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::devices;
-use shared::http::{error_response, json, json_body, path_param, route_key, Caller};
+use shared::http::{caller, error_response, json, json_body, path_param, route_key};
 use shared::login::{self, LoginStart, Method};
 use shared::ports::Channel;
 use shared::types::{ChallengeId, Label, OpaqueToken};
@@ -44,7 +44,7 @@ struct Start {
 }
 
 async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let body: Start = json_body(req)?;
     let device_token = body
         .device_token
@@ -92,7 +92,7 @@ struct Send {
 }
 
 async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let id = ChallengeId::parse(&path_param(req, "challenge_id")?, "challenge_id")?;
     let body: Send = json_body(req)?;
     let channel = match body.channel {
@@ -129,7 +129,7 @@ struct Approved {
 }
 
 async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = Caller::from_request(req)?;
+    let caller = caller(req)?;
     let id = ChallengeId::parse(&path_param(req, "challenge_id")?, "challenge_id")?;
     let body: Verify = json_body(req)?;
     let method = body.method;

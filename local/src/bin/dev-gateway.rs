@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = DevKey::load_or_create(&local_dev::state_dir())?;
     let verifier = Verifier::new(&key.jwks(), ISSUER, AUDIENCE)?;
     let clock = Arc::new(OffsetClock::default());
-    let mut app = shared::App::from_env_with_clock(clock.clone()).await?;
+    let mut app = shared::aws::app_from_env_with_clock(clock.clone()).await?;
     // No emulator serves the voice API: calls go to the local inbox file instead.
     app.voice = Arc::new(FileVoiceInbox::new(FileVoiceInbox::default_path()));
     // Tests only: a store whose DynamoDB client can be told to refuse its next transaction.

@@ -1,6 +1,7 @@
 //! The one error type every flow returns, and its stable public codes.
 //!
-//! The mapping to HTTP lives in [`crate::http::error_response`]; nothing else decides a status.
+//! The mapping to HTTP lives in `mfa-http` (`status` and `error_response`); nothing else decides
+//! a status.
 
 /// Seconds a client should wait after a dependency failure before retrying.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
@@ -54,21 +55,6 @@ impl Error {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Error::Unavailable {
             detail: detail.into(),
-        }
-    }
-
-    /// HTTP status of this error.
-    pub fn status(&self) -> u16 {
-        match self {
-            Error::InvalidRequest(_) | Error::InvalidCode { .. } => 400,
-            Error::Unauthorized(_) => 401,
-            Error::StepUpRequired { .. } | Error::Forbidden(_) => 403,
-            Error::NotFound(_) => 404,
-            Error::Conflict(_) | Error::MfaRequired(_) => 409,
-            Error::Expired(_) => 410,
-            Error::TooManyAttempts(_) | Error::RateLimited { .. } => 429,
-            Error::Unavailable { .. } => 503,
-            Error::Internal(_) => 500,
         }
     }
 
@@ -134,41 +120,6 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_error_maps_to_the_spec_status_and_code() {
-        let cases = [
-            (Error::invalid("x"), 400, "invalid_request"),
-            (
-                Error::InvalidCode {
-                    attempts_remaining: 2,
-                },
-                400,
-                "invalid_code",
-            ),
-            (Error::Unauthorized("x".into()), 401, "unauthorized"),
-            (
-                Error::StepUpRequired {
-                    level: crate::ports::StepUpLevel::Factor,
-                    methods: vec!["totp"],
-                },
-                403,
-                "step_up_required",
-            ),
-            (Error::Forbidden("x".into()), 403, "forbidden"),
-            (Error::NotFound("x".into()), 404, "not_found"),
-            (Error::Conflict("x".into()), 409, "conflict"),
-            (Error::MfaRequired("x".into()), 409, "mfa_required"),
-            (Error::Expired("x".into()), 410, "expired"),
-            (Error::TooManyAttempts("x".into()), 429, "too_many_attempts"),
-            (Error::RateLimited { retry_after: 7 }, 429, "rate_limited"),
-            (Error::unavailable("dynamodb down"), 503, "unavailable"),
-        ];
-        for (err, status, code) in cases {
-            assert_eq!(err.status(), status, "{err:?}");
-            assert_eq!(err.code(), code, "{err:?}");
-        }
-    }
 
     #[test]
     fn given_a_dependency_failure_then_the_detail_stays_out_of_the_public_message() {

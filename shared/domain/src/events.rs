@@ -6,7 +6,7 @@ use crate::clock::{rfc3339, UnixTime};
 use crate::crypto::{ct_eq, DataKeys};
 use crate::email::notice;
 use crate::error::{Error, Result};
-use crate::http::Caller;
+use crate::identity::Caller;
 use crate::ports::EmailMessage;
 use crate::types::{Email, UserId};
 

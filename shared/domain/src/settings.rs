@@ -7,7 +7,7 @@ use crate::devices;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, EventCursor, SecurityEvent};
 use crate::factors::FactorView;
-use crate::http::Caller;
+use crate::identity::Caller;
 use crate::login::{self, Method};
 use crate::phones;
 use crate::ports::{Change, Commit, EventPage, FactorKind, FactorStatus, RememberPolicy, Settings};

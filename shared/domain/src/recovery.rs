@@ -10,7 +10,7 @@ use crate::clock::UnixTime;
 use crate::crypto::{ct_eq, random_bytes, DataKeys};
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
-use crate::http::Caller;
+use crate::identity::Caller;
 use crate::ports::{Change, Commit, RecoveryRecord};
 use crate::types::UserId;
 

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use aws_sdk_pinpointsmsvoicev2::types::VoiceMessageBodyTextType;
 
 use super::dependency;
-use crate::error::{Error, Result};
-use crate::phone::PhoneNumber;
-use crate::ports::{VoiceCaller, VoiceMessage};
+use mfa_domain::error::{Error, Result};
+use mfa_domain::phone::PhoneNumber;
+use mfa_domain::ports::{VoiceCaller, VoiceMessage};
 
 pub struct EndUserMessagingVoice {
     client: aws_sdk_pinpointsmsvoicev2::Client,
@@ -50,8 +50,6 @@ impl VoiceCaller for EndUserMessagingVoice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::phone::PhonePolicy;
-    use crate::ports::Channel;
     use aws_sdk_pinpointsmsvoicev2::operation::send_voice_message::{
         SendVoiceMessageError, SendVoiceMessageOutput,
     };
@@ -59,6 +57,8 @@ mod tests {
     use aws_sdk_pinpointsmsvoicev2::types::ValidationExceptionReason;
     use aws_sdk_pinpointsmsvoicev2::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use mfa_domain::phone::PhonePolicy;
+    use mfa_domain::ports::Channel;
 
     fn number() -> PhoneNumber {
         PhoneNumber::parse("+442079460123", Channel::Voice, &PhonePolicy::default()).unwrap()
@@ -84,7 +84,7 @@ mod tests {
             });
         let client = mock_client!(aws_sdk_pinpointsmsvoicev2, RuleMode::MatchAny, [&rule]);
         let voice = EndUserMessagingVoice::new(client, Some("pool-123".into()));
-        let message = crate::email::voice_code("Console", "042917");
+        let message = mfa_domain::email::voice_code("Console", "042917");
         voice.call(&number(), &message).await.unwrap();
         assert_eq!(rule.num_calls(), 1);
     }
@@ -112,10 +112,10 @@ mod tests {
             [&throttled, &refused]
         );
         let voice = EndUserMessagingVoice::new(client, Some("pool-123".into()));
-        let message = crate::email::voice_code("Console", "042917");
+        let message = mfa_domain::email::voice_code("Console", "042917");
         for _ in 0..2 {
             let err = voice.call(&number(), &message).await.unwrap_err();
-            assert_eq!((err.status(), err.code()), (503, "unavailable"));
+            assert_eq!((mfa_http::status(&err), err.code()), (503, "unavailable"));
             assert!(!err.public_message().contains("opted out"));
         }
     }
@@ -130,7 +130,7 @@ mod tests {
         let client = mock_client!(aws_sdk_pinpointsmsvoicev2, [&rule]);
         let voice = EndUserMessagingVoice::new(client, None);
         let err = voice
-            .call(&number(), &crate::email::voice_code("C", "1"))
+            .call(&number(), &mfa_domain::email::voice_code("C", "1"))
             .await
             .unwrap_err();
         assert_eq!(err.code(), "unavailable");

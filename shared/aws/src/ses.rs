@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
 use super::dependency;
-use crate::error::{Error, Result};
-use crate::ports::{EmailMessage, Mailer};
+use mfa_domain::error::{Error, Result};
+use mfa_domain::ports::{EmailMessage, Mailer};
 
 pub struct SesMailer {
     client: aws_sdk_sesv2::Client,

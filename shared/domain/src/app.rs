@@ -1,17 +1,27 @@
-//! The service state built once per cold start: configuration, adapters, clock, and the data
-//! keys (decrypted on first use, then kept for the life of the process).
+//! The service state built once per cold start: configuration, adapters (built by the wiring
+//! in `mfa-aws`, or by a test), clock, and the data keys (decrypted on first use, then kept for
+//! the life of the process).
 
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
 use crate::assertion::PublicJwk;
-use crate::aws::Adapters;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::DataKeys;
 use crate::error::Result;
 use crate::ports::{KeyVault, Mailer, Signer, SmsSender, Store, VoiceCaller};
+
+/// The adapters behind the ports, as the wiring built them.
+pub struct Adapters {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub vault: Arc<dyn KeyVault>,
+    pub sms: Arc<dyn SmsSender>,
+    pub voice: Arc<dyn VoiceCaller>,
+    pub signer: Arc<dyn Signer>,
+}
 
 pub struct App {
     pub config: Config,
@@ -40,18 +50,6 @@ impl App {
             keys: OnceCell::new(),
             signing_key: OnceCell::new(),
         }
-    }
-
-    /// The production wiring: configuration from the environment, AWS adapters, system clock.
-    pub async fn from_env() -> Result<Self> {
-        Self::from_env_with_clock(Arc::new(SystemClock)).await
-    }
-
-    /// As [`from_env`](Self::from_env) with another clock (the local dev gateway moves time).
-    pub async fn from_env_with_clock(clock: Arc<dyn Clock>) -> Result<Self> {
-        let config = Config::from_env()?;
-        let aws = Adapters::from_env(&config).await;
-        Ok(Self::new(config, aws, clock))
     }
 
     /// Encryption context the data key is bound to.

@@ -6,8 +6,8 @@ use aws_sdk_kms::types::{DataKeySpec, MessageType, SigningAlgorithmSpec};
 use zeroize::Zeroizing;
 
 use super::dependency;
-use crate::error::{Error, Result};
-use crate::ports::{KeyContext, KeyVault, Signer};
+use mfa_domain::error::{Error, Result};
+use mfa_domain::ports::{KeyContext, KeyVault, Signer};
 
 pub struct KmsVault {
     client: aws_sdk_kms::Client,

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use super::dependency;
-use crate::error::{Error, Result};
-use crate::phone::PhoneNumber;
-use crate::ports::SmsSender;
+use mfa_domain::error::{Error, Result};
+use mfa_domain::phone::PhoneNumber;
+use mfa_domain::ports::SmsSender;
 
 pub struct SnsSms {
     client: aws_sdk_sns::Client,

@@ -8,7 +8,7 @@ use crate::clock::{rfc3339, UnixTime};
 use crate::crypto::{random_bytes, DataKeys};
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
-use crate::http::Caller;
+use crate::identity::Caller;
 use crate::ports::{Change, Commit, Device, RememberPolicy};
 use crate::rules::{DEVICE_IDLE_SECS, DEVICE_TTL_SECS, MAX_REMEMBERED_DEVICES};
 use crate::types::{DeviceId, Label, OpaqueToken, UserId};

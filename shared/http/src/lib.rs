@@ -1,4 +1,4 @@
-//! The HTTP edge shared by every function: who is calling (from the authorizer's claims only),
+//! The HTTP edge shared by every function (crate `mfa-http`): who is calling (from the authorizer's claims only),
 //! JSON in (parsed into validated types, never echoing values), JSON out, and the one mapping
 //! from [`Error`] to an HTTP response.
 
@@ -7,66 +7,45 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::types::{Email, OrgRole, Plan, UserId};
+use mfa_domain::error::{Error, Result};
+pub use mfa_domain::identity::Caller;
+use mfa_domain::types::{Email, OrgRole, Plan, UserId};
 
-/// The caller, as the API's JWT authorizer vouched for them.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user: UserId,
-    pub email: Option<Email>,
-    pub org_id: Option<String>,
-    pub org_role: Option<OrgRole>,
-    pub plan: Option<Plan>,
-    pub scopes: Vec<String>,
-    pub source_ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl Caller {
-    /// Reads the caller from `requestContext.authorizer.jwt.claims`: never from a header.
-    pub fn from_request(req: &Request) -> Result<Self> {
-        let ctx = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx,
-            _ => return Err(Error::Unauthorized("no authorizer context".into())),
-        };
-        let claims = ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .map(|j| &j.claims)
-            .ok_or_else(|| Error::Unauthorized("no authorizer claims".into()))?;
-        let claim = |k: &str| claims.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        let user = UserId::parse(
-            claim("sub").ok_or_else(|| Error::Unauthorized("the token has no sub claim".into()))?,
-        )?;
-        let email = claim("email")
-            .map(|e| {
-                Email::parse(e).map_err(|_| {
-                    Error::Unauthorized("the token's email claim is not an address".into())
-                })
+/// Reads the caller from `requestContext.authorizer.jwt.claims`: never from a header.
+pub fn caller(req: &Request) -> Result<Caller> {
+    let ctx = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx,
+        _ => return Err(Error::Unauthorized("no authorizer context".into())),
+    };
+    let claims = ctx
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.jwt.as_ref())
+        .map(|j| &j.claims)
+        .ok_or_else(|| Error::Unauthorized("no authorizer claims".into()))?;
+    let claim = |k: &str| claims.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let user = UserId::parse(
+        claim("sub").ok_or_else(|| Error::Unauthorized("the token has no sub claim".into()))?,
+    )?;
+    let email = claim("email")
+        .map(|e| {
+            Email::parse(e).map_err(|_| {
+                Error::Unauthorized("the token's email claim is not an address".into())
             })
-            .transpose()?;
-        Ok(Caller {
-            user,
-            email,
-            org_id: claim("org_id").map(str::to_owned),
-            org_role: claim("org_role").map(OrgRole::parse).transpose()?,
-            plan: claim("plan").map(Plan::parse).transpose()?,
-            scopes: claim("scope")
-                .map(|s| s.split_whitespace().map(str::to_owned).collect())
-                .unwrap_or_default(),
-            source_ip: ctx.http.source_ip.clone(),
-            user_agent: ctx.http.user_agent.clone(),
         })
-    }
-
-    /// The account email, which email flows cannot do without.
-    pub fn require_email(&self) -> Result<&Email> {
-        self.email
-            .as_ref()
-            .ok_or_else(|| Error::Unauthorized("the token has no email claim".into()))
-    }
+        .transpose()?;
+    Ok(Caller {
+        user,
+        email,
+        org_id: claim("org_id").map(str::to_owned),
+        org_role: claim("org_role").map(OrgRole::parse).transpose()?,
+        plan: claim("plan").map(Plan::parse).transpose()?,
+        scopes: claim("scope")
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        source_ip: ctx.http.source_ip.clone(),
+        user_agent: ctx.http.user_agent.clone(),
+    })
 }
 
 /// The route this request matched (`"POST /v1/step-up/email"`), as API Gateway names it.
@@ -87,8 +66,9 @@ pub fn path_param(req: &Request, name: &str) -> Result<String> {
 
 /// Fails with `step_up_required` unless the request carries a valid step-up token of the caller
 /// at the level their account needs (`factor` once they have an active factor).
-pub async fn require_step_up(app: &crate::App, req: &Request, caller: &Caller) -> Result<()> {
-    crate::step_up::require_for_change(app, caller, header(req, crate::step_up::HEADER)).await
+pub async fn require_step_up(app: &mfa_domain::App, req: &Request, caller: &Caller) -> Result<()> {
+    mfa_domain::step_up::require_for_change(app, caller, header(req, mfa_domain::step_up::HEADER))
+        .await
 }
 
 /// True when the client asked for plain text rather than JSON.
@@ -118,7 +98,7 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>> {
 /// `?limit=&cursor=` of a page of security events: the page size (default 20, at most 100)
 /// and where to continue.
 pub fn event_page_query(req: &Request) -> Result<(usize, Option<String>)> {
-    use crate::rules::{EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX};
+    use mfa_domain::rules::{EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX};
     let limit = match query_param(req, "limit")? {
         None => EVENTS_PAGE_DEFAULT,
         Some(l) => l
@@ -200,6 +180,21 @@ pub fn text_attachment(status: u16, filename: &str, text: String) -> Response<Bo
         .unwrap_or_default()
 }
 
+/// The HTTP status of an error: the one place a status is decided.
+pub fn status(err: &Error) -> u16 {
+    match err {
+        Error::InvalidRequest(_) | Error::InvalidCode { .. } => 400,
+        Error::Unauthorized(_) => 401,
+        Error::StepUpRequired { .. } | Error::Forbidden(_) => 403,
+        Error::NotFound(_) => 404,
+        Error::Conflict(_) | Error::MfaRequired(_) => 409,
+        Error::Expired(_) => 410,
+        Error::TooManyAttempts(_) | Error::RateLimited { .. } => 429,
+        Error::Unavailable { .. } => 503,
+        Error::Internal(_) => 500,
+    }
+}
+
 /// The one place an error becomes an HTTP response (and a log line).
 pub fn error_response(err: &Error) -> Response<Body> {
     match err {
@@ -207,7 +202,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
             tracing::warn!(code = err.code(), %detail, "dependency failed")
         }
         Error::Internal(detail) => tracing::error!(code = err.code(), %detail, "internal error"),
-        _ => tracing::info!(code = err.code(), status = err.status(), "request refused"),
+        _ => tracing::info!(code = err.code(), status = status(err), "request refused"),
     }
     let mut body = serde_json::json!({
         "error": { "code": err.code(), "message": err.public_message() }
@@ -223,7 +218,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
         body["error"]["retry_after"] = secs.into();
     }
     let mut resp = Response::builder()
-        .status(err.status())
+        .status(status(err))
         .header("content-type", "application/json")
         .header("cache-control", "no-store");
     if let Some(secs) = err.retry_after() {
@@ -245,27 +240,44 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// The whole `main` of a function crate: tracing, the service built once per cold start, and
-/// the Lambda runtime calling `$handle(&app, request)` for every request.
-#[macro_export]
-macro_rules! lambda_main {
-    ($handle:path) => {
-        #[tokio::main]
-        async fn main() -> Result<(), lambda_http::Error> {
-            $crate::http::init_tracing();
-            let app = $crate::App::from_env().await?;
-            let app = &app;
-            lambda_http::run(lambda_http::service_fn(move |req| async move {
-                Ok::<_, std::convert::Infallible>($handle(app, req).await)
-            }))
-            .await
-        }
-    };
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_maps_to_the_spec_status_and_code() {
+        let cases = [
+            (Error::invalid("x"), 400, "invalid_request"),
+            (
+                Error::InvalidCode {
+                    attempts_remaining: 2,
+                },
+                400,
+                "invalid_code",
+            ),
+            (Error::Unauthorized("x".into()), 401, "unauthorized"),
+            (
+                Error::StepUpRequired {
+                    level: mfa_domain::ports::StepUpLevel::Factor,
+                    methods: vec!["totp"],
+                },
+                403,
+                "step_up_required",
+            ),
+            (Error::Forbidden("x".into()), 403, "forbidden"),
+            (Error::NotFound("x".into()), 404, "not_found"),
+            (Error::Conflict("x".into()), 409, "conflict"),
+            (Error::MfaRequired("x".into()), 409, "mfa_required"),
+            (Error::Expired("x".into()), 410, "expired"),
+            (Error::TooManyAttempts("x".into()), 429, "too_many_attempts"),
+            (Error::RateLimited { retry_after: 7 }, 429, "rate_limited"),
+            (Error::unavailable("dynamodb down"), 503, "unavailable"),
+        ];
+        for (err, expected, code) in cases {
+            assert_eq!(status(&err), expected, "{err:?}");
+            assert_eq!(err.code(), code, "{err:?}");
+        }
+    }
 
     fn request(body: &str, claims: &str) -> Request {
         let event = format!(
@@ -295,7 +307,7 @@ mod tests {
             "{}",
             r#"{"sub":"u1","email":"a@b.co","org_role":"admin","plan":"paid","scope":"openid mfa:support"}"#,
         );
-        let c = Caller::from_request(&req).unwrap();
+        let c = caller(&req).unwrap();
         assert_eq!(c.user.as_ref(), "u1");
         assert_eq!(c.org_role, Some(OrgRole::Admin));
         assert_eq!(c.plan, Some(Plan::Paid));
@@ -306,7 +318,7 @@ mod tests {
     #[test]
     fn given_no_sub_claim_then_the_caller_is_unauthorized() {
         let req = request("{}", r#"{"email":"a@b.co"}"#);
-        assert_eq!(Caller::from_request(&req).unwrap_err().status(), 401);
+        assert_eq!(status(&caller(&req).unwrap_err()), 401);
     }
 
     #[test]
@@ -328,7 +340,7 @@ mod tests {
             r#"{"challenge_id":"x","code":"1","extra":1}"#,
         ] {
             let err = json_body::<Verify>(&request(body, "{}")).unwrap_err();
-            assert_eq!(err.status(), 400, "{body}");
+            assert_eq!(status(&err), 400, "{body}");
         }
     }
 

@@ -11,7 +11,7 @@ use crate::crypto::{ct_eq, random_bytes, random_code};
 use crate::email;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
-use crate::http::Caller;
+use crate::identity::Caller;
 use crate::limits;
 use crate::phones;
 use crate::ports::{

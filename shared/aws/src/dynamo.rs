@@ -15,17 +15,17 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use super::dependency;
-use crate::clock::UnixTime;
-use crate::error::{Error, Result};
-use crate::events::{Action, EventCursor, SecurityEvent, OUTCOMES, RETENTION_SECS};
-use crate::login::Method;
-use crate::ports::{
+use mfa_domain::clock::UnixTime;
+use mfa_domain::error::{Error, Result};
+use mfa_domain::events::{Action, EventCursor, SecurityEvent, OUTCOMES, RETENTION_SECS};
+use mfa_domain::login::Method;
+use mfa_domain::ports::{
     Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor,
     FactorKind, FactorStatus, PhoneCode, Profile, Purpose, RecoveryRecord, RememberPolicy,
     ResetMarker, SelfReset, SelfResetStatus, Settings, StepUpLevel, Store,
 };
-use crate::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
-use crate::types::{ChallengeId, DeviceId, Email, FactorId, OrgRole, UserId};
+use mfa_domain::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
+use mfa_domain::types::{ChallengeId, DeviceId, Email, FactorId, OrgRole, UserId};
 
 type Item = HashMap<String, AttributeValue>;
 

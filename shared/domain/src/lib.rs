@@ -1,18 +1,18 @@
-//! The domain crate shared by every flow.
+//! The domain crate shared by every flow. It knows no AWS, HTTP or Lambda type: the edge is
+//! `mfa-http`, the adapters and their wiring are `mfa-aws`.
 //!
 //! - `types`, `rules`, `config`, `error`: validated values, the SPEC's numbers, settings, errors.
 //! - `crypto`, `clock`: the crypto base and the time port.
-//! - `ports`: the traits the domain needs (store, mail, keys); `aws`: their AWS adapters.
+//! - `ports`: the traits the domain needs (store, mail, keys); `app`: the service built on them;
+//!   `identity`: the caller.
 //! - `challenge`, `limits`, `step_up`, `email`: the flows' shared rules.
 //! - `factors`, `totp`, `recovery`, `events`: second factors, recovery code, security events.
 //! - `login`, `devices`, `settings`, `assertion`: login verification, remembered devices, the
 //!   settings page, the signed login assertion.
 //! - `reset`, `self_reset`: admin and self-service resets, member profiles.
-//! - `http`: the edge every function uses (claims, JSON, the error mapping).
 
 pub mod app;
 pub mod assertion;
-pub mod aws;
 pub mod challenge;
 pub mod clock;
 pub mod config;
@@ -22,7 +22,7 @@ pub mod email;
 pub mod error;
 pub mod events;
 pub mod factors;
-pub mod http;
+pub mod identity;
 pub mod limits;
 pub mod login;
 pub mod phone;

@@ -9,7 +9,7 @@ use crate::clock::{rfc3339, UnixTime};
 use crate::email;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
-use crate::http::Caller;
+use crate::identity::Caller;
 use crate::ports::{Change, Commit, Purpose, SelfReset, SelfResetStatus};
 use crate::reset;
 use crate::rules::SELF_RESET_REQUESTS;

@@ -9,7 +9,7 @@ use crate::devices;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::factors;
-use crate::http::Caller;
+use crate::identity::Caller;
 use crate::limits;
 use crate::phone::{LineKind, PhoneNumber};
 use crate::phones;

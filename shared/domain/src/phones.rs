@@ -7,7 +7,7 @@ use crate::email::{sms_code, voice_code};
 use crate::error::{Error, Result};
 use crate::events::Action;
 use crate::factors::{self, factor_aad, Activated, Activation};
-use crate::http::Caller;
+use crate::identity::Caller;
 use crate::limits::{self, Reservation};
 use crate::phone::PhoneNumber;
 use crate::ports::{Change, Channel, Commit, Factor, FactorKind, FactorStatus, PhoneCode};

@@ -5,7 +5,7 @@ use crate::app::App;
 use crate::crypto::DataKeys;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
-use crate::http::Caller;
+use crate::identity::Caller;
 use crate::limits;
 use crate::ports::{
     Attempt, Change, Commit, Factor, FactorKind, FactorStatus, RecoveryRecord, StepUpLevel,

@@ -1,4 +1,4 @@
-//! AWS adapters behind the ports. Clients are built once per cold start; endpoints come from the
+//! AWS adapters behind the domain's ports, and the production wiring. Clients are built once per cold start; endpoints come from the
 //! standard variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`), with no local cases.
 
 mod dynamo;
@@ -13,6 +13,8 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use mfa_domain::app::{Adapters, App};
+use mfa_domain::clock::{Clock, SystemClock};
 
 pub use dynamo::DynamoStore;
 pub use kms::{KmsSigner, KmsVault};
@@ -22,18 +24,8 @@ pub use voice::EndUserMessagingVoice;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-use crate::config::Config;
-use crate::error::Error;
-use crate::ports::{KeyVault, Mailer, Signer, SmsSender, Store, VoiceCaller};
-
-pub struct Adapters {
-    pub store: Arc<dyn Store>,
-    pub mailer: Arc<dyn Mailer>,
-    pub vault: Arc<dyn KeyVault>,
-    pub sms: Arc<dyn SmsSender>,
-    pub voice: Arc<dyn VoiceCaller>,
-    pub signer: Arc<dyn Signer>,
-}
+use mfa_domain::config::Config;
+use mfa_domain::error::{Error, Result};
 
 /// The shared SDK configuration: short timeouts and few retries, so a failing dependency turns
 /// into a prompt 503 rather than a hung Lambda.
@@ -51,33 +43,44 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-impl Adapters {
-    pub async fn from_env(config: &Config) -> Self {
-        let sdk = sdk_config().await;
-        Adapters {
-            store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                &config.table_name,
-            )),
-            mailer: Arc::new(SesMailer::new(
-                aws_sdk_sesv2::Client::new(&sdk),
-                &config.ses_from_address,
-            )),
-            vault: Arc::new(KmsVault::new(
-                aws_sdk_kms::Client::new(&sdk),
-                &config.kms_data_key_id,
-            )),
-            signer: Arc::new(KmsSigner::new(
-                aws_sdk_kms::Client::new(&sdk),
-                &config.assertion_key_id,
-            )),
-            sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&sdk))),
-            voice: Arc::new(EndUserMessagingVoice::new(
-                aws_sdk_pinpointsmsvoicev2::Client::new(&sdk),
-                config.voice_origination_identity.clone(),
-            )),
-        }
+/// Every AWS adapter, built once per cold start from `config`.
+pub async fn adapters_from_env(config: &Config) -> Adapters {
+    let sdk = sdk_config().await;
+    Adapters {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.table_name,
+        )),
+        mailer: Arc::new(SesMailer::new(
+            aws_sdk_sesv2::Client::new(&sdk),
+            &config.ses_from_address,
+        )),
+        vault: Arc::new(KmsVault::new(
+            aws_sdk_kms::Client::new(&sdk),
+            &config.kms_data_key_id,
+        )),
+        signer: Arc::new(KmsSigner::new(
+            aws_sdk_kms::Client::new(&sdk),
+            &config.assertion_key_id,
+        )),
+        sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&sdk))),
+        voice: Arc::new(EndUserMessagingVoice::new(
+            aws_sdk_pinpointsmsvoicev2::Client::new(&sdk),
+            config.voice_origination_identity.clone(),
+        )),
     }
+}
+
+/// The production wiring: configuration from the environment, AWS adapters, system clock.
+pub async fn app_from_env() -> Result<App> {
+    app_from_env_with_clock(Arc::new(SystemClock)).await
+}
+
+/// As [`app_from_env`] with another clock (the local dev gateway moves time).
+pub async fn app_from_env_with_clock(clock: Arc<dyn Clock>) -> Result<App> {
+    let config = Config::from_env()?;
+    let aws = adapters_from_env(&config).await;
+    Ok(App::new(config, aws, clock))
 }
 
 /// An AWS SDK failure becomes `unavailable`. Only the kind of failure and the AWS error code

@@ -1,0 +1,27 @@
+//! Who is acting: the caller as the API's authorizer vouched for them. The HTTP edge builds it
+//! from the token's claims; the domain only reads it.
+
+use crate::error::{Error, Result};
+use crate::types::{Email, OrgRole, Plan, UserId};
+
+/// The caller, as the API's JWT authorizer vouched for them.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: UserId,
+    pub email: Option<Email>,
+    pub org_id: Option<String>,
+    pub org_role: Option<OrgRole>,
+    pub plan: Option<Plan>,
+    pub scopes: Vec<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Caller {
+    /// The account email, which email flows cannot do without.
+    pub fn require_email(&self) -> Result<&Email> {
+        self.email
+            .as_ref()
+            .ok_or_else(|| Error::Unauthorized("the token has no email claim".into()))
+    }
+}
