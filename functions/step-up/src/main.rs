@@ -1,1 +1,1 @@
-shared::lambda_main!(step_up::handle);
+shared::lambda_main!(step_up::handle, sms, voice);

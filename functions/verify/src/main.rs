@@ -1,1 +1,1 @@
-shared::lambda_main!(verify::handle);
+shared::lambda_main!(verify::handle, sms, voice, signer);

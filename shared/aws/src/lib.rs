@@ -26,6 +26,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use mfa_domain::config::Config;
 use mfa_domain::error::{Error, Result};
+use mfa_domain::phone::PhoneNumber;
+use mfa_domain::ports::{Signer, SmsSender, VoiceCaller, VoiceMessage};
 
 /// The shared SDK configuration: short timeouts and few retries, so a failing dependency turns
 /// into a prompt 503 rather than a hung Lambda.
@@ -43,9 +45,66 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// Every AWS adapter, built once per cold start from `config`.
-pub async fn adapters_from_env(config: &Config) -> Adapters {
+/// The clients a function builds besides the ones every function needs (DynamoDB, KMS for the
+/// data key, SES for notices): a function that never texts builds no SNS client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clients {
+    /// SNS, for codes by SMS.
+    pub sms: bool,
+    /// End User Messaging voice, for codes by call.
+    pub voice: bool,
+    /// The KMS key that signs login assertions.
+    pub signer: bool,
+}
+
+impl Clients {
+    /// Every client (the dev gateway serves every function).
+    pub const ALL: Clients = Clients {
+        sms: true,
+        voice: true,
+        signer: true,
+    };
+}
+
+/// Stands in for a client a function does not build: using it is a deployment bug, answered
+/// as an internal error rather than a panic.
+struct NotWired(&'static str);
+
+impl NotWired {
+    fn refuse(&self) -> Error {
+        Error::Internal(format!("{} is not wired into this function", self.0))
+    }
+}
+
+#[async_trait::async_trait]
+impl SmsSender for NotWired {
+    async fn send_sms(&self, _: &PhoneNumber, _: &str) -> Result<()> {
+        Err(self.refuse())
+    }
+}
+
+#[async_trait::async_trait]
+impl VoiceCaller for NotWired {
+    async fn call(&self, _: &PhoneNumber, _: &VoiceMessage) -> Result<()> {
+        Err(self.refuse())
+    }
+}
+
+#[async_trait::async_trait]
+impl Signer for NotWired {
+    async fn sign(&self, _: &str, _: &[u8]) -> Result<Vec<u8>> {
+        Err(self.refuse())
+    }
+    async fn public_key(&self) -> Result<(String, Vec<u8>)> {
+        Err(self.refuse())
+    }
+}
+
+/// The AWS adapters, built once per cold start from `config`: only the `clients` asked for
+/// besides the ones every function needs.
+pub async fn adapters_from_env(config: &Config, clients: Clients) -> Adapters {
     let sdk = sdk_config().await;
+    let kms = aws_sdk_kms::Client::new(&sdk);
     Adapters {
         store: Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
@@ -55,31 +114,37 @@ pub async fn adapters_from_env(config: &Config) -> Adapters {
             aws_sdk_sesv2::Client::new(&sdk),
             &config.ses_from_address,
         )),
-        vault: Arc::new(KmsVault::new(
-            aws_sdk_kms::Client::new(&sdk),
-            &config.kms_data_key_id,
-        )),
-        signer: Arc::new(KmsSigner::new(
-            aws_sdk_kms::Client::new(&sdk),
-            &config.assertion_key_id,
-        )),
-        sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&sdk))),
-        voice: Arc::new(EndUserMessagingVoice::new(
-            aws_sdk_pinpointsmsvoicev2::Client::new(&sdk),
-            config.voice_origination_identity.clone(),
-        )),
+        vault: Arc::new(KmsVault::new(kms.clone(), &config.kms_data_key_id)),
+        signer: match clients.signer {
+            true => Arc::new(KmsSigner::new(kms, &config.assertion_key_id)),
+            false => Arc::new(NotWired("the assertion signer")),
+        },
+        sms: match clients.sms {
+            true => Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&sdk))),
+            false => Arc::new(NotWired("SMS")),
+        },
+        voice: match clients.voice {
+            true => Arc::new(EndUserMessagingVoice::new(
+                aws_sdk_pinpointsmsvoicev2::Client::new(&sdk),
+                config.voice_origination_identity.clone(),
+            )),
+            false => Arc::new(NotWired("voice")),
+        },
     }
 }
 
-/// The production wiring: configuration from the environment, AWS adapters, system clock.
-pub async fn app_from_env() -> Result<App> {
-    app_from_env_with_clock(Arc::new(SystemClock)).await
+/// The production wiring of one function: configuration from the environment, the AWS
+/// adapters it uses, the system clock.
+pub async fn app_from_env(clients: Clients) -> Result<App> {
+    let config = Config::from_env()?;
+    let aws = adapters_from_env(&config, clients).await;
+    Ok(App::new(config, aws, Arc::new(SystemClock)))
 }
 
-/// As [`app_from_env`] with another clock (the local dev gateway moves time).
+/// Every adapter, with another clock (the local dev gateway moves time; tests use it too).
 pub async fn app_from_env_with_clock(clock: Arc<dyn Clock>) -> Result<App> {
     let config = Config::from_env()?;
-    let aws = adapters_from_env(&config).await;
+    let aws = adapters_from_env(&config, Clients::ALL).await;
     Ok(App::new(config, aws, clock))
 }
 
@@ -106,6 +171,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn given_a_client_the_function_did_not_build_then_using_it_is_an_internal_error() {
+        let sms: &dyn SmsSender = &NotWired("SMS");
+        let number = PhoneNumber::parse(
+            "+33623456789",
+            mfa_domain::ports::Channel::Sms,
+            &Default::default(),
+        )
+        .unwrap();
+        let err = sms.send_sms(&number, "hi").await.unwrap_err();
+        assert_eq!(err.code(), "internal");
+        let signer: &dyn Signer = &NotWired("the assertion signer");
+        assert_eq!(signer.public_key().await.unwrap_err().code(), "internal");
+    }
     use aws_sdk_sesv2::operation::send_email::SendEmailError;
     use aws_sdk_sesv2::types::error::MessageRejected;
 

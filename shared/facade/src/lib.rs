@@ -7,15 +7,22 @@ pub use mfa_aws as aws;
 pub use mfa_domain::*;
 pub use mfa_http as http;
 
-/// The whole `main` of a function crate: tracing, the service built once per cold start, and
-/// the Lambda runtime calling `$handle(&app, request)` for every request.
+/// The whole `main` of a function crate: tracing, the service built once per cold start with
+/// only the optional clients named (`sms`, `voice`, `signer`), and the Lambda runtime calling
+/// `$handle(&app, request)` for every request.
 #[macro_export]
 macro_rules! lambda_main {
-    ($handle:path) => {
+    ($handle:path $(, $client:ident)* $(,)?) => {
         #[tokio::main]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::http::init_tracing();
-            let app = $crate::aws::app_from_env().await?;
+            // Naming every client leaves nothing for `..Default::default()` to fill.
+            #[allow(clippy::needless_update)]
+            let clients = $crate::aws::Clients {
+                $($client: true,)*
+                ..Default::default()
+            };
+            let app = $crate::aws::app_from_env(clients).await?;
             let app = &app;
             lambda_http::run(lambda_http::service_fn(move |req| async move {
                 Ok::<_, std::convert::Infallible>($handle(app, req).await)
