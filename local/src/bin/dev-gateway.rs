@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     app.voice = Arc::new(FileVoiceInbox::new(FileVoiceInbox::default_path()));
     // Tests only: a store whose DynamoDB client can be told to refuse its next transaction.
     let faults = if std::env::var("DEV_FAULT_INJECTION").is_ok_and(|v| v == "1") {
-        let poison = PoisonNextTransaction::new(&app.config.table_name);
+        let poison = PoisonNextTransaction::new();
         let sdk = shared::aws::sdk_config().await;
         let client = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)

@@ -979,8 +979,9 @@ impl Store for DynamoStore {
                         .position(|r| r.code() == Some("ConditionalCheckFailed")),
                     _ => None,
                 };
-                match refused {
-                    Some(i) => Ok(Commit::Refused(i)),
+                // The reasons come in the order of the items: name the refused change's kind.
+                match refused.and_then(|i| changes.get(i)) {
+                    Some(change) => Ok(Commit::Refused(change.kind())),
                     None => Err(dependency("dynamodb", e)),
                 }
             }

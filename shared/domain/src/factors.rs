@@ -8,7 +8,8 @@ use crate::events::{notify, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::limits;
 use crate::ports::{
-    Attempt, Change, Commit, Factor, FactorKind, FactorStatus, RecoveryRecord, StepUpLevel,
+    Attempt, Change, ChangeKind, Commit, Factor, FactorKind, FactorStatus, RecoveryRecord,
+    StepUpLevel,
 };
 use crate::recovery::RecoveryCode;
 use crate::rules::{
@@ -291,7 +292,6 @@ pub async fn activate(
                 only_if_absent: true,
             });
         }
-        let recovery_index = changes.len() - 1;
         match app.store.commit(&changes).await? {
             Commit::Done => {
                 notify(app, caller.email.as_ref(), &event).await;
@@ -303,13 +303,15 @@ pub async fn activate(
                     recovery_code: recovery,
                 });
             }
-            Commit::Refused(0) => {
+            Commit::Refused(ChangeKind::ActivateFactor) => {
                 return Err(Error::Conflict(
                     "this factor was already verified, or the code was already used".into(),
                 ))
             }
-            Commit::Refused(1) => return Err(Error::Internal("event id collision".into())),
-            Commit::Refused(i) if recovery.is_some() && i == recovery_index => {
+            Commit::Refused(ChangeKind::PutEvent) => {
+                return Err(Error::Internal("event id collision".into()))
+            }
+            Commit::Refused(ChangeKind::PutRecovery) if recovery.is_some() => {
                 needs_recovery = false
             }
             Commit::Refused(_) => {
@@ -479,7 +481,7 @@ pub async fn remove(app: &App, caller: &Caller, id: &FactorId, kind: FactorKind)
             notify(app, caller.email.as_ref(), &event).await;
             Ok(())
         }
-        Commit::Refused(0) => Err(Error::NotFound("no such factor".into())),
+        Commit::Refused(ChangeKind::DeleteFactor) => Err(Error::NotFound("no such factor".into())),
         Commit::Refused(_) => Err(Error::Internal("event id collision".into())),
     }
 }

@@ -16,7 +16,7 @@ use crate::phones;
 use crate::ports::{
     Challenge, ChallengeStatus, Channel, Factor, FactorKind, FactorStatus, Purpose,
 };
-use crate::ports::{Change, Commit, RememberPolicy};
+use crate::ports::{Change, ChangeKind, Commit, RememberPolicy};
 use crate::recovery::{self, RecoveryCode};
 use crate::reset;
 use crate::rules::{
@@ -130,25 +130,26 @@ pub struct Proof {
 
 impl Proof {
     /// Commits the proof with `more` in one transaction. A refusal of the proof's own writes
-    /// (a concurrent request used the code first) is its error; `Ok(Some(i))` says `more[i]`
-    /// was refused. On a dependency failure the try is given back, so the same request can
+    /// (a concurrent request used the code first) is its error; `Ok(Some(kind))` says a change
+    /// of `more` was refused. On a dependency failure the try is given back, so the same request can
     /// succeed later.
-    pub async fn commit(&self, app: &App, more: Vec<Change>) -> Result<Option<usize>> {
-        let n = self.changes.len();
+    pub async fn commit(&self, app: &App, more: Vec<Change>) -> Result<Option<ChangeKind>> {
         let mut all = self.changes.clone();
         all.extend(more);
         match app.store.commit(&all).await {
             Ok(Commit::Done) => Ok(None),
-            Ok(Commit::Refused(0)) => Err(Error::Expired(
+            Ok(Commit::Refused(ChangeKind::ConsumeChallenge)) => Err(Error::Expired(
                 "this login challenge was already used".into(),
             )),
-            Ok(Commit::Refused(i)) if i < n => Err(Error::InvalidCode {
+            Ok(Commit::Refused(
+                ChangeKind::AcceptTotpStep | ChangeKind::SwapRecovery | ChangeKind::ConsumeRecovery,
+            )) => Err(Error::InvalidCode {
                 attempts_remaining: self
                     .challenge
                     .max_attempts
                     .saturating_sub(self.challenge.attempts),
             }),
-            Ok(Commit::Refused(i)) => Ok(Some(i - n)),
+            Ok(Commit::Refused(kind)) => Ok(Some(kind)),
             Err(e) => {
                 self.give_back(app).await;
                 Err(e)

@@ -410,12 +410,75 @@ pub enum Change {
     },
 }
 
+/// What kind of change a [`Change`] is: the tag a refused transaction names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    PutFactor,
+    ActivateFactor,
+    DeleteFactor,
+    PutRecovery,
+    DeleteRecovery,
+    ClaimPhone,
+    ReleasePhone,
+    PutEvent,
+    PutDevice,
+    DeleteDevice,
+    PutSettings,
+    DeleteChallenge,
+    DeleteStepUpToken,
+    PutStepUpToken,
+    ConsumeChallenge,
+    AcceptTotpStep,
+    SwapRecovery,
+    ConsumeRecovery,
+    ResetLoginFailures,
+    DeleteLoginGuard,
+    DeleteLimit,
+    PutResetMarker,
+    DeleteResetMarker,
+    PutSelfReset,
+    EndSelfReset,
+}
+
+impl Change {
+    /// The tag of this change.
+    pub fn kind(&self) -> ChangeKind {
+        match self {
+            Change::PutFactor { .. } => ChangeKind::PutFactor,
+            Change::ActivateFactor { .. } => ChangeKind::ActivateFactor,
+            Change::DeleteFactor { .. } => ChangeKind::DeleteFactor,
+            Change::PutRecovery { .. } => ChangeKind::PutRecovery,
+            Change::DeleteRecovery { .. } => ChangeKind::DeleteRecovery,
+            Change::ClaimPhone { .. } => ChangeKind::ClaimPhone,
+            Change::ReleasePhone { .. } => ChangeKind::ReleasePhone,
+            Change::PutEvent { .. } => ChangeKind::PutEvent,
+            Change::PutDevice { .. } => ChangeKind::PutDevice,
+            Change::DeleteDevice { .. } => ChangeKind::DeleteDevice,
+            Change::PutSettings { .. } => ChangeKind::PutSettings,
+            Change::DeleteChallenge { .. } => ChangeKind::DeleteChallenge,
+            Change::DeleteStepUpToken { .. } => ChangeKind::DeleteStepUpToken,
+            Change::PutStepUpToken { .. } => ChangeKind::PutStepUpToken,
+            Change::ConsumeChallenge { .. } => ChangeKind::ConsumeChallenge,
+            Change::AcceptTotpStep { .. } => ChangeKind::AcceptTotpStep,
+            Change::SwapRecovery { .. } => ChangeKind::SwapRecovery,
+            Change::ConsumeRecovery { .. } => ChangeKind::ConsumeRecovery,
+            Change::ResetLoginFailures { .. } => ChangeKind::ResetLoginFailures,
+            Change::DeleteLoginGuard { .. } => ChangeKind::DeleteLoginGuard,
+            Change::DeleteLimit { .. } => ChangeKind::DeleteLimit,
+            Change::PutResetMarker { .. } => ChangeKind::PutResetMarker,
+            Change::DeleteResetMarker { .. } => ChangeKind::DeleteResetMarker,
+            Change::PutSelfReset { .. } => ChangeKind::PutSelfReset,
+            Change::EndSelfReset { .. } => ChangeKind::EndSelfReset,
+        }
+    }
+}
+
 /// Outcome of [`Store::commit`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Commit {
     Done,
-    /// Nothing was written: the condition of the change at this index did not hold.
-    Refused(usize),
+    /// Nothing was written: the condition of a change of this kind did not hold.
+    Refused(ChangeKind),
 }
 
 #[async_trait]

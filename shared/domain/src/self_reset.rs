@@ -10,7 +10,7 @@ use crate::email;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::identity::Caller;
-use crate::ports::{Change, Commit, Purpose, SelfReset, SelfResetStatus};
+use crate::ports::{Change, ChangeKind, Commit, Purpose, SelfReset, SelfResetStatus};
 use crate::reset;
 use crate::rules::SELF_RESET_REQUESTS;
 use crate::step_up::EmailChallengeSent;
@@ -99,8 +99,10 @@ pub async fn confirm(
             notify(app, caller.email.as_ref(), &event).await;
             return Ok(completes_at);
         }
-        Ok(Commit::Refused(0)) => return Err(challenge::already_used()),
-        Ok(Commit::Refused(1)) => Error::Conflict("another reset is already waiting".into()),
+        Ok(Commit::Refused(ChangeKind::ConsumeChallenge)) => return Err(challenge::already_used()),
+        Ok(Commit::Refused(ChangeKind::PutSelfReset)) => {
+            Error::Conflict("another reset is already waiting".into())
+        }
         Ok(Commit::Refused(_)) => Error::Internal("event id collision".into()),
         Err(e) => e,
     };

@@ -15,7 +15,8 @@ use crate::identity::Caller;
 use crate::limits;
 use crate::phones;
 use crate::ports::{
-    Challenge, ChallengeStatus, Change, Channel, Commit, FactorKind, Purpose, StepUpLevel,
+    Challenge, ChallengeStatus, Change, ChangeKind, Channel, Commit, FactorKind, Purpose,
+    StepUpLevel,
 };
 use crate::recovery::RecoveryCode;
 use crate::rules::{
@@ -91,20 +92,19 @@ fn token_hash(app_keys: &crate::crypto::DataKeys, user: &UserId, token: &OpaqueT
 /// Issues a new step-up token of `level` for `user`, stored only as its keyed hash, in one
 /// transaction with `proof` (the writes that use up what was proved). If a change of `proof`
 /// is refused (a concurrent request used it first), nothing is written and the answer is
-/// `refused(index)`. At most [`STEP_UP_TOKENS`] are issued per user in 15 minutes, which
+/// `refused(kind)`. At most [`STEP_UP_TOKENS`] are issued per user in 15 minutes, which
 /// bounds the live tokens a reset removes.
 pub async fn grant(
     app: &App,
     user: &UserId,
     level: StepUpLevel,
     mut proof: Vec<Change>,
-    refused: impl FnOnce(usize) -> Error,
+    refused: impl FnOnce(ChangeKind) -> Error,
 ) -> Result<IssuedStepUp> {
     let keys = app.keys().await?;
     let slot = limits::reserve(app, &limits::user_scope(user), &STEP_UP_TOKENS).await?;
     let token = OpaqueToken::from_bytes(&random_bytes::<32>());
     let expires_at: UnixTime = app.clock.now() + STEP_UP_TOKEN_TTL_SECS;
-    let proved = proof.len();
     proof.push(Change::PutStepUpToken {
         user: user.clone(),
         token_hash: token_hash(keys, user, &token),
@@ -119,8 +119,10 @@ pub async fn grant(
                 expires_in: STEP_UP_TOKEN_TTL_SECS,
             })
         }
-        Ok(Commit::Refused(i)) if i < proved => refused(i),
-        Ok(Commit::Refused(_)) => Error::Internal("step-up token collision".into()),
+        Ok(Commit::Refused(ChangeKind::PutStepUpToken)) => {
+            Error::Internal("step-up token collision".into())
+        }
+        Ok(Commit::Refused(kind)) => refused(kind),
         Err(e) => e,
     };
     limits::release_all(app, vec![slot]).await;
@@ -331,14 +333,14 @@ pub async fn with_recovery_code(
     crate::login::ensure_unlocked(app, caller).await?;
     let guess = limits::take_guess(app, &caller.user).await?;
     let remaining = guess.iter().map(|r| r.remaining).min().unwrap_or(0) as u32;
-    let refused = move |_| Error::InvalidCode {
+    let refused = move |_: ChangeKind| Error::InvalidCode {
         attempts_remaining: remaining,
     };
     let (swap, next) = match crate::recovery::matching(app, &caller.user, code).await {
         Ok(Some(found)) => found,
         Ok(None) => {
             crate::login::record_failure(app, caller).await?;
-            return Err(refused(0));
+            return Err(refused(ChangeKind::SwapRecovery));
         }
         Err(e) => {
             limits::release_all(app, guess).await;
