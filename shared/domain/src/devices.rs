@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::clock::{rfc3339, UnixTime};
 use crate::crypto::{random_bytes, DataKeys};
 use crate::error::{Error, Result};
-use crate::events::{notify, Action, SecurityEvent};
+use crate::events::{record, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::ports::{Change, Commit, Device, RememberPolicy};
 use crate::rules::{DEVICE_IDLE_SECS, DEVICE_TTL_SECS, MAX_REMEMBERED_DEVICES};
@@ -102,14 +102,11 @@ pub async fn remember(app: &App, caller: &Caller, name: String) -> Result<Opaque
         Action::DeviceRemembered,
         format!("'{}'", device.name),
     );
-    let mut changes = vec![Change::PutDevice(device), Change::PutEvent(event.clone())];
+    let mut changes = vec![Change::PutDevice(device)];
     changes.extend(deletions(&lapsed));
     changes.extend(deletions(&live[..evict]));
-    match app.store.commit(&changes).await? {
-        Commit::Done => {
-            notify(app, caller.email.as_ref(), &event).await;
-            Ok(token)
-        }
+    match record(app, changes, &event, caller.email.as_ref()).await? {
+        Commit::Done => Ok(token),
         Commit::Refused(_) => Err(Error::Internal("device id collision".into())),
     }
 }
@@ -198,13 +195,15 @@ async fn forget(
     devices: &[Device],
     event: SecurityEvent,
 ) -> Result<()> {
-    let mut changes: Vec<Change> = deletions(devices).collect();
-    changes.push(Change::PutEvent(event.clone()));
-    match app.store.commit(&changes).await? {
-        Commit::Done => {
-            notify(app, caller.email.as_ref(), &event).await;
-            Ok(())
-        }
+    match record(
+        app,
+        deletions(devices).collect(),
+        &event,
+        caller.email.as_ref(),
+    )
+    .await?
+    {
+        Commit::Done => Ok(()),
         Commit::Refused(_) => Err(Error::Internal("event id collision".into())),
     }
 }

@@ -7,7 +7,7 @@ use crate::crypto::{ct_eq, DataKeys};
 use crate::email::notice;
 use crate::error::{Error, Result};
 use crate::identity::Caller;
-use crate::ports::EmailMessage;
+use crate::ports::{Change, Commit, EmailMessage};
 use crate::types::{Email, UserId};
 
 /// Events are kept 400 days (TTL).
@@ -285,6 +285,24 @@ impl SecurityEvent {
             user_agent: caller.user_agent.clone(),
         }
     }
+}
+
+/// The one way a change to 2FA is made: `changes` and `event` in one transaction (the change
+/// and its record cannot part), then, if it was written, a notice to `to`. A refusal is
+/// returned, tagged, for the caller to name; nobody is emailed about a change that did not
+/// happen.
+pub async fn record(
+    app: &App,
+    mut changes: Vec<Change>,
+    event: &SecurityEvent,
+    to: Option<&Email>,
+) -> Result<Commit> {
+    changes.push(Change::PutEvent(event.clone()));
+    let outcome = app.store.commit(&changes).await?;
+    if outcome == Commit::Done {
+        notify(app, to, event).await;
+    }
+    Ok(outcome)
 }
 
 /// Emails the account about an event that was already recorded. A failed notice is logged and

@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::crypto::DataKeys;
 use crate::error::{Error, Result};
-use crate::events::{notify, Action, SecurityEvent};
+use crate::events::{record, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::limits;
 use crate::ports::{
@@ -268,15 +268,12 @@ pub async fn activate(
     // our write, and then we commit without one.
     for _ in 0..2 {
         let recovery = needs_recovery.then(RecoveryCode::generate);
-        let mut changes = vec![
-            Change::ActivateFactor {
-                user: caller.user.clone(),
-                id: f.id.clone(),
-                step,
-                now,
-            },
-            Change::PutEvent(event.clone()),
-        ];
+        let mut changes = vec![Change::ActivateFactor {
+            user: caller.user.clone(),
+            id: f.id.clone(),
+            step,
+            now,
+        }];
         changes.extend(how.extra.iter().cloned());
         // A factor again: a reset no longer requires enrollment.
         changes.push(Change::DeleteResetMarker {
@@ -292,9 +289,8 @@ pub async fn activate(
                 only_if_absent: true,
             });
         }
-        match app.store.commit(&changes).await? {
+        match record(app, changes, &event, caller.email.as_ref()).await? {
             Commit::Done => {
-                notify(app, caller.email.as_ref(), &event).await;
                 f.status = FactorStatus::Active;
                 f.activated_at = Some(now);
                 f.expires_at = None;
@@ -458,13 +454,10 @@ pub async fn remove(app: &App, caller: &Caller, id: &FactorId, kind: FactorKind)
         Action::FactorRemoved,
         describe(f, masked.as_deref()),
     );
-    let mut changes = vec![
-        Change::DeleteFactor {
-            user: caller.user.clone(),
-            id: id.clone(),
-        },
-        Change::PutEvent(event.clone()),
-    ];
+    let mut changes = vec![Change::DeleteFactor {
+        user: caller.user.clone(),
+        id: id.clone(),
+    }];
     if f.kind == FactorKind::Phone && f.status == FactorStatus::Active {
         changes.push(Change::ReleasePhone {
             user: caller.user.clone(),
@@ -476,11 +469,8 @@ pub async fn remove(app: &App, caller: &Caller, id: &FactorId, kind: FactorKind)
             user: caller.user.clone(),
         });
     }
-    match app.store.commit(&changes).await? {
-        Commit::Done => {
-            notify(app, caller.email.as_ref(), &event).await;
-            Ok(())
-        }
+    match record(app, changes, &event, caller.email.as_ref()).await? {
+        Commit::Done => Ok(()),
         Commit::Refused(ChangeKind::DeleteFactor) => Err(Error::NotFound("no such factor".into())),
         Commit::Refused(_) => Err(Error::Internal("event id collision".into())),
     }

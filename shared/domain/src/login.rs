@@ -7,7 +7,7 @@ use crate::challenge::{self, code_hash, wrong_code};
 use crate::crypto::{ct_eq, random_code};
 use crate::devices;
 use crate::error::{Error, Result};
-use crate::events::{notify, Action, SecurityEvent};
+use crate::events::{notify, record, Action, SecurityEvent};
 use crate::factors;
 use crate::identity::Caller;
 use crate::limits;
@@ -372,10 +372,9 @@ pub(crate) async fn record_failure(app: &App, caller: &Caller) -> Result<()> {
     let n = app.store.record_login_failure(&caller.user).await?;
     if n >= LOCKOUT_AFTER_FAILURES && app.store.lock_login(&caller.user, app.clock.now()).await? {
         let event = SecurityEvent::by_caller(app, caller, Action::LoginLocked, n.to_string());
-        if let Commit::Refused(_) = app.store.commit(&[Change::PutEvent(event.clone())]).await? {
+        if let Commit::Refused(_) = record(app, vec![], &event, caller.email.as_ref()).await? {
             tracing::error!("lockout event id collision");
         }
-        notify(app, caller.email.as_ref(), &event).await;
     }
     Ok(())
 }

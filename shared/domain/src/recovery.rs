@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::clock::UnixTime;
 use crate::crypto::{ct_eq, random_bytes, DataKeys};
 use crate::error::{Error, Result};
-use crate::events::{notify, Action, SecurityEvent};
+use crate::events::{record, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::ports::{Change, Commit, RecoveryRecord};
 use crate::types::UserId;
@@ -92,25 +92,19 @@ pub async fn regenerate(app: &App, caller: &Caller) -> Result<Issued> {
     let code = RecoveryCode::generate();
     let now = app.clock.now();
     let event = SecurityEvent::by_caller(app, caller, Action::RecoveryCodeRegenerated, "");
-    let changes = [
-        Change::PutRecovery {
-            user: caller.user.clone(),
-            record: RecoveryRecord {
-                hash: code.hash(keys, &caller.user),
-                created_at: now,
-            },
-            only_if_absent: false,
+    let change = Change::PutRecovery {
+        user: caller.user.clone(),
+        record: RecoveryRecord {
+            hash: code.hash(keys, &caller.user),
+            created_at: now,
         },
-        Change::PutEvent(event.clone()),
-    ];
-    match app.store.commit(&changes).await? {
-        Commit::Done => {
-            notify(app, caller.email.as_ref(), &event).await;
-            Ok(Issued {
-                code,
-                created_at: now,
-            })
-        }
+        only_if_absent: false,
+    };
+    match record(app, vec![change], &event, caller.email.as_ref()).await? {
+        Commit::Done => Ok(Issued {
+            code,
+            created_at: now,
+        }),
         Commit::Refused(_) => Err(Error::Internal("event id collision".into())),
     }
 }

@@ -8,7 +8,7 @@ use crate::challenge;
 use crate::clock::{rfc3339, UnixTime};
 use crate::email;
 use crate::error::{Error, Result};
-use crate::events::{notify, Action, SecurityEvent};
+use crate::events::{notify, record, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::ports::{Change, ChangeKind, Commit, Purpose, SelfReset, SelfResetStatus};
 use crate::reset;
@@ -123,19 +123,16 @@ pub async fn cancel(app: &App, caller: &Caller, id: &ChallengeId) -> Result<()> 
                     r.status.as_str()
                 )));
             }
-            let changes = [
-                Change::EndSelfReset {
-                    user: caller.user.clone(),
-                    request_id: id.clone(),
-                    to: SelfResetStatus::Cancelled,
-                    due_at: None,
-                },
-                Change::PutEvent(event.clone()),
-            ];
-            match app.store.commit(&changes).await? {
-                Commit::Done => {}
+            let end = Change::EndSelfReset {
+                user: caller.user.clone(),
+                request_id: id.clone(),
+                to: SelfResetStatus::Cancelled,
+                due_at: None,
+            };
+            match record(app, vec![end], &event, caller.email.as_ref()).await? {
+                Commit::Done => Ok(()),
                 Commit::Refused(_) => {
-                    return Err(Error::Conflict("this reset is no longer waiting".into()))
+                    Err(Error::Conflict("this reset is no longer waiting".into()))
                 }
             }
         }
@@ -150,21 +147,17 @@ pub async fn cancel(app: &App, caller: &Caller, id: &ChallengeId) -> Result<()> 
             if !open {
                 return Err(Error::NotFound("no such reset request".into()));
             }
-            let changes = [
-                Change::DeleteChallenge {
-                    user: caller.user.clone(),
-                    purpose: Purpose::SelfReset,
-                    id: id.clone(),
-                },
-                Change::PutEvent(event.clone()),
-            ];
-            if let Commit::Refused(_) = app.store.commit(&changes).await? {
-                return Err(Error::Internal("event id collision".into()));
+            let delete = Change::DeleteChallenge {
+                user: caller.user.clone(),
+                purpose: Purpose::SelfReset,
+                id: id.clone(),
+            };
+            match record(app, vec![delete], &event, caller.email.as_ref()).await? {
+                Commit::Done => Ok(()),
+                Commit::Refused(_) => Err(Error::Internal("event id collision".into())),
             }
         }
     }
-    notify(app, caller.email.as_ref(), &event).await;
-    Ok(())
 }
 
 /// Applies the caller's waiting reset if its period is over: the reset, its completion and its

@@ -5,7 +5,7 @@ use crate::app::App;
 use crate::clock::rfc3339;
 use crate::devices;
 use crate::error::{Error, Result};
-use crate::events::{notify, Action, EventCursor, SecurityEvent};
+use crate::events::{notify, record, Action, EventCursor, SecurityEvent};
 use crate::factors::FactorView;
 use crate::identity::Caller;
 use crate::login::{self, Method};
@@ -139,18 +139,12 @@ pub async fn set_policy(app: &App, caller: &Caller, change: PolicyChange) -> Res
         return Ok(current);
     }
     let event = SecurityEvent::by_caller(app, caller, Action::PolicyChanged, said.join(", "));
-    let changes = [
-        Change::PutSettings {
-            user: caller.user.clone(),
-            settings: next.clone(),
-        },
-        Change::PutEvent(event.clone()),
-    ];
-    match app.store.commit(&changes).await? {
-        Commit::Done => {
-            notify(app, caller.email.as_ref(), &event).await;
-            Ok(next)
-        }
+    let change = Change::PutSettings {
+        user: caller.user.clone(),
+        settings: next.clone(),
+    };
+    match record(app, vec![change], &event, caller.email.as_ref()).await? {
+        Commit::Done => Ok(next),
         Commit::Refused(_) => Err(Error::Internal("event id collision".into())),
     }
 }
