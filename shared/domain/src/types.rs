@@ -92,40 +92,55 @@ impl fmt::Debug for OtpCode {
     }
 }
 
-/// Identifier of something we created (a challenge, a factor): a UUID v4, hyphenated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Id(String);
+/// Identifiers of things we created: a UUID v4, hyphenated. Each kind is its own type, so a
+/// factor id can never be passed where a challenge id is expected.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $name(String);
 
-pub type ChallengeId = Id;
-pub type FactorId = Id;
-pub type DeviceId = Id;
+        impl $name {
+            pub fn new() -> Self {
+                $name(uuid::Uuid::new_v4().to_string())
+            }
 
-impl Id {
-    pub fn new() -> Self {
-        Id(uuid::Uuid::new_v4().to_string())
-    }
+            /// Parses an id sent as `field` (named in the error).
+            pub fn parse(s: &str, field: &str) -> Result<Self> {
+                uuid::Uuid::parse_str(s)
+                    .ok()
+                    .filter(|u| u.hyphenated().to_string() == s)
+                    .map(|_| $name(s.to_owned()))
+                    .ok_or_else(|| Error::invalid(format!("{field} is not a valid id")))
+            }
+        }
 
-    /// Parses an id sent as `field` (named in the error).
-    pub fn parse(s: &str, field: &str) -> Result<Self> {
-        uuid::Uuid::parse_str(s)
-            .ok()
-            .filter(|u| u.hyphenated().to_string() == s)
-            .map(|_| Id(s.to_owned()))
-            .ok_or_else(|| Error::invalid(format!("{field} is not a valid id")))
-    }
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
 }
 
-impl Default for Id {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl AsRef<str> for Id {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
+uuid_id!(
+    /// A one-time code challenge (login, step-up, self-reset request).
+    ChallengeId
+);
+uuid_id!(
+    /// A second factor.
+    FactorId
+);
+uuid_id!(
+    /// A remembered device.
+    DeviceId
+);
 
 /// An opaque bearer secret we issued (step-up token, later device tokens): 32 random bytes,
 /// base64url without padding. Its Debug never shows it.
@@ -299,10 +314,14 @@ mod tests {
 
         #[test]
         fn id_parse_accepts_generated_ids_and_refuses_noise(s in "\\PC{0,40}") {
-            let id = Id::new();
-            prop_assert!(Id::parse(id.as_ref(), "id").is_ok());
+            let id = ChallengeId::new();
+            prop_assert!(ChallengeId::parse(id.as_ref(), "id").is_ok());
+            prop_assert!(FactorId::parse(FactorId::new().as_ref(), "id").is_ok());
+            prop_assert!(DeviceId::parse(DeviceId::new().as_ref(), "id").is_ok());
             if uuid::Uuid::parse_str(&s).map(|u| u.hyphenated().to_string() != s).unwrap_or(true) {
-                prop_assert!(Id::parse(&s, "id").is_err());
+                prop_assert!(ChallengeId::parse(&s, "id").is_err());
+                prop_assert!(FactorId::parse(&s, "id").is_err());
+                prop_assert!(DeviceId::parse(&s, "id").is_err());
             }
         }
 
