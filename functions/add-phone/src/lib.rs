@@ -8,6 +8,7 @@
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::factors::{self, VerifiedView};
+use shared::http::wire::ChannelIn;
 use shared::http::{
     caller, error_response, json, json_body, no_content, path_param, require_step_up, route_key,
 };
@@ -33,22 +34,6 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         _ => Err(Error::NotFound("no such route".into())),
     };
     result.unwrap_or_else(|e| error_response(&e))
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-enum ChannelIn {
-    Sms,
-    Voice,
-}
-
-impl From<ChannelIn> for Channel {
-    fn from(c: ChannelIn) -> Self {
-        match c {
-            ChannelIn::Sms => Channel::Sms,
-            ChannelIn::Voice => Channel::Voice,
-        }
-    }
 }
 
 #[derive(Deserialize)]

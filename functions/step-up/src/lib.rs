@@ -12,6 +12,7 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use shared::http::wire::ChannelIn;
 use shared::http::{caller, error_response, json, json_body, route_key};
 use shared::ports::Channel;
 use shared::recovery::RecoveryCode;
@@ -129,13 +130,6 @@ async fn totp(app: &App, req: &Request) -> Result<Response<Body>> {
     Ok(json(200, &StepUpIssued::from(issued)))
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-enum ChannelIn {
-    Sms,
-    Voice,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartPhone {
@@ -145,10 +139,7 @@ struct StartPhone {
 async fn start_phone(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let body: StartPhone = json_body(req)?;
-    let channel = match body.channel {
-        ChannelIn::Sms => Channel::Sms,
-        ChannelIn::Voice => Channel::Voice,
-    };
+    let channel = Channel::from(body.channel);
     let sent = step_up::start_phone(app, &caller, channel).await?;
     tracing::info!(
         user = caller.user.as_ref(),

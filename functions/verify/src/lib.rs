@@ -10,6 +10,7 @@
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::devices;
+use shared::http::wire::ChannelIn;
 use shared::http::{caller, error_response, json, json_body, path_param, route_key};
 use shared::login::{self, LoginStart, Method};
 use shared::ports::Channel;
@@ -88,18 +89,14 @@ async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Send {
-    channel: Method,
+    channel: ChannelIn,
 }
 
 async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let id = ChallengeId::parse(&path_param(req, "challenge_id")?, "challenge_id")?;
     let body: Send = json_body(req)?;
-    let channel = match body.channel {
-        Method::Sms => Channel::Sms,
-        Method::Voice => Channel::Voice,
-        _ => return Err(Error::invalid("channel must be \"sms\" or \"voice\"")),
-    };
+    let channel = Channel::from(body.channel);
     let to = login::send(app, &caller, &id, channel).await?;
     Ok(json(
         202,

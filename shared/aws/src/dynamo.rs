@@ -18,7 +18,7 @@ use super::dependency;
 use mfa_domain::clock::UnixTime;
 use mfa_domain::error::{Error, Result};
 use mfa_domain::events::{Action, EventCursor, SecurityEvent, OUTCOMES, RETENTION_SECS};
-use mfa_domain::login::Method;
+use mfa_domain::ports::Method;
 use mfa_domain::ports::{
     Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor,
     FactorKind, FactorStatus, PhoneCode, Profile, Purpose, RecoveryRecord, RememberPolicy,
@@ -106,9 +106,10 @@ fn challenge_from(item: &Item, user: &UserId, purpose: Purpose) -> Result<Challe
             .map(|m| {
                 m.split(',')
                     .filter(|x| !x.is_empty())
-                    .map(str::to_owned)
-                    .collect()
+                    .map(|x| Method::parse(x).ok_or_else(|| corrupt("methods")))
+                    .collect::<Result<Vec<_>>>()
             })
+            .transpose()?
             .unwrap_or_default(),
         attempts: get_n(item, "attempts")? as u32,
         max_attempts: get_n(item, "max_attempts")? as u32,
@@ -814,7 +815,14 @@ impl Store for DynamoStore {
             ("type".to_owned(), s("challenge")),
             ("challenge_id".to_owned(), s(c.id.as_ref())),
             ("purpose".to_owned(), s(c.purpose.as_str())),
-            ("methods".to_owned(), s(c.methods.join(","))),
+            (
+                "methods".to_owned(),
+                s(c.methods
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")),
+            ),
             ("attempts".to_owned(), n(c.attempts)),
             ("max_attempts".to_owned(), n(c.max_attempts)),
             (

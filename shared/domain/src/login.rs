@@ -13,6 +13,7 @@ use crate::identity::Caller;
 use crate::limits;
 use crate::phone::{LineKind, PhoneNumber};
 use crate::phones;
+pub use crate::ports::Method;
 use crate::ports::{
     Challenge, ChallengeStatus, Channel, Factor, FactorKind, FactorStatus, Purpose,
 };
@@ -25,65 +26,6 @@ use crate::rules::{
 use crate::self_reset;
 use crate::totp;
 use crate::types::{ChallengeId, OpaqueToken, OtpCode, Plan};
-
-/// A way to pass the second step (in JSON: `"totp"`, `"sms"`, `"voice"`, `"recovery_code"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    Totp,
-    Sms,
-    Voice,
-    RecoveryCode,
-}
-
-impl Method {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Method::Totp => "totp",
-            Method::Sms => "sms",
-            Method::Voice => "voice",
-            Method::RecoveryCode => "recovery_code",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Method::Totp,
-            Method::Sms,
-            Method::Voice,
-            Method::RecoveryCode,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == s)
-    }
-
-    /// The method of a code sent by `channel`.
-    pub fn of(channel: Channel) -> Self {
-        match channel {
-            Channel::Sms => Method::Sms,
-            Channel::Voice => Method::Voice,
-        }
-    }
-
-    /// The channel a code for this method goes by, if it is sent to a phone.
-    pub fn channel(&self) -> Option<Channel> {
-        match self {
-            Method::Sms => Some(Channel::Sms),
-            Method::Voice => Some(Channel::Voice),
-            _ => None,
-        }
-    }
-
-    /// RFC 8176 authentication method reference for the assertion's `amr`.
-    pub fn amr(&self) -> &'static str {
-        match self {
-            Method::Totp => "otp",
-            Method::Sms => "sms",
-            Method::Voice => "tel",
-            Method::RecoveryCode => "kba",
-        }
-    }
-}
 
 /// What `POST /v1/challenges` answers.
 #[derive(Debug)]
@@ -268,7 +210,7 @@ pub async fn start(
         purpose: Purpose::Login,
         code_hash: None,
         code_channel: None,
-        methods: methods.iter().map(|m| m.as_str().to_owned()).collect(),
+        methods: methods.clone(),
         attempts: 0,
         max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
         status: ChallengeStatus::Open,
@@ -309,7 +251,7 @@ pub async fn send(
         return Err(challenge::refusal(&c, now));
     }
     let method = Method::of(channel);
-    if !c.methods.iter().any(|m| m == method.as_str()) {
+    if !c.methods.contains(&method) {
         return Err(Error::invalid(format!(
             "{} is not offered for this login",
             method.as_str()
@@ -432,14 +374,12 @@ pub async fn pass(
     code: &str,
 ) -> Result<Proof> {
     // Parse before counting: a malformed code does not use up a try.
-    let otp = match method {
-        Method::Totp => Some(OtpCode::parse(code, totp::DIGITS)?),
-        Method::Sms | Method::Voice => Some(OtpCode::parse(code, app.config.code_length)?),
-        Method::RecoveryCode => None,
-    };
-    let recovery_code = match method {
-        Method::RecoveryCode => Some(RecoveryCode::parse(code)?),
-        _ => None,
+    let presented = match method {
+        Method::Totp => Presented::App(OtpCode::parse(code, totp::DIGITS)?),
+        Method::Sms | Method::Voice => {
+            Presented::Phone(OtpCode::parse(code, app.config.code_length)?)
+        }
+        Method::RecoveryCode => Presented::Recovery(RecoveryCode::parse(code)?),
     };
     ensure_unlocked(app, caller).await?;
     let now = app.clock.now();
@@ -448,7 +388,7 @@ pub async fn pass(
         .get_challenge(&caller.user, Purpose::Login, id)
         .await?
         .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
-    if !seen.methods.iter().any(|m| m == method.as_str()) {
+    if !seen.methods.contains(&method) {
         return Err(Error::invalid(format!(
             "{} is not offered for this login",
             method.as_str()
@@ -464,7 +404,7 @@ pub async fn pass(
         }
     }
     let taken = limits::take_guess(app, &caller.user).await?;
-    let checked = check(app, caller, id, method, otp, recovery_code.as_ref()).await;
+    let checked = check(app, caller, id, &presented).await;
     match checked {
         Ok((c, Some((changes, next)))) => {
             limits::release_all(app, taken).await;
@@ -510,6 +450,14 @@ fn proof(
     }
 }
 
+/// A code as presented, parsed for its method.
+enum Presented {
+    App(OtpCode),
+    /// A code sent by SMS or call (the method says which).
+    Phone(OtpCode),
+    Recovery(RecoveryCode),
+}
+
 /// The writes that use up a right code, and the recovery code that replaces a presented one;
 /// `None` for a wrong code.
 type Found = Option<(Vec<Change>, Option<RecoveryCode>)>;
@@ -520,22 +468,20 @@ async fn check(
     app: &App,
     caller: &Caller,
     id: &ChallengeId,
-    method: Method,
-    otp: Option<OtpCode>,
-    recovery_code: Option<&RecoveryCode>,
+    presented: &Presented,
 ) -> Result<(Challenge, Found)> {
     let keys = app.keys().await?;
     let c = challenge::count_try(app, &caller.user, Purpose::Login, id).await?;
-    let found = match (method, otp, recovery_code) {
-        (Method::Totp, Some(otp), _) => {
+    let found = match presented {
+        Presented::App(otp) => {
             let apps = factors::active(app, &caller.user, FactorKind::Totp).await?;
-            factors::matching_totp(app, &apps, &otp)
+            factors::matching_totp(app, &apps, otp)
                 .await?
                 .map(|change| (vec![change], None))
         }
         // A code sent to a phone counts only while the user still has that phone (a reset or
         // a removal in between makes it worthless).
-        (Method::Sms | Method::Voice, Some(otp), _) => {
+        Presented::Phone(otp) => {
             let sent = c
                 .code_hash
                 .as_deref()
@@ -545,10 +491,9 @@ async fn check(
                 .is_empty();
             (sent && has_phone).then(|| (vec![], None))
         }
-        (Method::RecoveryCode, _, Some(rc)) => recovery::matching(app, &caller.user, rc)
+        Presented::Recovery(rc) => recovery::matching(app, &caller.user, rc)
             .await?
             .map(|(change, next)| (vec![change], Some(next))),
-        _ => None,
     };
     Ok((c, found))
 }

@@ -7,7 +7,6 @@ use zeroize::Zeroizing;
 use crate::clock::UnixTime;
 use crate::error::Result;
 use crate::events::{EventCursor, SecurityEvent};
-use crate::login::Method;
 use crate::phone::PhoneNumber;
 use crate::rules::{SendLimit, DEVICE_IDLE_SECS};
 use crate::types::{ChallengeId, DeviceId, Email, FactorId, OrgRole, UserId};
@@ -53,6 +52,65 @@ pub enum ChallengeStatus {
     Used,
 }
 
+/// A way to pass the second step (in JSON: `"totp"`, `"sms"`, `"voice"`, `"recovery_code"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Totp,
+    Sms,
+    Voice,
+    RecoveryCode,
+}
+
+impl Method {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Method::Totp => "totp",
+            Method::Sms => "sms",
+            Method::Voice => "voice",
+            Method::RecoveryCode => "recovery_code",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Method::Totp,
+            Method::Sms,
+            Method::Voice,
+            Method::RecoveryCode,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+
+    /// The method of a code sent by `channel`.
+    pub fn of(channel: Channel) -> Self {
+        match channel {
+            Channel::Sms => Method::Sms,
+            Channel::Voice => Method::Voice,
+        }
+    }
+
+    /// The channel a code for this method goes by, if it is sent to a phone.
+    pub fn channel(&self) -> Option<Channel> {
+        match self {
+            Method::Sms => Some(Channel::Sms),
+            Method::Voice => Some(Channel::Voice),
+            Method::Totp | Method::RecoveryCode => None,
+        }
+    }
+
+    /// RFC 8176 authentication method reference for the assertion's `amr`.
+    pub fn amr(&self) -> &'static str {
+        match self {
+            Method::Totp => "otp",
+            Method::Sms => "sms",
+            Method::Voice => "tel",
+            Method::RecoveryCode => "kba",
+        }
+    }
+}
+
 /// A one-time code challenge as stored. Holds the code only as a keyed hash.
 #[derive(Debug, Clone)]
 pub struct Challenge {
@@ -64,8 +122,8 @@ pub struct Challenge {
     pub code_hash: Option<Vec<u8>>,
     /// How the code of `code_hash` was sent, when it went to a phone (SMS or call).
     pub code_channel: Option<Channel>,
-    /// Login: the methods offered, in order (`totp`, `sms`, `voice`, `recovery_code`).
-    pub methods: Vec<String>,
+    /// Login: the methods offered, in order.
+    pub methods: Vec<Method>,
     pub attempts: u32,
     pub max_attempts: u32,
     pub status: ChallengeStatus,

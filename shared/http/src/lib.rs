@@ -48,6 +48,28 @@ pub fn caller(req: &Request) -> Result<Caller> {
     })
 }
 
+/// Wire types several routes share.
+pub mod wire {
+    use mfa_domain::ports::Channel;
+
+    /// How a code goes to a phone, as a request names it: `"sms"` or `"voice"`.
+    #[derive(Debug, serde::Deserialize, Clone, Copy)]
+    #[serde(rename_all = "lowercase")]
+    pub enum ChannelIn {
+        Sms,
+        Voice,
+    }
+
+    impl From<ChannelIn> for Channel {
+        fn from(c: ChannelIn) -> Self {
+            match c {
+                ChannelIn::Sms => Channel::Sms,
+                ChannelIn::Voice => Channel::Voice,
+            }
+        }
+    }
+}
+
 /// The route this request matched (`"POST /v1/step-up/email"`), as API Gateway names it.
 pub fn route_key(req: &Request) -> Option<String> {
     match req.request_context_ref() {
