@@ -7,7 +7,7 @@
 //! - `DELETE /v1/mfa/reset-requests/{request_id}` -> 204: cancelled, it never completes
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::clock::rfc3339;
 use shared::http::{caller, error_response, json, json_body, no_content, path_param, route_key};
 use shared::self_reset;
@@ -44,13 +44,29 @@ async fn request(app: &App, req: &Request) -> Result<Response<Body>> {
     );
     Ok(json(
         202,
-        &serde_json::json!({
-            "request_id": sent.challenge_id.as_ref(),
-            "delivery": "email",
-            "to": sent.to_masked,
-            "expires_in": sent.expires_in,
-        }),
+        &Requested {
+            request_id: sent.challenge_id.as_ref().to_owned(),
+            delivery: "email",
+            to: sent.to_masked,
+            expires_in: sent.expires_in,
+        },
     ))
+}
+
+/// A request started: its code went to the account email.
+#[derive(Serialize)]
+struct Requested {
+    request_id: String,
+    delivery: &'static str,
+    to: String,
+    expires_in: i64,
+}
+
+/// A request confirmed: when the reset takes effect unless cancelled.
+#[derive(Serialize)]
+struct Confirmed {
+    request_id: String,
+    completes_at: String,
 }
 
 #[derive(Deserialize)]
@@ -68,7 +84,10 @@ async fn confirm(app: &App, req: &Request) -> Result<Response<Body>> {
     tracing::info!(user = caller.user.as_ref(), "self-service reset confirmed");
     Ok(json(
         202,
-        &serde_json::json!({ "request_id": id.as_ref(), "completes_at": rfc3339(completes_at) }),
+        &Confirmed {
+            request_id: id.as_ref().to_owned(),
+            completes_at: rfc3339(completes_at),
+        },
     ))
 }
 

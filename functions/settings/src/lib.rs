@@ -9,7 +9,7 @@
 //!   trial, 409 `mfa_required` on paid
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::devices::{self, DeviceView};
 use shared::http::{
     caller, error_response, event_page_query, json, json_body, no_content, path_param,
@@ -81,11 +81,24 @@ async fn set_policy(app: &App, req: &Request) -> Result<Response<Body>> {
     let now = settings::set_policy(app, &caller, change).await?;
     Ok(json(
         200,
-        &serde_json::json!({
-            "policy": now.remember.as_str(),
-            "default_method": now.default_method.map(|m| m.as_str()),
-        }),
+        &PolicyView {
+            policy: now.remember.as_str(),
+            default_method: now.default_method.map(|m| m.as_str()),
+        },
     ))
+}
+
+/// The policy as it now is.
+#[derive(Serialize)]
+struct PolicyView {
+    policy: &'static str,
+    default_method: Option<&'static str>,
+}
+
+/// The live remembered devices.
+#[derive(Serialize)]
+struct Devices {
+    devices: Vec<DeviceView>,
 }
 
 async fn list_devices(app: &App, req: &Request) -> Result<Response<Body>> {
@@ -95,7 +108,7 @@ async fn list_devices(app: &App, req: &Request) -> Result<Response<Body>> {
         .iter()
         .map(DeviceView::of)
         .collect();
-    Ok(json(200, &serde_json::json!({ "devices": devices })))
+    Ok(json(200, &Devices { devices }))
 }
 
 async fn revoke(app: &App, req: &Request) -> Result<Response<Body>> {

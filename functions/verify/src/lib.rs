@@ -58,15 +58,10 @@ async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
                     user = caller.user.as_ref(),
                     "login approved by a remembered device"
                 );
-                json(
-                    200,
-                    &serde_json::json!({ "status": "approved", "assertion": assertion }),
-                )
+                json(200, &StartAnswer::Approved { assertion })
             }
-            LoginStart::NotRequired => json(200, &serde_json::json!({ "status": "not_required" })),
-            LoginStart::EnrollmentRequired => {
-                json(200, &serde_json::json!({ "status": "enrollment_required" }))
-            }
+            LoginStart::NotRequired => json(200, &StartAnswer::NotRequired),
+            LoginStart::EnrollmentRequired => json(200, &StartAnswer::EnrollmentRequired),
             LoginStart::Pending {
                 challenge_id,
                 methods,
@@ -74,16 +69,40 @@ async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
                 expires_in,
             } => json(
                 201,
-                &serde_json::json!({
-                    "status": "pending",
-                    "challenge_id": challenge_id.as_ref(),
-                    "methods": methods.iter().map(Method::as_str).collect::<Vec<_>>(),
-                    "default_method": default_method.as_str(),
-                    "expires_in": expires_in,
-                }),
+                &StartAnswer::Pending {
+                    challenge_id: challenge_id.as_ref().to_owned(),
+                    methods: methods.iter().map(Method::as_str).collect(),
+                    default_method: default_method.as_str(),
+                    expires_in,
+                },
             ),
         },
     )
+}
+
+/// What `POST /v1/challenges` answers, tagged by `status`.
+#[derive(Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum StartAnswer {
+    NotRequired,
+    EnrollmentRequired,
+    Approved {
+        assertion: String,
+    },
+    Pending {
+        challenge_id: String,
+        methods: Vec<&'static str>,
+        default_method: &'static str,
+        expires_in: i64,
+    },
+}
+
+/// A login code on its way to the phone.
+#[derive(Serialize)]
+struct CodeSent {
+    challenge_id: String,
+    channel: &'static str,
+    to: String,
 }
 
 #[derive(Deserialize)]
@@ -100,7 +119,11 @@ async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
     let to = login::send(app, &caller, &id, channel).await?;
     Ok(json(
         202,
-        &serde_json::json!({ "challenge_id": id.as_ref(), "channel": channel.as_str(), "to": to }),
+        &CodeSent {
+            challenge_id: id.as_ref().to_owned(),
+            channel: channel.as_str(),
+            to,
+        },
     ))
 }
 
