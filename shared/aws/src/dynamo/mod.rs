@@ -1,5 +1,9 @@
-//! The single-table store (see docs/table-design.md). Every rule that must hold under
-//! concurrency is a condition on one write.
+//! The single-table store (see docs/table-design.md): `keys` names the items, `codec` turns
+//! them into domain types and back, and this module is the store. Every rule that must hold
+//! under concurrency is a condition on one write.
+
+mod codec;
+mod keys;
 
 use std::collections::HashMap;
 
@@ -7,7 +11,6 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -17,15 +20,14 @@ use aws_sdk_dynamodb::Client;
 use super::dependency;
 use mfa_domain::clock::UnixTime;
 use mfa_domain::error::{Error, Result};
-use mfa_domain::events::{Action, EventCursor, SecurityEvent, OUTCOMES, RETENTION_SECS};
-use mfa_domain::ports::Method;
+use mfa_domain::events::EventCursor;
 use mfa_domain::ports::{
     Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor,
-    FactorKind, FactorStatus, PhoneCode, Profile, Purpose, RecoveryRecord, RememberPolicy,
-    ResetMarker, SelfReset, SelfResetStatus, Settings, StepUpLevel, Store,
+    PhoneCode, Profile, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus, Settings,
+    StepUpLevel, Store,
 };
 use mfa_domain::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
-use mfa_domain::types::{ChallengeId, DeviceId, Email, FactorId, OrgRole, UserId};
+use mfa_domain::types::{ChallengeId, FactorId, UserId};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -43,313 +45,8 @@ impl DynamoStore {
     }
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-fn b(v: &[u8]) -> AttributeValue {
-    AttributeValue::B(Blob::new(v))
-}
-
-fn user_pk(user: &UserId) -> String {
-    format!("USER#{}", user.as_ref())
-}
-fn challenge_sk(purpose: Purpose, id: &ChallengeId) -> String {
-    format!("CHALLENGE#{}#{}", purpose.as_str(), id.as_ref())
-}
-fn key(pk: String, sk: String) -> Item {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
-const DATA_KEY_PK: &str = "CONFIG";
-const DATA_KEY_SK: &str = "DATA_KEY#v1";
-
-fn corrupt(what: &str) -> Error {
-    Error::Internal(format!("stored item is malformed: {what}"))
-}
-fn get_n(item: &Item, k: &str) -> Result<i64> {
-    item.get(k)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| corrupt(k))
-}
-fn get_s<'a>(item: &'a Item, k: &str) -> Result<&'a str> {
-    item.get(k)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .ok_or_else(|| corrupt(k))
-}
-fn get_b<'a>(item: &'a Item, k: &str) -> Result<&'a [u8]> {
-    item.get(k)
-        .and_then(|v| v.as_b().ok())
-        .map(|b| b.as_ref())
-        .ok_or_else(|| corrupt(k))
-}
-
-fn challenge_from(item: &Item, user: &UserId, purpose: Purpose) -> Result<Challenge> {
-    Ok(Challenge {
-        id: ChallengeId::parse(get_s(item, "challenge_id")?, "id").map_err(|_| corrupt("id"))?,
-        user: user.clone(),
-        purpose,
-        code_hash: item
-            .get("code_hash")
-            .and_then(|v| v.as_b().ok())
-            .map(|b| b.as_ref().to_vec()),
-        code_channel: item
-            .get("code_channel")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|c| Channel::parse(c)),
-        methods: item
-            .get("methods")
-            .and_then(|v| v.as_s().ok())
-            .map(|m| {
-                m.split(',')
-                    .filter(|x| !x.is_empty())
-                    .map(|x| Method::parse(x).ok_or_else(|| corrupt("methods")))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .transpose()?
-            .unwrap_or_default(),
-        attempts: get_n(item, "attempts")? as u32,
-        max_attempts: get_n(item, "max_attempts")? as u32,
-        status: match get_s(item, "status")? {
-            "open" => ChallengeStatus::Open,
-            "used" => ChallengeStatus::Used,
-            _ => return Err(corrupt("status")),
-        },
-        created_at: get_n(item, "created_at")?,
-        expires_at: get_n(item, "expires_at")?,
-    })
-}
-
-fn factor_sk(id: &FactorId) -> String {
-    format!("FACTOR#{}", id.as_ref())
-}
-const RECOVERY_SK: &str = "RECOVERY";
-/// The guard that holds the id of the user's one phone factor.
-const PHONE_SK: &str = "PHONE";
-/// Consecutive login failures and the lock.
-const LOGIN_GUARD_SK: &str = "LOGIN_GUARD";
-
-fn factor_item(f: &Factor) -> Item {
-    let mut item = key(user_pk(&f.user), factor_sk(&f.id));
-    item.extend([
-        ("type".to_owned(), s("factor")),
-        ("factor_id".to_owned(), s(f.id.as_ref())),
-        ("kind".to_owned(), s(f.kind.as_str())),
-        (
-            "status".to_owned(),
-            s(match f.status {
-                FactorStatus::Pending => "pending",
-                FactorStatus::Active => "active",
-            }),
-        ),
-        ("created_at".to_owned(), n(f.created_at)),
-        ("attempts".to_owned(), n(f.attempts)),
-        ("max_attempts".to_owned(), n(f.max_attempts)),
-    ]);
-    let optional = [
-        ("label", f.label.as_ref().map(|l| s(l.as_str()))),
-        ("activated_at", f.activated_at.map(n)),
-        ("expires_at", f.expires_at.map(n)),
-        ("ttl", f.expires_at.map(|e| n(e + TTL_GRACE_SECS))),
-        ("secret", f.secret.as_deref().map(b)),
-        ("last_step", f.last_step.map(n)),
-        ("phone", f.phone.as_deref().map(b)),
-        ("channel", f.channel.map(|c| s(c.as_str()))),
-        ("code_hash", f.code_hash.as_deref().map(b)),
-    ];
-    item.extend(
-        optional
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v))),
-    );
-    item
-}
-
-fn factor_from(item: &Item, user: &UserId) -> Result<Factor> {
-    let opt_n = |k: &str| item.contains_key(k).then(|| get_n(item, k)).transpose();
-    Ok(Factor {
-        id: FactorId::parse(get_s(item, "factor_id")?, "id").map_err(|_| corrupt("factor_id"))?,
-        user: user.clone(),
-        kind: match get_s(item, "kind")? {
-            "totp" => FactorKind::Totp,
-            "phone" => FactorKind::Phone,
-            _ => return Err(corrupt("kind")),
-        },
-        status: match get_s(item, "status")? {
-            "pending" => FactorStatus::Pending,
-            "active" => FactorStatus::Active,
-            _ => return Err(corrupt("status")),
-        },
-        label: item.get("label").and_then(|v| v.as_s().ok()).cloned(),
-        created_at: get_n(item, "created_at")?,
-        activated_at: opt_n("activated_at")?,
-        expires_at: opt_n("expires_at")?,
-        attempts: get_n(item, "attempts")? as u32,
-        max_attempts: get_n(item, "max_attempts")? as u32,
-        secret: item
-            .get("secret")
-            .and_then(|v| v.as_b().ok())
-            .map(|b| b.as_ref().to_vec()),
-        last_step: opt_n("last_step")?,
-        phone: item
-            .get("phone")
-            .and_then(|v| v.as_b().ok())
-            .map(|b| b.as_ref().to_vec()),
-        channel: match item
-            .get("channel")
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-        {
-            None => None,
-            Some("sms") => Some(Channel::Sms),
-            Some("voice") => Some(Channel::Voice),
-            Some(_) => return Err(corrupt("channel")),
-        },
-        code_hash: item
-            .get("code_hash")
-            .and_then(|v| v.as_b().ok())
-            .map(|b| b.as_ref().to_vec()),
-    })
-}
-
-fn event_item(e: &SecurityEvent) -> Item {
-    let mut item = key(user_pk(&e.target), event_sk(e.at, &e.id));
-    item.extend([
-        ("type".to_owned(), s("event")),
-        ("event_id".to_owned(), s(&e.id)),
-        ("actor".to_owned(), s(&e.actor)),
-        ("target".to_owned(), s(e.target.as_ref())),
-        ("action".to_owned(), s(e.action.as_str())),
-        ("detail".to_owned(), s(&e.detail)),
-        ("outcome".to_owned(), s(e.outcome)),
-        ("at".to_owned(), n(e.at)),
-        ("ttl".to_owned(), n(e.at + RETENTION_SECS)),
-    ]);
-    if let Some(ip) = &e.source_ip {
-        item.insert("source_ip".into(), s(ip));
-    }
-    if let Some(ua) = &e.user_agent {
-        item.insert("user_agent".into(), s(ua));
-    }
-    item
-}
-
-fn event_sk(at: UnixTime, id: &str) -> String {
-    format!("EVENT#{at:012}#{id}")
-}
-
-fn event_from(item: &Item) -> Result<SecurityEvent> {
-    let opt = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let outcome = get_s(item, "outcome")?;
-    Ok(SecurityEvent {
-        id: get_s(item, "event_id")?.to_owned(),
-        target: UserId::parse(get_s(item, "target")?).map_err(|_| corrupt("target"))?,
-        actor: get_s(item, "actor")?.to_owned(),
-        action: Action::parse(get_s(item, "action")?).ok_or_else(|| corrupt("action"))?,
-        detail: get_s(item, "detail")?.to_owned(),
-        outcome: OUTCOMES
-            .into_iter()
-            .find(|o| *o == outcome)
-            .ok_or_else(|| corrupt("outcome"))?,
-        at: get_n(item, "at")?,
-        source_ip: opt("source_ip"),
-        user_agent: opt("user_agent"),
-    })
-}
-
-fn step_up_item(user: &UserId, token_hash: &str, level: StepUpLevel, expires_at: UnixTime) -> Item {
-    let mut item = key(user_pk(user), format!("STEPUP#{token_hash}"));
-    item.extend([
-        ("type".to_owned(), s("step_up_token")),
-        ("level".to_owned(), s(level.as_str())),
-        ("expires_at".to_owned(), n(expires_at)),
-        ("ttl".to_owned(), n(expires_at + TTL_GRACE_SECS)),
-    ]);
-    item
-}
-
-fn device_sk(token_hash: &str) -> String {
-    format!("DEVICE#{token_hash}")
-}
-
-fn device_item(d: &Device) -> Item {
-    let mut item = key(user_pk(&d.user), device_sk(&d.token_hash));
-    item.extend([
-        ("type".to_owned(), s("device")),
-        ("device_id".to_owned(), s(d.id.as_ref())),
-        ("name".to_owned(), s(&d.name)),
-        ("created_at".to_owned(), n(d.created_at)),
-        ("last_used_at".to_owned(), n(d.last_used_at)),
-        ("expires_at".to_owned(), n(d.expires_at)),
-        ("ttl".to_owned(), n(d.expires_at + TTL_GRACE_SECS)),
-    ]);
-    item
-}
-
-fn device_from(item: &Item, user: &UserId) -> Result<Device> {
-    let sk = get_s(item, "sk")?;
-    Ok(Device {
-        id: DeviceId::parse(get_s(item, "device_id")?, "device_id")
-            .map_err(|_| corrupt("device_id"))?,
-        user: user.clone(),
-        token_hash: sk
-            .strip_prefix("DEVICE#")
-            .ok_or_else(|| corrupt("sk"))?
-            .to_owned(),
-        name: get_s(item, "name")?.to_owned(),
-        created_at: get_n(item, "created_at")?,
-        last_used_at: get_n(item, "last_used_at")?,
-        expires_at: get_n(item, "expires_at")?,
-    })
-}
-
-const SETTINGS_SK: &str = "SETTINGS";
-const PROFILE_SK: &str = "PROFILE";
-const RESET_SK: &str = "RESET";
-const SELF_RESET_SK: &str = "SELF_RESET";
-
-fn opt_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
-    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
-}
-
-fn profile_from(item: &Item, user: &UserId) -> Result<Profile> {
-    Ok(Profile {
-        user: user.clone(),
-        email: opt_s(item, "email")
-            .map(|e| Email::parse(e).map_err(|_| corrupt("email")))
-            .transpose()?,
-        org_id: opt_s(item, "org_id").map(str::to_owned),
-        org_role: opt_s(item, "org_role")
-            .map(|r| OrgRole::parse(r).map_err(|_| corrupt("org_role")))
-            .transpose()?,
-        updated_at: get_n(item, "updated_at")?,
-    })
-}
-
-fn self_reset_from(item: &Item, user: &UserId) -> Result<SelfReset> {
-    Ok(SelfReset {
-        user: user.clone(),
-        request_id: ChallengeId::parse(get_s(item, "request_id")?, "request_id")
-            .map_err(|_| corrupt("request_id"))?,
-        status: SelfResetStatus::parse(get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
-        confirmed_at: get_n(item, "confirmed_at")?,
-        completes_at: get_n(item, "completes_at")?,
-    })
-}
-
-fn settings_from(item: &Item) -> Result<Settings> {
-    Ok(Settings {
-        remember: RememberPolicy::parse(get_s(item, "remember")?)
-            .ok_or_else(|| corrupt("remember"))?,
-        default_method: match item.get("default_method").and_then(|v| v.as_s().ok()) {
-            Some(m) => Some(Method::parse(m).ok_or_else(|| corrupt("default_method"))?),
-            None => None,
-        },
-    })
-}
+use codec::*;
+use keys::*;
 
 fn build<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
     r.map_err(|e| Error::Internal(format!("dynamodb request: {e}")))
@@ -810,38 +507,7 @@ impl Store for DynamoStore {
     }
 
     async fn put_challenge(&self, c: &Challenge) -> Result<()> {
-        let mut item = key(user_pk(&c.user), challenge_sk(c.purpose, &c.id));
-        item.extend([
-            ("type".to_owned(), s("challenge")),
-            ("challenge_id".to_owned(), s(c.id.as_ref())),
-            ("purpose".to_owned(), s(c.purpose.as_str())),
-            (
-                "methods".to_owned(),
-                s(c.methods
-                    .iter()
-                    .map(Method::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",")),
-            ),
-            ("attempts".to_owned(), n(c.attempts)),
-            ("max_attempts".to_owned(), n(c.max_attempts)),
-            (
-                "status".to_owned(),
-                s(match c.status {
-                    ChallengeStatus::Open => "open",
-                    ChallengeStatus::Used => "used",
-                }),
-            ),
-            ("created_at".to_owned(), n(c.created_at)),
-            ("expires_at".to_owned(), n(c.expires_at)),
-            ("ttl".to_owned(), n(c.expires_at + TTL_GRACE_SECS)),
-        ]);
-        if let Some(h) = &c.code_hash {
-            item.insert("code_hash".into(), b(h));
-        }
-        if let Some(ch) = c.code_channel {
-            item.insert("code_channel".into(), s(ch.as_str()));
-        }
+        let item = challenge_item(c);
         created(self.put_new(item).await?)
     }
 

@@ -1,0 +1,59 @@
+//! The table's keys: every item of a user lives in their partition `USER#<sub>`, and its sort
+//! key says what it is (see docs/table-design.md).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use mfa_domain::clock::UnixTime;
+use mfa_domain::ports::Purpose;
+use mfa_domain::types::{ChallengeId, FactorId, UserId};
+
+/// One DynamoDB item.
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) fn user_pk(user: &UserId) -> String {
+    format!("USER#{}", user.as_ref())
+}
+
+pub(super) fn challenge_sk(purpose: Purpose, id: &ChallengeId) -> String {
+    format!("CHALLENGE#{}#{}", purpose.as_str(), id.as_ref())
+}
+
+pub(super) fn key(pk: String, sk: String) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+pub(super) const DATA_KEY_PK: &str = "CONFIG";
+
+pub(super) const DATA_KEY_SK: &str = "DATA_KEY#v1";
+
+pub(super) fn factor_sk(id: &FactorId) -> String {
+    format!("FACTOR#{}", id.as_ref())
+}
+
+pub(super) const RECOVERY_SK: &str = "RECOVERY";
+
+/// The guard that holds the id of the user's one phone factor.
+pub(super) const PHONE_SK: &str = "PHONE";
+
+/// Consecutive login failures and the lock.
+pub(super) const LOGIN_GUARD_SK: &str = "LOGIN_GUARD";
+
+pub(super) fn event_sk(at: UnixTime, id: &str) -> String {
+    format!("EVENT#{at:012}#{id}")
+}
+
+pub(super) fn device_sk(token_hash: &str) -> String {
+    format!("DEVICE#{token_hash}")
+}
+
+pub(super) const SETTINGS_SK: &str = "SETTINGS";
+
+pub(super) const PROFILE_SK: &str = "PROFILE";
+
+pub(super) const RESET_SK: &str = "RESET";
+
+pub(super) const SELF_RESET_SK: &str = "SELF_RESET";
