@@ -287,9 +287,74 @@ fn api_gateway_event(
     event
 }
 
+/// The routes `infra/template.yaml` declares: `(route key, function resource, authorized)`. A
+/// line scan of the SAM events (`Method:` then `Path:`, `Authorizer: NONE` for a public one),
+/// enough for a template this project writes.
+pub fn template_routes(template: &str) -> Vec<(String, String, bool)> {
+    let mut out: Vec<(String, String, bool)> = Vec::new();
+    let mut resource = String::new();
+    let mut method: Option<String> = None;
+    for line in template.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if indent == 2 && text.ends_with(':') && !text.starts_with('#') {
+            resource = text.trim_end_matches(':').to_owned();
+        } else if let Some(m) = text.strip_prefix("Method: ") {
+            method = Some(m.trim().to_uppercase());
+        } else if let (Some(path), Some(m)) = (text.strip_prefix("Path: "), method.take()) {
+            out.push((format!("{m} {}", path.trim()), resource.clone(), true));
+        } else if text == "Authorizer: NONE" {
+            if let Some(last) = out.last_mut() {
+                last.2 = false;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn given_the_template_then_it_declares_exactly_the_gateway_routes_with_the_same_function_and_auth(
+    ) {
+        let template = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../infra/template.yaml"
+        ))
+        .expect("infra/template.yaml");
+        let declared: BTreeSet<(String, String, bool)> =
+            template_routes(&template).into_iter().collect();
+        let served: BTreeSet<(String, String, bool)> = routes()
+            .into_iter()
+            .map(|(key, f, auth)| (key.to_owned(), format!("{f:?}Function"), auth))
+            .collect();
+        let missing: Vec<_> = served.difference(&declared).collect();
+        let extra: Vec<_> = declared.difference(&served).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "served but not in the template: {missing:?}; in the template but not served: {extra:?}"
+        );
+        assert_eq!(declared.len(), 30);
+    }
+
+    #[test]
+    fn the_template_scan_reads_method_path_function_and_a_public_route() {
+        let t = "Resources:\n  VerifyFunction:\n    Properties:\n      Events:\n        A:\n          Properties:\n            Method: post\n            Path: /v1/challenges\n        B:\n          Properties:\n            Method: GET\n            Path: /.well-known/jwks.json\n            Auth:\n              Authorizer: NONE\n";
+        assert_eq!(
+            template_routes(t),
+            vec![
+                ("POST /v1/challenges".into(), "VerifyFunction".into(), true),
+                (
+                    "GET /.well-known/jwks.json".into(),
+                    "VerifyFunction".into(),
+                    false
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn routes_match_by_method_and_template() {
