@@ -1,0 +1,11 @@
+//! The black-box tests, one binary: each module drives one part of the API over HTTP through
+//! the dev gateway against the local stack (DynamoDB Local, moto), with the typed helpers of
+//! `e2e` (tests/src/lib.rs) for the routes.
+
+mod attacks;
+mod factors;
+mod login;
+mod phones;
+mod resets;
+mod settings;
+mod step_up;
