@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -146,6 +147,13 @@ impl DynamoStore {
                 .delete(build(d.build())?)
                 .build())
         };
+        // An update of the item at `k`, finished by `updated`.
+        let update = |k: Item| Update::builder().table_name(&self.table).set_key(Some(k));
+        let updated = |u: UpdateBuilder| -> Result<TransactWriteItem> {
+            Ok(TransactWriteItem::builder()
+                .update(build(u.build())?)
+                .build())
+        };
         match change {
             Change::PutFactor(f) => put(factor_item(f), Some("attribute_not_exists(pk)")),
             Change::PutEvent(e) => put(event_item(e), Some("attribute_not_exists(pk)")),
@@ -198,22 +206,16 @@ impl DynamoStore {
                 Some("attribute_not_exists(pk)"),
             ),
             Change::ConsumeChallenge { user, purpose, id } => {
-                let u = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(user_pk(user), challenge_sk(*purpose, id))))
+                let u = update(key(user_pk(user), challenge_sk(*purpose, id)))
                     .update_expression("SET #status = :used")
                     .condition_expression("#status = :open")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":used", s("used"))
                     .expression_attribute_values(":open", s("open"));
-                Ok(TransactWriteItem::builder()
-                    .update(build(u.build())?)
-                    .build())
+                updated(u)
             }
             Change::AcceptTotpStep { user, id, step } => {
-                let u = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(user_pk(user), factor_sk(id))))
+                let u = update(key(user_pk(user), factor_sk(id)))
                     .update_expression("SET last_step = :step")
                     .condition_expression(
                         "#status = :active AND (attribute_not_exists(last_step) OR last_step < :step)",
@@ -221,26 +223,20 @@ impl DynamoStore {
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":active", s("active"))
                     .expression_attribute_values(":step", n(*step));
-                Ok(TransactWriteItem::builder()
-                    .update(build(u.build())?)
-                    .build())
+                updated(u)
             }
             Change::SwapRecovery {
                 user,
                 old_hash,
                 new,
             } => {
-                let u = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(user_pk(user), RECOVERY_SK.into())))
+                let u = update(key(user_pk(user), RECOVERY_SK.into()))
                     .update_expression("SET code_hash = :new, created_at = :created")
                     .condition_expression("code_hash = :old")
                     .expression_attribute_values(":new", b(&new.hash))
                     .expression_attribute_values(":old", b(old_hash))
                     .expression_attribute_values(":created", n(new.created_at));
-                Ok(TransactWriteItem::builder()
-                    .update(build(u.build())?)
-                    .build())
+                updated(u)
             }
             Change::ConsumeRecovery { user, old_hash } => {
                 let d = Delete::builder()
@@ -253,16 +249,12 @@ impl DynamoStore {
                     .build())
             }
             Change::ResetLoginFailures { user } => {
-                let u = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(user_pk(user), LOGIN_GUARD_SK.into())))
+                let u = update(key(user_pk(user), LOGIN_GUARD_SK.into()))
                     .update_expression("SET consecutive_failures = :zero, #type = :type")
                     .expression_attribute_names("#type", "type")
                     .expression_attribute_values(":zero", n(0))
                     .expression_attribute_values(":type", s("login_guard"));
-                Ok(TransactWriteItem::builder()
-                    .update(build(u.build())?)
-                    .build())
+                updated(u)
             }
             Change::DeleteLoginGuard { user } => delete(key(user_pk(user), LOGIN_GUARD_SK.into())),
             Change::DeleteLimit { scope, limit } => {
@@ -300,9 +292,7 @@ impl DynamoStore {
                 due_at,
             } => {
                 let mut cond = "request_id = :id AND #status = :waiting".to_owned();
-                let mut u = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(user_pk(user), SELF_RESET_SK.into())))
+                let mut u = update(key(user_pk(user), SELF_RESET_SK.into()))
                     .update_expression("SET #status = :to")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":id", s(request_id.as_ref()))
@@ -312,9 +302,7 @@ impl DynamoStore {
                     cond.push_str(" AND completes_at <= :due");
                     u = u.expression_attribute_values(":due", n(*due));
                 }
-                Ok(TransactWriteItem::builder()
-                    .update(build(u.condition_expression(cond).build())?)
-                    .build())
+                updated(u.condition_expression(cond))
             }
             Change::DeleteRecovery { user } => delete(key(user_pk(user), RECOVERY_SK.into())),
             Change::ClaimPhone {
@@ -353,9 +341,7 @@ impl DynamoStore {
                 step,
                 now,
             } => {
-                let mut u = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(user_pk(user), factor_sk(id))))
+                let mut u = update(key(user_pk(user), factor_sk(id)))
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_names("#ttl", "ttl")
                     .expression_attribute_values(":active", s("active"))
@@ -378,9 +364,7 @@ impl DynamoStore {
                     .condition_expression(format!(
                         "#status = :pending AND expires_at > :now{cond}"
                     ));
-                Ok(TransactWriteItem::builder()
-                    .update(build(u.build())?)
-                    .build())
+                updated(u)
             }
         }
     }
