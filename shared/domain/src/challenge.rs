@@ -31,25 +31,30 @@ pub struct NewChallenge {
     pub code: Zeroizing<String>,
 }
 
-/// Creates and stores a fresh open challenge with a random code.
-pub async fn create(app: &App, user: &UserId, purpose: Purpose) -> Result<NewChallenge> {
-    let keys = app.keys().await?;
-    let now = app.clock.now();
-    let id = ChallengeId::new();
-    let code = random_code(app.config.code_length);
-    let challenge = Challenge {
-        code_hash: Some(code_hash(keys, purpose, &id, &code).to_vec()),
-        code_channel: None,
-        methods: vec![],
-        id,
+/// A fresh open challenge of `purpose` for `user`, with no code yet and the code lifetime: the
+/// one place a challenge's tries and lifetime are set.
+pub fn open(user: &UserId, purpose: Purpose, now: UnixTime) -> Challenge {
+    Challenge {
+        id: ChallengeId::new(),
         user: user.clone(),
         purpose,
+        code_hash: None,
+        code_channel: None,
+        methods: vec![],
         attempts: 0,
         max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
         status: ChallengeStatus::Open,
         created_at: now,
         expires_at: now + CODE_TTL_SECS,
-    };
+    }
+}
+
+/// Creates and stores a fresh open challenge with a random code.
+pub async fn create(app: &App, user: &UserId, purpose: Purpose) -> Result<NewChallenge> {
+    let keys = app.keys().await?;
+    let code = random_code(app.config.code_length);
+    let mut challenge = open(user, purpose, app.clock.now());
+    challenge.code_hash = Some(code_hash(keys, purpose, &challenge.id, &code).to_vec());
     app.store.put_challenge(&challenge).await?;
     Ok(NewChallenge { challenge, code })
 }

@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::assertion;
 use crate::challenge::{self, code_hash, wrong_code};
-use crate::crypto::{ct_eq, random_code};
+use crate::crypto::{ct_eq, random_code, DataKeys};
 use crate::devices;
 use crate::error::{Error, Result};
 use crate::events::{notify, record, Action, SecurityEvent};
@@ -20,9 +20,7 @@ use crate::ports::{
 use crate::ports::{Change, ChangeKind, Commit, RememberPolicy};
 use crate::recovery::{self, RecoveryCode};
 use crate::reset;
-use crate::rules::{
-    CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_CHALLENGES, MAX_ATTEMPTS_PER_CHALLENGE,
-};
+use crate::rules::{CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_CHALLENGES};
 use crate::self_reset;
 use crate::totp;
 use crate::types::{ChallengeId, OpaqueToken, OtpCode, Plan};
@@ -135,13 +133,18 @@ impl Proof {
 
 /// The methods the user can use now, in the order a login offers them.
 pub async fn methods(app: &App, caller: &Caller) -> Result<Vec<Method>> {
-    let keys = app.keys().await?;
     // One read of the user's factors serves both kinds.
-    let active: Vec<Factor> = app
-        .store
-        .list_factors(&caller.user)
-        .await?
-        .into_iter()
+    let factors = app.store.list_factors(&caller.user).await?;
+    // The recovery code is offered only beside a factor: no read without one.
+    let has_recovery = factors.iter().any(|f| f.status == FactorStatus::Active)
+        && app.store.get_recovery(&caller.user).await?.is_some();
+    methods_of(app.keys().await?, &factors, has_recovery)
+}
+
+/// The methods offered by `factors` (the user's, as listed) and a recovery code, in order.
+pub fn methods_of(keys: &DataKeys, factors: &[Factor], has_recovery: bool) -> Result<Vec<Method>> {
+    let active: Vec<&Factor> = factors
+        .iter()
         .filter(|f| f.status == FactorStatus::Active)
         .collect();
     let mut out = Vec::new();
@@ -157,7 +160,7 @@ pub async fn methods(app: &App, caller: &Caller) -> Result<Vec<Method>> {
         }
         out.push(Method::Voice);
     }
-    if !out.is_empty() && app.store.get_recovery(&caller.user).await?.is_some() {
+    if !out.is_empty() && has_recovery {
         out.push(Method::RecoveryCode);
     }
     Ok(out)
@@ -202,21 +205,11 @@ pub async fn start(
         .unwrap_or(first);
     let scope = limits::user_scope(&caller.user);
     let slot = limits::reserve(app, &scope, &LOGIN_CHALLENGES).await?;
-    let now = app.clock.now();
-    let id = ChallengeId::new();
     let c = Challenge {
-        id: id.clone(),
-        user: caller.user.clone(),
-        purpose: Purpose::Login,
-        code_hash: None,
-        code_channel: None,
         methods: methods.clone(),
-        attempts: 0,
-        max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
-        status: ChallengeStatus::Open,
-        created_at: now,
-        expires_at: now + CODE_TTL_SECS,
+        ..challenge::open(&caller.user, Purpose::Login, app.clock.now())
     };
+    let id = c.id.clone();
     if let Err(e) = app.store.put_challenge(&c).await {
         // No challenge was opened: it does not count.
         limits::release_all(app, vec![slot]).await;

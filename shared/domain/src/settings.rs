@@ -48,16 +48,17 @@ fn required(caller: &Caller) -> bool {
 pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
     crate::self_reset::complete_if_due(app, caller).await?;
     let keys = app.keys().await?;
+    let stored = app.store.list_factors(&caller.user).await?;
     let mut factors = Vec::new();
-    for f in app.store.list_factors(&caller.user).await? {
+    for f in &stored {
         if f.status != FactorStatus::Active {
             continue;
         }
         let masked = match f.kind {
-            FactorKind::Phone => Some(phones::masked(keys, &f)?),
+            FactorKind::Phone => Some(phones::masked(keys, f)?),
             FactorKind::Totp => None,
         };
-        factors.push(FactorView::of(&f, masked));
+        factors.push(FactorView::of(f, masked));
     }
     let settings = app
         .store
@@ -74,13 +75,18 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
         policy: settings.remember.as_str(),
         default_method: settings.default_method.map(|m| m.as_str()),
         factors,
-        recovery_code: recovery.map(|r| RecoveryView {
+        recovery_code: recovery.as_ref().map(|r| RecoveryView {
             created_at: rfc3339(r.created_at),
         }),
         remembered_devices: remembered,
         enrollment_required: must_enroll && !enabled,
         api_basic_auth: if enabled { "disabled" } else { "allowed" },
-        step_up_methods: crate::step_up::methods(app, caller).await?,
+        // From the factors and recovery code read above: no second read.
+        step_up_methods: crate::step_up::methods_for(&login::methods_of(
+            keys,
+            &stored,
+            recovery.is_some(),
+        )?),
     })
 }
 

@@ -15,14 +15,10 @@ use crate::identity::Caller;
 use crate::limits;
 use crate::phones;
 use crate::ports::{
-    Challenge, ChallengeStatus, Change, ChangeKind, Channel, Commit, FactorKind, Purpose,
-    StepUpLevel,
+    Challenge, Change, ChangeKind, Channel, Commit, FactorKind, Method, Purpose, StepUpLevel,
 };
 use crate::recovery::RecoveryCode;
-use crate::rules::{
-    CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE, STEP_UP_EMAIL_SENDS, STEP_UP_TOKENS,
-    STEP_UP_TOKEN_TTL_SECS,
-};
+use crate::rules::{CODE_TTL_SECS, STEP_UP_EMAIL_SENDS, STEP_UP_TOKENS, STEP_UP_TOKEN_TTL_SECS};
 use crate::types::{ChallengeId, Email, FactorId, OpaqueToken, OtpCode, UserId};
 
 /// Header that carries the step-up token on sensitive routes.
@@ -153,12 +149,16 @@ pub async fn require(app: &App, user: &UserId, header: Option<&str>) -> Result<S
 /// The step-up methods open to the caller, in the order a page offers them: their factors'
 /// methods once they have one (`totp`, `sms`, `voice`, `recovery_code`), else `email`.
 pub async fn methods(app: &App, caller: &Caller) -> Result<Vec<&'static str>> {
-    let methods = crate::login::methods(app, caller).await?;
-    Ok(if methods.is_empty() {
+    Ok(methods_for(&crate::login::methods(app, caller).await?))
+}
+
+/// The step-up methods open to a user whose login offers `login`.
+pub fn methods_for(login: &[Method]) -> Vec<&'static str> {
+    if login.is_empty() {
         vec!["email"]
     } else {
-        methods.iter().map(|m| m.as_str()).collect()
-    })
+        login.iter().map(|m| m.as_str()).collect()
+    }
 }
 
 /// Guards a change to the caller's 2FA (or, for an admin, to a member's): a valid step-up token
@@ -238,22 +238,11 @@ pub async fn start_phone(
     let keys = app.keys().await?;
     let (phone, number) = phones::active_number(app, &caller.user, channel).await?;
     let taken = phones::reserve_sends(app, &caller.user, &number).await?;
-    let now = app.clock.now();
-    let id = ChallengeId::new();
     let code = random_code(app.config.code_length);
-    let c = Challenge {
-        code_hash: Some(phone_code_hash(keys, &id, &phone.id, &code)),
-        code_channel: Some(channel),
-        methods: vec![],
-        id: id.clone(),
-        user: caller.user.clone(),
-        purpose: Purpose::StepUpPhone,
-        attempts: 0,
-        max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
-        status: ChallengeStatus::Open,
-        created_at: now,
-        expires_at: now + CODE_TTL_SECS,
-    };
+    let mut c = challenge::open(&caller.user, Purpose::StepUpPhone, app.clock.now());
+    c.code_hash = Some(phone_code_hash(keys, &c.id, &phone.id, &code));
+    c.code_channel = Some(channel);
+    let id = c.id.clone();
     if let Err(e) = app.store.put_challenge(&c).await {
         limits::release_all(app, taken).await;
         return Err(e);
