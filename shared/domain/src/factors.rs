@@ -8,8 +8,8 @@ use crate::events::{record, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::limits;
 use crate::ports::{
-    Attempt, Change, ChangeKind, Commit, Factor, FactorKind, FactorStatus, RecoveryRecord,
-    StepUpLevel,
+    Attempt, Change, ChangeKind, Commit, Credential, Factor, FactorKind, FactorStatus,
+    RecoveryRecord, StepUpLevel, TotpCredential,
 };
 use crate::recovery::RecoveryCode;
 use crate::rules::{
@@ -59,14 +59,14 @@ impl FactorView {
     pub fn of(f: &Factor, masked_phone: Option<String>) -> Self {
         FactorView {
             factor_id: f.id.as_ref().to_owned(),
-            kind: f.kind.as_str(),
+            kind: f.kind().as_str(),
             status: match f.status {
                 FactorStatus::Pending => "pending",
                 FactorStatus::Active => "active",
             },
             label: f.label.clone(),
             phone: masked_phone,
-            channel: f.channel.map(|c| c.as_str()),
+            channel: f.phone().map(|p| p.channel.as_str()),
             created_at: crate::clock::rfc3339(f.created_at),
             activated_at: f.activated_at.map(crate::clock::rfc3339),
         }
@@ -93,12 +93,20 @@ impl VerifiedView {
 
 /// Human description of a factor for events and notices (never a secret or a full number).
 pub fn describe(f: &Factor, masked_phone: Option<&str>) -> String {
-    match f.kind {
-        FactorKind::Totp => format!(
+    match f.credential {
+        Credential::Totp(_) => format!(
             "authenticator app '{}'",
             f.label.as_deref().unwrap_or("Authenticator app")
         ),
-        FactorKind::Phone => format!("phone {}", masked_phone.unwrap_or("number")),
+        Credential::Phone(_) => format!("phone {}", masked_phone.unwrap_or("number")),
+    }
+}
+
+/// The masked number of a phone; nothing for a factor without one.
+pub fn masked_phone(keys: &DataKeys, f: &Factor) -> Result<Option<String>> {
+    match f.credential {
+        Credential::Phone(_) => crate::phones::masked(keys, f).map(Some),
+        Credential::Totp(_) => Ok(None),
     }
 }
 
@@ -108,12 +116,14 @@ pub fn factor_aad(user: &UserId, id: &FactorId) -> Vec<u8> {
     format!("USER#{}|FACTOR#{}", user.as_ref(), id.as_ref()).into_bytes()
 }
 
-fn open_secret(keys: &DataKeys, f: &Factor) -> Result<TotpSecret> {
-    let sealed = f
-        .secret
-        .as_deref()
-        .ok_or_else(|| Error::Internal("TOTP factor without a secret".into()))?;
-    TotpSecret::from_bytes(&keys.open(&factor_aad(&f.user, &f.id), sealed)?)
+fn open_secret(keys: &DataKeys, f: &Factor, app: &TotpCredential) -> Result<TotpSecret> {
+    TotpSecret::from_bytes(&keys.open(&factor_aad(&f.user, &f.id), &app.secret)?)
+}
+
+/// The app payload of a factor counted or listed as an app.
+fn app_of(f: &Factor) -> Result<&TotpCredential> {
+    f.totp()
+        .ok_or_else(|| Error::Internal("an authenticator app that is not one".into()))
 }
 
 /// Starts enrolling an authenticator app: a pending factor with a fresh secret, which lapses
@@ -130,7 +140,7 @@ pub async fn start_totp(
         .list_factors(&caller.user)
         .await?
         .into_iter()
-        .filter(|f| f.kind == FactorKind::Totp && f.is_live(now))
+        .filter(|f| f.kind() == FactorKind::Totp && f.is_live(now))
         .count();
     if live >= MAX_TOTP_APPS {
         return Err(Error::Conflict(format!(
@@ -149,10 +159,12 @@ pub async fn start_totp(
     let uri = secret.otpauth_uri(&app.config.service_name, &account)?;
     let (qr_svg, qr_png_base64) = (totp::qr_svg(&uri)?, totp::qr_png_base64(&uri)?);
     let factor = Factor {
-        secret: Some(keys.seal(&factor_aad(&caller.user, &id), secret.as_bytes())?),
+        credential: Credential::Totp(TotpCredential {
+            secret: keys.seal(&factor_aad(&caller.user, &id), secret.as_bytes())?,
+            last_step: None,
+        }),
         id: id.clone(),
         user: caller.user.clone(),
-        kind: FactorKind::Totp,
         status: FactorStatus::Pending,
         label: Some(
             label
@@ -164,10 +176,6 @@ pub async fn start_totp(
         expires_at: Some(now + PENDING_FACTOR_TTL_SECS),
         attempts: 0,
         max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
-        last_step: None,
-        phone: None,
-        channel: None,
-        code_hash: None,
     };
     match app.store.commit(&[Change::PutFactor(factor)]).await? {
         Commit::Done => {}
@@ -206,8 +214,8 @@ pub async fn count_pending_try(
     let now = app.clock.now();
     match app.store.count_factor_attempt(user, id, now).await? {
         Attempt::Missing => Err(Error::NotFound("no such factor".into())),
-        Attempt::Refused(f) if f.kind == kind => Err(pending_refusal(&f, now)),
-        Attempt::Counted(f) if f.kind == kind => Ok(f),
+        Attempt::Refused(f) if f.kind() == kind => Err(pending_refusal(&f, now)),
+        Attempt::Counted(f) if f.kind() == kind => Ok(f),
         _ => Err(Error::NotFound("no such factor".into())),
     }
 }
@@ -231,7 +239,7 @@ pub async fn verify_totp(
 ) -> Result<Activated> {
     let keys = app.keys().await?;
     let f = count_pending_try(app, &caller.user, id, FactorKind::Totp).await?;
-    let step = open_secret(keys, &f)?
+    let step = open_secret(keys, &f, app_of(&f)?)?
         .matching_step(code, app.clock.now())?
         .ok_or_else(|| wrong_code(&f))?;
     let how = Activation {
@@ -327,8 +335,9 @@ pub async fn matching_totp(app: &App, apps: &[Factor], code: &OtpCode) -> Result
     let keys = app.keys().await?;
     let now = app.clock.now();
     for f in apps {
-        if let Some(step) = open_secret(keys, f)?.matching_step(code, now)? {
-            if f.last_step.is_some_and(|last| last >= step) {
+        let totp = app_of(f)?;
+        if let Some(step) = open_secret(keys, f, totp)?.matching_step(code, now)? {
+            if totp.last_step.is_some_and(|last| last >= step) {
                 return Ok(None);
             }
             return Ok(Some(Change::AcceptTotpStep {
@@ -345,18 +354,22 @@ pub async fn matching_totp(app: &App, apps: &[Factor], code: &OtpCode) -> Result
 /// active phone.
 pub fn deletions(factors: &[Factor]) -> impl Iterator<Item = Change> + '_ {
     factors.iter().flat_map(|f| {
-        let release =
-            (f.kind == FactorKind::Phone && f.status == FactorStatus::Active).then(|| {
-                Change::ReleasePhone {
-                    user: f.user.clone(),
-                    id: f.id.clone(),
-                }
-            });
-        release.into_iter().chain([Change::DeleteFactor {
+        release_phone(f).into_iter().chain([Change::DeleteFactor {
             user: f.user.clone(),
             id: f.id.clone(),
         }])
     })
+}
+
+/// The change that frees the one-phone place an active phone holds; nothing for other factors.
+fn release_phone(f: &Factor) -> Option<Change> {
+    match f.credential {
+        Credential::Phone(_) if f.is_active() => Some(Change::ReleasePhone {
+            user: f.user.clone(),
+            id: f.id.clone(),
+        }),
+        Credential::Phone(_) | Credential::Totp(_) => None,
+    }
 }
 
 /// Whether the user has any active factor (2FA is on).
@@ -376,7 +389,7 @@ pub async fn active(app: &App, user: &UserId, kind: FactorKind) -> Result<Vec<Fa
         .list_factors(user)
         .await?
         .into_iter()
-        .filter(|f| f.kind == kind && f.status == FactorStatus::Active)
+        .filter(|f| f.kind() == kind && f.is_active())
         .collect())
 }
 
@@ -439,15 +452,12 @@ pub async fn remove(app: &App, caller: &Caller, id: &FactorId, kind: FactorKind)
     let factors = app.store.list_factors(&caller.user).await?;
     let f = factors
         .iter()
-        .find(|f| &f.id == id && f.kind == kind)
+        .find(|f| &f.id == id && f.kind() == kind)
         .ok_or_else(|| Error::NotFound("no such factor".into()))?;
     let others_active = factors
         .iter()
         .any(|o| &o.id != id && o.status == FactorStatus::Active);
-    let masked = match f.kind {
-        FactorKind::Phone => Some(crate::phones::masked(app.keys().await?, f)?),
-        FactorKind::Totp => None,
-    };
+    let masked = masked_phone(app.keys().await?, f)?;
     let event = SecurityEvent::by_caller(
         app,
         caller,
@@ -458,12 +468,7 @@ pub async fn remove(app: &App, caller: &Caller, id: &FactorId, kind: FactorKind)
         user: caller.user.clone(),
         id: id.clone(),
     }];
-    if f.kind == FactorKind::Phone && f.status == FactorStatus::Active {
-        changes.push(Change::ReleasePhone {
-            user: caller.user.clone(),
-            id: id.clone(),
-        });
-    }
+    changes.extend(release_phone(f));
     if !others_active {
         changes.push(Change::DeleteRecovery {
             user: caller.user.clone(),

@@ -15,7 +15,7 @@ use crate::phone::{LineKind, PhoneNumber};
 use crate::phones;
 pub use crate::ports::Method;
 use crate::ports::{
-    Challenge, ChallengeStatus, Channel, Factor, FactorKind, FactorStatus, Purpose,
+    Challenge, ChallengeStatus, Channel, Credential, Factor, FactorKind, FactorStatus, Purpose,
 };
 use crate::ports::{Change, ChangeKind, Commit, RememberPolicy};
 use crate::recovery::{self, RecoveryCode};
@@ -143,23 +143,24 @@ pub async fn methods(app: &App, caller: &Caller) -> Result<Vec<Method>> {
 
 /// The methods offered by `factors` (the user's, as listed) and a recovery code, in order.
 pub fn methods_of(keys: &DataKeys, factors: &[Factor], has_recovery: bool) -> Result<Vec<Method>> {
-    let active: Vec<&Factor> = factors
-        .iter()
-        .filter(|f| f.status == FactorStatus::Active)
-        .collect();
     let mut out = Vec::new();
-    if active.iter().any(|f| f.kind == FactorKind::Totp) {
-        out.push(Method::Totp);
-    }
-    if let Some(phone) = active.iter().find(|f| f.kind == FactorKind::Phone) {
-        let e164 = phones::number(keys, phone)?;
-        let landline = PhoneNumber::parse(&e164, Channel::Voice, &Default::default())
-            .is_ok_and(|p| p.kind() == LineKind::FixedLine);
-        if !landline {
-            out.push(Method::Sms);
+    for f in factors.iter().filter(|f| f.is_active()) {
+        match &f.credential {
+            Credential::Totp(_) => out.push(Method::Totp),
+            Credential::Phone(_) => {
+                let e164 = phones::number(keys, f)?;
+                let landline = PhoneNumber::parse(&e164, Channel::Voice, &Default::default())
+                    .is_ok_and(|p| p.kind() == LineKind::FixedLine);
+                if !landline {
+                    out.push(Method::Sms);
+                }
+                out.push(Method::Voice);
+            }
         }
-        out.push(Method::Voice);
     }
+    // In the order a login offers them, each once.
+    out.sort();
+    out.dedup();
     if !out.is_empty() && has_recovery {
         out.push(Method::RecoveryCode);
     }

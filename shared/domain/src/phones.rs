@@ -10,7 +10,10 @@ use crate::factors::{self, factor_aad, Activated, Activation};
 use crate::identity::Caller;
 use crate::limits::{self, Reservation};
 use crate::phone::PhoneNumber;
-use crate::ports::{Change, Channel, Commit, Factor, FactorKind, FactorStatus, PhoneCode};
+use crate::ports::{
+    Change, Channel, Commit, Credential, Factor, FactorKind, FactorStatus, PhoneCode,
+    PhoneCredential,
+};
 use crate::rules::{
     CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE, PHONE_SENDS_PER_NUMBER_DAY,
     PHONE_SENDS_PER_NUMBER_HOUR, PHONE_SENDS_PER_USER,
@@ -31,12 +34,15 @@ fn code_hash(keys: &DataKeys, id: &FactorId, code: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// The phone payload of a factor counted or listed as a phone.
+fn phone_of(f: &Factor) -> Result<&PhoneCredential> {
+    f.phone()
+        .ok_or_else(|| Error::Internal("a phone factor that is not one".into()))
+}
+
 /// The stored number of a phone factor (decrypted; no policy check: it passed one on entry).
 pub(crate) fn number(keys: &DataKeys, f: &Factor) -> Result<String> {
-    let sealed = f
-        .phone
-        .as_deref()
-        .ok_or_else(|| Error::Internal("phone factor without a number".into()))?;
+    let sealed = &phone_of(f)?.number;
     String::from_utf8(keys.open(&factor_aad(&f.user, &f.id), sealed)?.to_vec())
         .map_err(|_| Error::Internal("stored phone number is not text".into()))
 }
@@ -132,18 +138,20 @@ pub async fn start(
         .list_factors(&caller.user)
         .await?
         .into_iter()
-        .filter(|f| f.kind == FactorKind::Phone && f.status == FactorStatus::Pending)
+        .filter(|f| f.kind() == FactorKind::Phone && f.status == FactorStatus::Pending)
         .map(|f| f.id)
         .collect();
     let taken = reserve_sends(app, &caller.user, &phone).await?;
     let id = FactorId::new();
     let code = random_code(app.config.code_length);
     let factor = Factor {
-        phone: Some(keys.seal(&factor_aad(&caller.user, &id), phone.e164().as_bytes())?),
-        code_hash: Some(code_hash(keys, &id, &code)),
+        credential: Credential::Phone(PhoneCredential {
+            number: keys.seal(&factor_aad(&caller.user, &id), phone.e164().as_bytes())?,
+            channel,
+            code_hash: Some(code_hash(keys, &id, &code)),
+        }),
         id: id.clone(),
         user: caller.user.clone(),
-        kind: FactorKind::Phone,
         status: FactorStatus::Pending,
         label: None,
         created_at: now,
@@ -151,9 +159,6 @@ pub async fn start(
         expires_at: Some(now + CODE_TTL_SECS),
         attempts: 0,
         max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
-        secret: None,
-        last_step: None,
-        channel: Some(channel),
     };
     let mut changes = vec![Change::PutFactor(factor)];
     changes.extend(stale.into_iter().map(|id| Change::DeleteFactor {
@@ -203,7 +208,7 @@ pub async fn resend(
         .store
         .get_factor(&caller.user, id)
         .await?
-        .filter(|f| f.kind == FactorKind::Phone)
+        .filter(|f| f.kind() == FactorKind::Phone)
         .ok_or_else(|| Error::NotFound("no such factor".into()))?;
     if f.status == FactorStatus::Active {
         return Err(Error::Conflict("this phone is already verified".into()));
@@ -218,9 +223,10 @@ pub async fn resend(
             "the enrollment expired; add the phone again".into(),
         ));
     }
-    let channel = channel.or(f.channel).unwrap_or(Channel::Sms);
+    let stored = phone_of(&f)?;
+    let channel = channel.unwrap_or(stored.channel);
     let phone = PhoneNumber::parse(&number(keys, &f)?, channel, &app.config.phone_policy)?;
-    let old = f
+    let old = stored
         .code_hash
         .clone()
         .ok_or_else(|| Error::Internal("pending phone without a code".into()))?;
@@ -245,7 +251,7 @@ pub async fn resend(
     if let Err(e) = deliver(app, &phone, channel, &code).await {
         let back = PhoneCode {
             hash: old,
-            channel: f.channel.unwrap_or(channel),
+            channel: stored.channel,
             expires_at: f.expires_at.unwrap_or(now),
             now,
         };
@@ -277,7 +283,7 @@ pub async fn verify(
 ) -> Result<Activated> {
     let keys = app.keys().await?;
     let f = factors::count_pending_try(app, &caller.user, id, FactorKind::Phone).await?;
-    let expected = f
+    let expected = phone_of(&f)?
         .code_hash
         .as_deref()
         .ok_or_else(|| Error::Internal("pending phone without a code".into()))?;
@@ -290,7 +296,7 @@ pub async fn verify(
         .list_factors(&caller.user)
         .await?
         .into_iter()
-        .find(|o| o.kind == FactorKind::Phone && o.status == FactorStatus::Active && &o.id != id);
+        .find(|o| o.kind() == FactorKind::Phone && o.is_active() && &o.id != id);
     let mut extra = vec![Change::ClaimPhone {
         user: caller.user.clone(),
         id: id.clone(),

@@ -53,7 +53,7 @@ pub enum ChallengeStatus {
 }
 
 /// A way to pass the second step (in JSON: `"totp"`, `"sms"`, `"voice"`, `"recovery_code"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     Totp,
@@ -211,12 +211,12 @@ impl StepUpLevel {
     }
 }
 
-/// A second factor as stored. Secrets are sealed (AES-256-GCM, AAD = the item key).
-#[derive(Debug, Clone)]
+/// A second factor as stored: what every kind has, and the kind's own payload. Secrets are
+/// sealed (AES-256-GCM, AAD = the item key).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Factor {
     pub id: FactorId,
     pub user: UserId,
-    pub kind: FactorKind,
     pub status: FactorStatus,
     pub label: Option<String>,
     pub created_at: UnixTime,
@@ -226,19 +226,85 @@ pub struct Factor {
     /// Verification tries used while pending.
     pub attempts: u32,
     pub max_attempts: u32,
-    /// TOTP: the sealed secret, and the last time step accepted.
-    pub secret: Option<Vec<u8>>,
+    pub credential: Credential,
+}
+
+/// What a factor holds, by kind. Matching on it (never with a catch-all arm) is how adding a
+/// kind makes the compiler list every place that must learn about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Totp(TotpCredential),
+    Phone(PhoneCredential),
+}
+
+/// An authenticator app.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpCredential {
+    /// The sealed shared secret.
+    pub secret: Vec<u8>,
+    /// The last time step accepted (a step is accepted at most once).
     pub last_step: Option<i64>,
-    /// Phone: the sealed E.164 number, the preferred channel, and (pending) the keyed hash of
-    /// the code last sent.
-    pub phone: Option<Vec<u8>>,
-    pub channel: Option<Channel>,
+}
+
+/// A phone that receives codes by SMS or call.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PhoneCredential {
+    /// The sealed E.164 number.
+    pub number: Vec<u8>,
+    /// How codes go by default.
+    pub channel: Channel,
+    /// While pending: the keyed hash of the code last sent.
     pub code_hash: Option<Vec<u8>>,
+}
+
+// Sealed values and code hashes stay out of logs, even encrypted.
+impl std::fmt::Debug for TotpCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpCredential")
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PhoneCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneCredential")
+            .field("channel", &self.channel)
+            .field("has_code", &self.code_hash.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Factor {
     pub fn is_live(&self, now: UnixTime) -> bool {
         self.status == FactorStatus::Active || self.expires_at.is_some_and(|e| e > now)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == FactorStatus::Active
+    }
+
+    pub fn kind(&self) -> FactorKind {
+        match self.credential {
+            Credential::Totp(_) => FactorKind::Totp,
+            Credential::Phone(_) => FactorKind::Phone,
+        }
+    }
+
+    /// The app's payload, if this is an authenticator app.
+    pub fn totp(&self) -> Option<&TotpCredential> {
+        match &self.credential {
+            Credential::Totp(t) => Some(t),
+            Credential::Phone(_) => None,
+        }
+    }
+
+    /// The phone's payload, if this is a phone.
+    pub fn phone(&self) -> Option<&PhoneCredential> {
+        match &self.credential {
+            Credential::Phone(p) => Some(p),
+            Credential::Totp(_) => None,
+        }
     }
 }
 

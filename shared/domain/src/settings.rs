@@ -9,8 +9,8 @@ use crate::events::{notify, record, Action, EventCursor, SecurityEvent};
 use crate::factors::FactorView;
 use crate::identity::Caller;
 use crate::login::{self, Method};
-use crate::phones;
-use crate::ports::{Change, Commit, EventPage, FactorKind, FactorStatus, RememberPolicy, Settings};
+
+use crate::ports::{Change, Commit, EventPage, FactorStatus, RememberPolicy, Settings};
 use crate::types::{ChallengeId, Plan, UserId};
 
 /// `GET /v1/mfa`.
@@ -54,10 +54,7 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
         if f.status != FactorStatus::Active {
             continue;
         }
-        let masked = match f.kind {
-            FactorKind::Phone => Some(phones::masked(keys, f)?),
-            FactorKind::Totp => None,
-        };
+        let masked = crate::factors::masked_phone(keys, f)?;
         factors.push(FactorView::of(f, masked));
     }
     let settings = app

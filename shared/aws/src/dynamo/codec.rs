@@ -7,8 +7,9 @@ use mfa_domain::clock::UnixTime;
 use mfa_domain::error::{Error, Result};
 use mfa_domain::events::{Action, SecurityEvent, OUTCOMES, RETENTION_SECS};
 use mfa_domain::ports::{
-    Challenge, ChallengeStatus, Channel, Device, Factor, FactorKind, FactorStatus, Method, Profile,
-    Purpose, RememberPolicy, SelfReset, SelfResetStatus, Settings, StepUpLevel,
+    Challenge, ChallengeStatus, Channel, Credential, Device, Factor, FactorStatus, Method,
+    PhoneCredential, Profile, Purpose, RememberPolicy, SelfReset, SelfResetStatus, Settings,
+    StepUpLevel, TotpCredential,
 };
 use mfa_domain::rules::TTL_GRACE_SECS;
 use mfa_domain::types::{ChallengeId, DeviceId, Email, FactorId, OrgRole, UserId};
@@ -93,7 +94,7 @@ pub(super) fn factor_item(f: &Factor) -> Item {
     item.extend([
         ("type".to_owned(), s("factor")),
         ("factor_id".to_owned(), s(f.id.as_ref())),
-        ("kind".to_owned(), s(f.kind.as_str())),
+        ("kind".to_owned(), s(f.kind().as_str())),
         (
             "status".to_owned(),
             s(match f.status {
@@ -105,17 +106,23 @@ pub(super) fn factor_item(f: &Factor) -> Item {
         ("attempts".to_owned(), n(f.attempts)),
         ("max_attempts".to_owned(), n(f.max_attempts)),
     ]);
-    let optional = [
+    let mut optional = vec![
         ("label", f.label.as_ref().map(|l| s(l.as_str()))),
         ("activated_at", f.activated_at.map(n)),
         ("expires_at", f.expires_at.map(n)),
         ("ttl", f.expires_at.map(|e| n(e + TTL_GRACE_SECS))),
-        ("secret", f.secret.as_deref().map(b)),
-        ("last_step", f.last_step.map(n)),
-        ("phone", f.phone.as_deref().map(b)),
-        ("channel", f.channel.map(|c| s(c.as_str()))),
-        ("code_hash", f.code_hash.as_deref().map(b)),
     ];
+    match &f.credential {
+        Credential::Totp(t) => optional.extend([
+            ("secret", Some(b(&t.secret))),
+            ("last_step", t.last_step.map(n)),
+        ]),
+        Credential::Phone(p) => optional.extend([
+            ("phone", Some(b(&p.number))),
+            ("channel", Some(s(p.channel.as_str()))),
+            ("code_hash", p.code_hash.as_deref().map(b)),
+        ]),
+    }
     item.extend(
         optional
             .into_iter()
@@ -126,14 +133,22 @@ pub(super) fn factor_item(f: &Factor) -> Item {
 
 pub(super) fn factor_from(item: &Item, user: &UserId) -> Result<Factor> {
     let opt_n = |k: &str| item.contains_key(k).then(|| get_n(item, k)).transpose();
+    let opt_b = |k: &str| item.contains_key(k).then(|| get_b(item, k)).transpose();
+    let credential = match get_s(item, "kind")? {
+        "totp" => Credential::Totp(TotpCredential {
+            secret: get_b(item, "secret")?.to_vec(),
+            last_step: opt_n("last_step")?,
+        }),
+        "phone" => Credential::Phone(PhoneCredential {
+            number: get_b(item, "phone")?.to_vec(),
+            channel: Channel::parse(get_s(item, "channel")?).ok_or_else(|| corrupt("channel"))?,
+            code_hash: opt_b("code_hash")?.map(<[u8]>::to_vec),
+        }),
+        _ => return Err(corrupt("kind")),
+    };
     Ok(Factor {
         id: FactorId::parse(get_s(item, "factor_id")?, "id").map_err(|_| corrupt("factor_id"))?,
         user: user.clone(),
-        kind: match get_s(item, "kind")? {
-            "totp" => FactorKind::Totp,
-            "phone" => FactorKind::Phone,
-            _ => return Err(corrupt("kind")),
-        },
         status: match get_s(item, "status")? {
             "pending" => FactorStatus::Pending,
             "active" => FactorStatus::Active,
@@ -145,29 +160,7 @@ pub(super) fn factor_from(item: &Item, user: &UserId) -> Result<Factor> {
         expires_at: opt_n("expires_at")?,
         attempts: get_n(item, "attempts")? as u32,
         max_attempts: get_n(item, "max_attempts")? as u32,
-        secret: item
-            .get("secret")
-            .and_then(|v| v.as_b().ok())
-            .map(|b| b.as_ref().to_vec()),
-        last_step: opt_n("last_step")?,
-        phone: item
-            .get("phone")
-            .and_then(|v| v.as_b().ok())
-            .map(|b| b.as_ref().to_vec()),
-        channel: match item
-            .get("channel")
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-        {
-            None => None,
-            Some("sms") => Some(Channel::Sms),
-            Some("voice") => Some(Channel::Voice),
-            Some(_) => return Err(corrupt("channel")),
-        },
-        code_hash: item
-            .get("code_hash")
-            .and_then(|v| v.as_b().ok())
-            .map(|b| b.as_ref().to_vec()),
+        credential,
     })
 }
 
@@ -347,7 +340,6 @@ mod tests {
         Factor {
             id: FactorId::new(),
             user: user(),
-            kind: FactorKind::Totp,
             status: FactorStatus::Pending,
             label: Some("Phone".into()),
             created_at: 1_790_000_000,
@@ -355,37 +347,74 @@ mod tests {
             expires_at: Some(1_790_000_600),
             attempts: 2,
             max_attempts: 5,
-            secret: Some(vec![1, 2, 3]),
-            last_step: None,
-            phone: None,
-            channel: None,
-            code_hash: None,
+            credential: Credential::Totp(TotpCredential {
+                secret: vec![1, 2, 3],
+                last_step: None,
+            }),
         }
     }
 
     #[test]
     fn a_factor_of_each_kind_round_trips_through_its_item() {
         let app = totp_pending();
+        let used_app = Factor {
+            status: FactorStatus::Active,
+            credential: Credential::Totp(TotpCredential {
+                secret: vec![5; 40],
+                last_step: Some(59_666_669),
+            }),
+            ..totp_pending()
+        };
         let phone = Factor {
             id: FactorId::new(),
-            kind: FactorKind::Phone,
             status: FactorStatus::Active,
             label: None,
             activated_at: Some(1_790_000_100),
             expires_at: None,
-            secret: None,
-            last_step: Some(59_666_669),
-            phone: Some(vec![9, 8, 7]),
-            channel: Some(Channel::Voice),
-            code_hash: Some(vec![4; 32]),
+            credential: Credential::Phone(PhoneCredential {
+                number: vec![9, 8, 7],
+                channel: Channel::Voice,
+                code_hash: Some(vec![4; 32]),
+            }),
             ..totp_pending()
         };
-        for f in [app, phone] {
+        for f in [app, used_app, phone] {
             let item = factor_item(&f);
             assert_eq!(get_s(&item, "pk").unwrap(), "USER#user-1");
             let back = factor_from(&item, &user()).unwrap();
-            assert_eq!(format!("{back:?}"), format!("{f:?}"));
+            assert_eq!(back, f);
         }
+    }
+
+    #[test]
+    fn a_factor_without_its_kinds_payload_is_corrupt_not_a_panic() {
+        let mut item = factor_item(&totp_pending());
+        item.remove("secret");
+        assert!(matches!(
+            factor_from(&item, &user()),
+            Err(Error::Internal(_))
+        ));
+        let mut item = factor_item(&totp_pending());
+        item.insert("kind".into(), s("phone"));
+        assert!(matches!(
+            factor_from(&item, &user()),
+            Err(Error::Internal(_))
+        ));
+    }
+
+    #[test]
+    fn a_factors_debug_output_shows_no_sealed_value_or_code_hash() {
+        let phone = Factor {
+            credential: Credential::Phone(PhoneCredential {
+                number: vec![0xAB; 8],
+                channel: Channel::Sms,
+                code_hash: Some(vec![0xCD; 32]),
+            }),
+            ..totp_pending()
+        };
+        let shown = format!("{phone:?} {:?}", totp_pending());
+        assert!(!shown.contains("171") && !shown.contains("205"), "{shown}");
+        assert!(!shown.contains("[1, 2, 3]"), "{shown}");
     }
 
     #[test]
