@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make dev` runs the service locally, `make test` tests it.
-.PHONY: dev stop test lint build-lambda
+.PHONY: dev stop test lint build-lambda openapi
 
 dev: ## install what is missing, start DynamoDB Local, moto and the dev gateway on 127.0.0.1:3000
 	./local/stack.sh up
@@ -17,3 +17,6 @@ lint: ## formatting, clippy and the template linter
 
 build-lambda: ## cross-build every function for Lambda (arm64) with cargo-lambda
 	./infra/build.sh
+
+openapi: ## write the OpenAPI document the code declares to docs/openapi.json
+	cargo run -q -p local-dev --bin openapi > docs/openapi.json

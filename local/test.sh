@@ -38,12 +38,15 @@ cargo test -q --workspace --no-fail-fast -- --test-threads 8 2>&1 | tee "$log"
 cargo_status=${PIPESTATUS[0]}
 "$here/check-readme.sh" "$E2E_GATEWAY_URL"
 readme_status=$?
+"$here/check-openapi.sh" "$E2E_GATEWAY_URL"
+openapi_status=$?
 set -e
 # One plain closing line for the whole run (cargo's own last line is a doc-test binary's).
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 [ "$readme_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
+[ "$openapi_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 summary="$passed passed, $failed failed"
 echo "$summary" > "$state/test-summary.txt"
 echo "$summary"
-[ "$cargo_status" = 0 ] && [ "$readme_status" = 0 ]
+[ "$cargo_status" = 0 ] && [ "$readme_status" = 0 ] && [ "$openapi_status" = 0 ]

@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::StatusCode;
 use lambda_http::Body;
+use mfa_domain::clock::OffsetClock;
+use mfa_domain::App;
 use serde_json::{json, Map, Value};
-use shared::clock::OffsetClock;
-use shared::App;
 
 use crate::jwt::{claims_as_strings, Verifier};
 
@@ -168,6 +168,14 @@ async fn handle(
                 "poison_next_transaction: true required",
             ),
         };
+    }
+    if parts.method == http::Method::GET && path == "/openapi.json" {
+        // The API's contract, without a token (API Gateway would not serve it).
+        return (
+            [("content-type", "application/json")],
+            crate::openapi::document_json(),
+        )
+            .into_response();
     }
     let Some(route) = match_route(parts.method.as_str(), &path) else {
         return gateway_error(StatusCode::NOT_FOUND, "Not Found");

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod faults;
 pub mod gateway;
 pub mod jwt;
+pub mod openapi;
 pub mod voice_inbox;
 
 use std::path::PathBuf;

@@ -6,9 +6,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use shared::phone::PhoneNumber;
-use shared::ports::{VoiceCaller, VoiceMessage};
-use shared::{Error, Result};
+use mfa_domain::phone::PhoneNumber;
+use mfa_domain::ports::{VoiceCaller, VoiceMessage};
+use mfa_domain::{Error, Result};
 
 pub struct FileVoiceInbox {
     path: PathBuf,

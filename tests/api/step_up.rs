@@ -335,9 +335,9 @@ async fn given_a_finished_flow_then_the_table_holds_no_plaintext_code_or_token()
 
 #[tokio::test]
 async fn given_a_step_up_token_then_it_is_bound_to_its_user_and_lapses_after_15_minutes() {
-    use shared::clock::OffsetClock;
-    use shared::step_up;
-    use shared::types::UserId;
+    use mfa_domain::clock::OffsetClock;
+    use mfa_domain::step_up;
+    use mfa_domain::types::UserId;
     use std::sync::Arc;
 
     let api = Api::shared();
@@ -349,7 +349,7 @@ async fn given_a_step_up_token_then_it_is_bound_to_its_user_and_lapses_after_15_
         .to_owned();
     // The domain API, against the same table and key, as a later flow's handler calls it.
     let clock = Arc::new(OffsetClock::default());
-    let app = shared::aws::app_from_env_with_clock(clock.clone())
+    let app = mfa_aws::app_from_env_with_clock(clock.clone())
         .await
         .unwrap();
     let me = UserId::parse(&user.sub).unwrap();

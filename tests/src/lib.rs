@@ -633,13 +633,13 @@ pub struct PrivateStack {
 }
 
 /// The `Caller` a handler would build for `user`, for tests that use the domain API directly.
-pub fn caller(user: &User) -> shared::http::Caller {
-    shared::http::Caller {
-        user: shared::types::UserId::parse(&user.sub).expect("user id"),
-        email: Some(shared::types::Email::parse(&user.email).expect("email")),
+pub fn caller(user: &User) -> mfa_http::Caller {
+    mfa_http::Caller {
+        user: mfa_domain::types::UserId::parse(&user.sub).expect("user id"),
+        email: Some(mfa_domain::types::Email::parse(&user.email).expect("email")),
         org_id: Some("org-1".into()),
-        org_role: Some(shared::types::OrgRole::Owner),
-        plan: Some(shared::types::Plan::Paid),
+        org_role: Some(mfa_domain::types::OrgRole::Owner),
+        plan: Some(mfa_domain::types::Plan::Paid),
         scopes: vec![],
         source_ip: Some("127.0.0.1".into()),
         user_agent: Some("e2e".into()),

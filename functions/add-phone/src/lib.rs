@@ -1,22 +1,17 @@
-//! Flow 3, phone by SMS or voice:
-//!
-//! - `POST /v1/factors/phone` `{phone_number, channel}` (step-up) -> 201 pending, code sent
-//! - `POST /v1/factors/phone/{factor_id}/resend` `{channel?}` -> 202 ("receive a call instead")
-//! - `POST /v1/factors/phone/{factor_id}/verify` `{code}` -> 200 `{factor, recovery_code?}`
-//! - `DELETE /v1/factors/phone/{factor_id}` (step-up) -> 204 ("Reset" next to the number)
+//! Flow 3, phone by SMS or voice. The shapes are in `mfa_http::api::factors`.
 
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Serialize};
-use shared::factors::{self, VerifiedView};
-use shared::http::wire::ChannelIn;
-use shared::http::{
+use mfa_domain::phone::PhoneNumber;
+use mfa_domain::phones;
+use mfa_domain::ports::{Channel, FactorKind};
+use mfa_domain::types::{FactorId, OtpCode};
+use mfa_domain::{factors, App, Error, Result};
+use mfa_http::api::common::{CodeIn, StepUpHeader};
+use mfa_http::api::error::ErrorBody;
+use mfa_http::api::factors::{PhonePending, Resend, StartPhone, Verified};
+use mfa_http::{
     caller, error_response, json, json_body, no_content, path_param, require_step_up, route_key,
 };
-use shared::phone::PhoneNumber;
-use shared::phones::{self, PhoneEnrollment};
-use shared::ports::{Channel, FactorKind};
-use shared::types::{FactorId, OtpCode};
-use shared::{App, Error, Result};
 
 pub const ROUTES: &[&str] = &[
     "POST /v1/factors/phone",
@@ -24,6 +19,11 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/factors/phone/{factor_id}/verify",
     "DELETE /v1/factors/phone/{factor_id}",
 ];
+
+/// This function's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(start, resend, verify, delete))]
+pub struct Api;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let result = match route_key(&req).as_deref() {
@@ -36,74 +36,76 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Start {
-    phone_number: String,
-    channel: ChannelIn,
-}
-
-#[derive(Serialize)]
-struct Pending {
-    factor_id: String,
-    status: &'static str,
-    phone: String,
-    channel: &'static str,
-    expires_in: i64,
-}
-
-impl From<PhoneEnrollment> for Pending {
-    fn from(e: PhoneEnrollment) -> Self {
-        Pending {
-            factor_id: e.factor_id.as_ref().to_owned(),
-            status: "pending",
-            phone: e.masked,
-            channel: e.channel.as_str(),
-            expires_in: e.expires_in,
-        }
-    }
-}
-
+/// Starts adding (or changing) the phone: a pending phone and a code by text or call.
+///
+/// An active phone stays until the new one is verified.
+#[utoipa::path(post, path = "/v1/factors/phone", operation_id = "start_phone", tag = "factors",
+    request_body = StartPhone,
+    params(StepUpHeader),
+    responses(
+        (status = 201, description = "The code is on its way to the pending phone.", body = PhonePending),
+        (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),
+        (status = 409, description = "The enrollment changed at the same time (`conflict`).", body = ErrorBody),
+        (status = 429, description = "Too many codes to this user or number (`rate_limited`).", body = ErrorBody),
+    ))]
 async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
-    let body: Start = json_body(req)?;
+    let body: StartPhone = json_body(req)?;
     let channel = Channel::from(body.channel);
     let phone = PhoneNumber::parse(&body.phone_number, channel, &app.config.phone_policy)?;
     require_step_up(app, req, &caller).await?;
     let started = phones::start(app, &caller, phone, channel).await?;
-    Ok(json(201, &Pending::from(started)))
+    Ok(json(201, &PhonePending::from(started)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Resend {
-    channel: Option<ChannelIn>,
-}
-
+/// Sends a new code to a pending phone ("receive a call instead" with `voice`).
+#[utoipa::path(post, path = "/v1/factors/phone/{factor_id}/resend", operation_id = "resend_phone_code", tag = "factors",
+    request_body = Resend,
+    params(("factor_id" = String, Path, description = "The pending phone.")),
+    responses(
+        (status = 202, description = "A new code is on its way; the old one stops working.", body = PhonePending),
+        (status = 404, description = "No such pending phone of the caller's (`not_found`).", body = ErrorBody),
+        (status = 409, description = "Already verified (`conflict`).", body = ErrorBody),
+        (status = 410, description = "The enrollment lapsed (`expired`).", body = ErrorBody),
+        (status = 429, description = "Out of tries, or too many codes (`rate_limited`).", body = ErrorBody),
+    ))]
 async fn resend(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
     let body: Resend = json_body(req)?;
     let sent = phones::resend(app, &caller, &id, body.channel.map(Channel::from)).await?;
-    Ok(json(202, &Pending::from(sent)))
+    Ok(json(202, &PhonePending::from(sent)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Verify {
-    code: String,
-}
-
+/// Confirms a pending phone with the code it received; it replaces any other phone.
+#[utoipa::path(post, path = "/v1/factors/phone/{factor_id}/verify", operation_id = "verify_phone", tag = "factors",
+    request_body = CodeIn,
+    params(("factor_id" = String, Path, description = "The pending phone.")),
+    responses(
+        (status = 200, description = "The phone is active.", body = Verified),
+        (status = 404, description = "No such pending phone of the caller's (`not_found`).", body = ErrorBody),
+        (status = 409, description = "Already verified (`conflict`).", body = ErrorBody),
+        (status = 410, description = "The enrollment lapsed (`expired`).", body = ErrorBody),
+        (status = 429, description = "Out of tries (`too_many_attempts`).", body = ErrorBody),
+    ))]
 async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
-    let body: Verify = json_body(req)?;
+    let body: CodeIn = json_body(req)?;
     let code = OtpCode::parse(&body.code, app.config.code_length)?;
     let done = phones::verify(app, &caller, &id, &code).await?;
     let masked = phones::masked(app.keys().await?, &done.factor)?;
-    Ok(json(200, &VerifiedView::of(done, Some(masked))))
+    Ok(json(200, &Verified::of(done, Some(masked))))
 }
 
+/// Removes the phone ("Reset" next to the number).
+#[utoipa::path(delete, path = "/v1/factors/phone/{factor_id}", operation_id = "remove_phone", tag = "factors",
+    params(("factor_id" = String, Path, description = "The phone."), StepUpHeader),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),
+        (status = 404, description = "No such phone of the caller's (`not_found`).", body = ErrorBody),
+    ))]
 async fn delete(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;

@@ -1,1 +1,1 @@
-shared::lambda_main!(add_phone::handle, sms, voice);
+mfa_http::lambda_main!(add_phone::handle, sms, voice);

@@ -1,25 +1,27 @@
-//! Flow 2, authenticator app by QR code:
-//!
-//! - `POST /v1/factors/totp` `{label?}` (step-up) -> 201 pending factor with secret, URI and QR
-//! - `POST /v1/factors/totp/{factor_id}/verify` `{code}` -> 200 `{factor, recovery_code?}`
-//! - `DELETE /v1/factors/totp/{factor_id}` (step-up) -> 204
+//! Flow 2, authenticator app by QR code. The shapes are in `mfa_http::api::factors`.
 
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Serialize};
-use shared::factors::{self, VerifiedView};
-use shared::http::{
+use mfa_domain::ports::FactorKind;
+use mfa_domain::totp;
+use mfa_domain::types::{FactorId, Label, OtpCode};
+use mfa_domain::{factors, App, Error, Result};
+use mfa_http::api::common::{CodeIn, StepUpHeader};
+use mfa_http::api::error::ErrorBody;
+use mfa_http::api::factors::{StartTotp, TotpPending, Verified};
+use mfa_http::{
     caller, error_response, json, json_body, no_content, path_param, require_step_up, route_key,
 };
-use shared::ports::FactorKind;
-use shared::totp;
-use shared::types::{FactorId, Label, OtpCode};
-use shared::{App, Error, Result};
 
 pub const ROUTES: &[&str] = &[
     "POST /v1/factors/totp",
     "POST /v1/factors/totp/{factor_id}/verify",
     "DELETE /v1/factors/totp/{factor_id}",
 ];
+
+/// This function's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(start, verify, delete))]
+pub struct Api;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let result = match route_key(&req).as_deref() {
@@ -31,64 +33,56 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Start {
-    label: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Enrollment {
-    factor_id: String,
-    status: &'static str,
-    secret: String,
-    otpauth_uri: String,
-    qr_svg: String,
-    qr_png_base64: String,
-    digits: usize,
-    period: i64,
-    algorithm: &'static str,
-    expires_in: i64,
-}
-
+/// Starts enrolling an authenticator app: a secret and its QR code, shown once.
+///
+/// The app stays pending until `verify` gets a current code; it lapses after 10 minutes.
+#[utoipa::path(post, path = "/v1/factors/totp", operation_id = "start_app", tag = "factors",
+    request_body = StartTotp,
+    params(StepUpHeader),
+    responses(
+        (status = 201, description = "A pending app.", body = TotpPending),
+        (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),
+        (status = 409, description = "At most 5 apps (`conflict`).", body = ErrorBody),
+    ))]
 async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
-    let body: Start = json_body(req)?;
+    let body: StartTotp = json_body(req)?;
     let label = body.label.as_deref().map(Label::parse).transpose()?;
     require_step_up(app, req, &caller).await?;
     let e = factors::start_totp(app, &caller, label).await?;
-    Ok(json(
-        201,
-        &Enrollment {
-            factor_id: e.factor_id.as_ref().to_owned(),
-            status: "pending",
-            secret: e.secret,
-            otpauth_uri: e.otpauth_uri,
-            qr_svg: e.qr_svg,
-            qr_png_base64: e.qr_png_base64,
-            digits: totp::DIGITS,
-            period: totp::PERIOD_SECS,
-            algorithm: "SHA1",
-            expires_in: e.expires_in,
-        },
-    ))
+    Ok(json(201, &TotpPending::from(e)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Verify {
-    code: String,
-}
-
+/// Confirms a pending app with a current code ("verify and save").
+///
+/// The first factor also gets the recovery code, shown once.
+#[utoipa::path(post, path = "/v1/factors/totp/{factor_id}/verify", operation_id = "verify_app", tag = "factors",
+    request_body = CodeIn,
+    params(("factor_id" = String, Path, description = "The pending app.")),
+    responses(
+        (status = 200, description = "The app is active.", body = Verified),
+        (status = 404, description = "No such pending app of the caller's (`not_found`).", body = ErrorBody),
+        (status = 409, description = "Already verified, or the code was already used (`conflict`).", body = ErrorBody),
+        (status = 410, description = "The enrollment lapsed (`expired`).", body = ErrorBody),
+        (status = 429, description = "Out of tries (`too_many_attempts`).", body = ErrorBody),
+    ))]
 async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
-    let body: Verify = json_body(req)?;
+    let body: CodeIn = json_body(req)?;
     let code = OtpCode::parse(&body.code, totp::DIGITS)?;
     let done = factors::verify_totp(app, &caller, &id, &code).await?;
-    Ok(json(200, &VerifiedView::of(done, None)))
+    Ok(json(200, &Verified::of(done, None)))
 }
 
+/// Removes an authenticator app. Removing the last factor also removes the recovery code.
+#[utoipa::path(delete, path = "/v1/factors/totp/{factor_id}", operation_id = "remove_app", tag = "factors",
+    params(("factor_id" = String, Path, description = "The app."), StepUpHeader),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),
+        (status = 404, description = "No such app of the caller's (`not_found`).", body = ErrorBody),
+    ))]
 async fn delete(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let id = FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;

@@ -1,1 +1,1 @@
-shared::lambda_main!(add_totp::handle);
+mfa_http::lambda_main!(add_totp::handle);

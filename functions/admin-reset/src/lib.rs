@@ -1,25 +1,29 @@
-//! Flow 6, admin reset (seed 004):
-//!
-//! - `POST /v1/orgs/{org_id}/members/{user_id}/mfa-reset` `{reason?}` (caller step-up) -> 200
-//!   `{user_id, status:"reset", reset_at}`: an owner or admin of the organisation (an admin
-//!   cannot reset an owner), or the `mfa:support` scope
-//! - `GET /v1/orgs/{org_id}/members/{user_id}/events?limit=&cursor=` -> the member's security
-//!   events, for the same callers
+//! Flow 6, admin reset (seed 004): an owner or admin of the organisation (an admin cannot reset
+//! an owner), or the `mfa:support` scope, resets a member's 2FA and reads their event trail.
+//! The shapes are in `mfa_http::api::resets`.
 
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use shared::http::{
+use mfa_domain::reset;
+use mfa_domain::types::UserId;
+use mfa_domain::{App, Error, Result};
+use mfa_http::api::common::StepUpHeader;
+use mfa_http::api::error::ErrorBody;
+use mfa_http::api::resets::{ResetIn, ResetView};
+use mfa_http::api::settings::EventPageView;
+use mfa_http::{
     caller, error_response, event_page_query, json, json_body, path_param, require_step_up,
     route_key,
 };
-use shared::reset;
-use shared::types::UserId;
-use shared::{App, Error, Result};
 
 pub const ROUTES: &[&str] = &[
     "POST /v1/orgs/{org_id}/members/{user_id}/mfa-reset",
     "GET /v1/orgs/{org_id}/members/{user_id}/events",
 ];
+
+/// This function's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(mfa_reset, events))]
+pub struct Api;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let result = match route_key(&req).as_deref() {
@@ -41,19 +45,27 @@ fn target(req: &Request) -> Result<(String, UserId)> {
     Ok((org_id, member))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResetBody {
-    #[serde(default)]
-    reason: Option<String>,
-}
-
+/// Resets a member's 2FA: every factor, the recovery code and remembered devices go, and the
+/// member must enroll again at their next login.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/members/{user_id}/mfa-reset", operation_id = "reset_member", tag = "resets",
+    request_body = ResetIn,
+    params(
+        ("org_id" = String, Path, description = "The organisation."),
+        ("user_id" = String, Path, description = "The member."),
+        StepUpHeader,
+    ),
+    responses(
+        (status = 200, description = "Reset (also when there was nothing to reset).", body = ResetView),
+        (status = 403, description = "Not an owner or admin of the organisation, an admin resetting an owner (`forbidden`), or no step-up of the needed level (`step_up_required`).", body = ErrorBody),
+        (status = 404, description = "No such member of the organisation (`not_found`).", body = ErrorBody),
+        (status = 409, description = "The member's 2FA changed during the reset (`conflict`).", body = ErrorBody),
+    ))]
 async fn mfa_reset(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let (org_id, member) = target(req)?;
     reset::authorize_caller(&caller, &org_id)?;
     require_step_up(app, req, &caller).await?;
-    let body: ResetBody = json_body(req)?;
+    let body: ResetIn = json_body(req)?;
     let reason = body
         .reason
         .map(|r| r.trim().to_owned())
@@ -67,14 +79,27 @@ async fn mfa_reset(app: &App, req: &Request) -> Result<Response<Body>> {
         ));
     }
     let done = reset::admin_reset(app, &caller, &org_id, &member, reason.as_deref()).await?;
-    Ok(json(200, &done))
+    Ok(json(200, &ResetView::from(done)))
 }
 
+/// A member's security events, newest first.
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/members/{user_id}/events", operation_id = "list_member_events", tag = "resets",
+    params(
+        ("org_id" = String, Path, description = "The organisation."),
+        ("user_id" = String, Path, description = "The member."),
+        ("limit" = Option<u32>, Query, description = "Page size, 1-100 (default 20)."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before."),
+    ),
+    responses(
+        (status = 200, description = "A page of events.", body = EventPageView),
+        (status = 403, description = "Not an owner or admin of the organisation (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such member of the organisation (`not_found`).", body = ErrorBody),
+    ))]
 async fn events(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let (org_id, member) = target(req)?;
     reset::authorize_caller(&caller, &org_id)?;
     let (limit, cursor) = event_page_query(req)?;
     let page = reset::member_events(app, &org_id, &member, limit, cursor.as_deref()).await?;
-    Ok(json(200, &page))
+    Ok(json(200, &EventPageView::from(page)))
 }

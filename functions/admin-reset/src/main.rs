@@ -1,1 +1,1 @@
-shared::lambda_main!(admin_reset::handle);
+mfa_http::lambda_main!(admin_reset::handle);

@@ -1,18 +1,21 @@
-//! Flow 5, recovery code:
-//!
-//! - `POST /v1/recovery-code` (step-up) -> 201 `{recovery_code, created_at}`, or with
-//!   `Accept: text/plain` the same code as a `recovery-code.txt` attachment. The old code stops
-//!   working at once; the new one is shown only here.
+//! Flow 5, recovery code. The shape is in `mfa_http::api::recovery`.
 
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
-use shared::clock::rfc3339;
-use shared::http::{
+use mfa_domain::clock::rfc3339;
+use mfa_domain::{recovery, App, Error, Result};
+use mfa_http::api::common::StepUpHeader;
+use mfa_http::api::error::ErrorBody;
+use mfa_http::api::recovery::RecoveryIssued;
+use mfa_http::{
     caller, error_response, json, require_step_up, route_key, text_attachment, wants_text,
 };
-use shared::{recovery, App, Error, Result};
 
 pub const ROUTES: &[&str] = &["POST /v1/recovery-code"];
+
+/// This function's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(regenerate))]
+pub struct Api;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let result = match route_key(&req).as_deref() {
@@ -22,12 +25,20 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-#[derive(Serialize)]
-struct Issued {
-    recovery_code: String,
-    created_at: String,
-}
-
+/// Makes a new recovery code; the old one stops working at once.
+///
+/// The code is shown only here. With `Accept: text/plain` it comes as a `recovery-code.txt`
+/// attachment.
+#[utoipa::path(post, path = "/v1/recovery-code", operation_id = "regenerate_recovery_code", tag = "recovery",
+    params(StepUpHeader),
+    responses(
+        (status = 201, description = "The new code.", content(
+            (RecoveryIssued = "application/json"),
+            (String = "text/plain"),
+        )),
+        (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),
+        (status = 409, description = "No factor is set up (`conflict`).", body = ErrorBody),
+    ))]
 async fn regenerate(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     require_step_up(app, req, &caller).await?;
@@ -44,7 +55,7 @@ async fn regenerate(app: &App, req: &Request) -> Result<Response<Body>> {
     }
     Ok(json(
         201,
-        &Issued {
+        &RecoveryIssued {
             recovery_code: code,
             created_at,
         },

@@ -1,1 +1,1 @@
-shared::lambda_main!(regenerate_recovery::handle);
+mfa_http::lambda_main!(regenerate_recovery::handle);

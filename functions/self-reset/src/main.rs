@@ -1,1 +1,1 @@
-shared::lambda_main!(self_reset::handle);
+mfa_http::lambda_main!(self_reset::handle);

@@ -1,1 +1,1 @@
-shared::lambda_main!(settings::handle);
+mfa_http::lambda_main!(settings::handle);

@@ -1,24 +1,16 @@
 //! Flow 1, step-up: a recent proof unlocks security settings for 15 minutes. An emailed code
 //! gives an `email` step-up, enough only while the user has no factor; a factor (app, phone,
-//! recovery code) gives a `factor` step-up.
-//!
-//! - `POST /v1/step-up/email` -> 202 `{challenge_id, delivery, to, expires_in}`
-//! - `POST /v1/step-up/email/verify` `{challenge_id, code}` -> 200 `{step_up_token, level,
-//!   expires_in}`
-//! - `POST /v1/step-up/totp` `{code}` -> 200 (users with an app)
-//! - `POST /v1/step-up/phone` `{channel}` -> 202 `{challenge_id, delivery, to, expires_in}`
-//! - `POST /v1/step-up/phone/verify` `{challenge_id, code}` -> 200
-//! - `POST /v1/step-up/recovery-code` `{recovery_code}` -> 200 with `new_recovery_code`
+//! recovery code) gives a `factor` step-up. The shapes are in `mfa_http::api::step_up`.
 
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Serialize};
-use shared::http::wire::ChannelIn;
-use shared::http::{caller, error_response, json, json_body, route_key};
-use shared::ports::Channel;
-use shared::recovery::RecoveryCode;
-use shared::step_up::IssuedStepUp;
-use shared::types::{ChallengeId, OtpCode};
-use shared::{factors, step_up, totp as totp_rules, App, Error, Result};
+use mfa_domain::ports::Channel;
+use mfa_domain::recovery::RecoveryCode;
+use mfa_domain::types::{ChallengeId, OtpCode};
+use mfa_domain::{factors, step_up, totp as totp_rules, App, Error, Result};
+use mfa_http::api::common::{CodeIn, Empty};
+use mfa_http::api::error::ErrorBody;
+use mfa_http::api::step_up::{CodeSent, RecoveryStepUp, StartPhone, StepUpIssued, VerifyCode};
+use mfa_http::{caller, error_response, json, json_body, route_key};
 
 /// Routes this function serves, as the API (and the dev gateway) maps them.
 pub const ROUTES: &[&str] = &[
@@ -29,6 +21,18 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/step-up/phone/verify",
     "POST /v1/step-up/recovery-code",
 ];
+
+/// This function's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    start_email,
+    verify_email,
+    totp,
+    start_phone,
+    verify_phone,
+    recovery_code
+))]
+pub struct Api;
 
 /// Entry point for every request routed to this function.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -44,27 +48,23 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartEmail {}
-
-/// A code on its way: `delivery` is `email`, `sms` or `voice`.
-#[derive(Serialize)]
-struct EmailSent {
-    challenge_id: String,
-    delivery: &'static str,
-    to: String,
-    expires_in: i64,
-}
-
+/// Emails a step-up code to the account address.
+///
+/// The token it leads to has level `email`: enough only while the user has no active factor.
+#[utoipa::path(post, path = "/v1/step-up/email", operation_id = "step_up_by_email", tag = "step-up",
+    request_body = Empty,
+    responses(
+        (status = 202, description = "The code is on its way.", body = CodeSent),
+        (status = 429, description = "Too many codes sent (`rate_limited`).", body = ErrorBody),
+    ))]
 async fn start_email(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
-    let StartEmail {} = json_body(req)?;
+    let Empty {} = json_body(req)?;
     let sent = step_up::start_email(app, &caller.user, caller.require_email()?).await?;
     tracing::info!(user = caller.user.as_ref(), "step-up code emailed");
     Ok(json(
         202,
-        &EmailSent {
+        &CodeSent {
             challenge_id: sent.challenge_id.as_ref().to_owned(),
             delivery: "email",
             to: sent.to_masked,
@@ -73,38 +73,19 @@ async fn start_email(app: &App, req: &Request) -> Result<Response<Body>> {
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyEmail {
-    challenge_id: String,
-    code: String,
-}
-
-#[derive(Serialize)]
-struct StepUpIssued {
-    step_up_token: String,
-    /// `email` or `factor`: what the token proved.
-    level: &'static str,
-    expires_in: i64,
-    /// A recovery-code step-up used the code up: this one replaces it, shown once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    new_recovery_code: Option<String>,
-}
-
-impl From<IssuedStepUp> for StepUpIssued {
-    fn from(issued: IssuedStepUp) -> Self {
-        StepUpIssued {
-            step_up_token: issued.token.as_str().to_owned(),
-            level: issued.level.as_str(),
-            expires_in: issued.expires_in,
-            new_recovery_code: None,
-        }
-    }
-}
-
+/// Trades the emailed code for an `email` step-up token.
+#[utoipa::path(post, path = "/v1/step-up/email/verify", operation_id = "verify_email_step_up", tag = "step-up",
+    request_body = VerifyCode,
+    responses(
+        (status = 200, description = "A step-up token of level `email`.", body = StepUpIssued),
+        (status = 404, description = "No such challenge of the caller's (`not_found`).", body = ErrorBody),
+        (status = 409, description = "The code was already used (`conflict`).", body = ErrorBody),
+        (status = 410, description = "The code expired (`expired`).", body = ErrorBody),
+        (status = 429, description = "Out of tries (`too_many_attempts`) or guesses (`rate_limited`).", body = ErrorBody),
+    ))]
 async fn verify_email(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
-    let body: VerifyEmail = json_body(req)?;
+    let body: VerifyCode = json_body(req)?;
     let id = ChallengeId::parse(&body.challenge_id, "challenge_id")?;
     let code = OtpCode::parse(&body.code, app.config.code_length)?;
     let issued = step_up::verify_email(app, &caller.user, &id, &code).await?;
@@ -112,15 +93,17 @@ async fn verify_email(app: &App, req: &Request) -> Result<Response<Body>> {
     Ok(json(200, &StepUpIssued::from(issued)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TotpStepUp {
-    code: String,
-}
-
+/// Steps up with a current code from one of the user's authenticator apps.
+#[utoipa::path(post, path = "/v1/step-up/totp", operation_id = "step_up_by_app", tag = "step-up",
+    request_body = CodeIn,
+    responses(
+        (status = 200, description = "A step-up token of level `factor`.", body = StepUpIssued),
+        (status = 409, description = "No authenticator app is set up (`conflict`).", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes, or the second step is locked.", body = ErrorBody),
+    ))]
 async fn totp(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
-    let body: TotpStepUp = json_body(req)?;
+    let body: CodeIn = json_body(req)?;
     let code = OtpCode::parse(&body.code, totp_rules::DIGITS)?;
     let issued = factors::step_up_with_totp(app, &caller, &code).await?;
     tracing::info!(
@@ -130,12 +113,14 @@ async fn totp(app: &App, req: &Request) -> Result<Response<Body>> {
     Ok(json(200, &StepUpIssued::from(issued)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartPhone {
-    channel: ChannelIn,
-}
-
+/// Sends a step-up code to the active phone, by text or by a call.
+#[utoipa::path(post, path = "/v1/step-up/phone", operation_id = "step_up_by_phone", tag = "step-up",
+    request_body = StartPhone,
+    responses(
+        (status = 202, description = "The code is on its way.", body = CodeSent),
+        (status = 409, description = "No phone is set up (`conflict`).", body = ErrorBody),
+        (status = 429, description = "Too many codes sent (`rate_limited`), or the second step is locked.", body = ErrorBody),
+    ))]
 async fn start_phone(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let body: StartPhone = json_body(req)?;
@@ -148,7 +133,7 @@ async fn start_phone(app: &App, req: &Request) -> Result<Response<Body>> {
     );
     Ok(json(
         202,
-        &EmailSent {
+        &CodeSent {
             challenge_id: sent.challenge_id.as_ref().to_owned(),
             delivery: sent.channel.as_str(),
             to: sent.to_masked,
@@ -157,9 +142,19 @@ async fn start_phone(app: &App, req: &Request) -> Result<Response<Body>> {
     ))
 }
 
+/// Trades the code sent to the phone for a `factor` step-up token.
+#[utoipa::path(post, path = "/v1/step-up/phone/verify", operation_id = "verify_phone_step_up", tag = "step-up",
+    request_body = VerifyCode,
+    responses(
+        (status = 200, description = "A step-up token of level `factor`.", body = StepUpIssued),
+        (status = 404, description = "No such challenge of the caller's (`not_found`).", body = ErrorBody),
+        (status = 409, description = "The code was already used (`conflict`).", body = ErrorBody),
+        (status = 410, description = "The code expired (`expired`).", body = ErrorBody),
+        (status = 429, description = "Out of tries or guesses, or the second step is locked.", body = ErrorBody),
+    ))]
 async fn verify_phone(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
-    let body: VerifyEmail = json_body(req)?;
+    let body: VerifyCode = json_body(req)?;
     let id = ChallengeId::parse(&body.challenge_id, "challenge_id")?;
     let code = OtpCode::parse(&body.code, app.config.code_length)?;
     let issued = step_up::verify_phone(app, &caller, &id, &code).await?;
@@ -167,12 +162,14 @@ async fn verify_phone(app: &App, req: &Request) -> Result<Response<Body>> {
     Ok(json(200, &StepUpIssued::from(issued)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecoveryStepUp {
-    recovery_code: String,
-}
-
+/// Steps up with the recovery code, which is used up and replaced in the same write.
+#[utoipa::path(post, path = "/v1/step-up/recovery-code", operation_id = "step_up_by_recovery_code", tag = "step-up",
+    request_body = RecoveryStepUp,
+    responses(
+        (status = 200, description = "A step-up token of level `factor`, and `new_recovery_code`.", body = StepUpIssued),
+        (status = 409, description = "No factor or recovery code is set up (`conflict`).", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes, or the second step is locked.", body = ErrorBody),
+    ))]
 async fn recovery_code(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let body: RecoveryStepUp = json_body(req)?;

@@ -1,1 +1,1 @@
-shared::lambda_main!(step_up::handle, sms, voice);
+mfa_http::lambda_main!(step_up::handle, sms, voice);

@@ -1,21 +1,17 @@
-//! Flow 4, verification at login:
-//!
-//! - `POST /v1/challenges` `{device_token?}` -> 200 `not_required` / `enrollment_required` /
-//!   `approved` + assertion (a remembered device under `device_30_days`), or 201 pending
-//! - `POST /v1/challenges/{challenge_id}/send` `{channel}` -> 202 (code by SMS or voice)
-//! - `POST /v1/challenges/{challenge_id}/verify` `{method, code, remember_device?, device_name?}`
-//!   -> 200 approved + assertion (+ `device_token`, + `new_recovery_code`)
-//! - `GET /.well-known/jwks.json` (no authorizer) -> the keys that verify assertions
+//! Flow 4, verification at login, and the JWKS that verifies its assertions. The shapes are in
+//! `mfa_http::api::login`.
 
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Serialize};
-use shared::devices;
-use shared::http::wire::ChannelIn;
-use shared::http::{caller, error_response, json, json_body, path_param, route_key};
-use shared::login::{self, LoginStart, Method};
-use shared::ports::Channel;
-use shared::types::{ChallengeId, Label, OpaqueToken};
-use shared::{assertion, App, Error, Result};
+use mfa_domain::devices;
+use mfa_domain::login::{self, LoginStart, Method};
+use mfa_domain::ports::Channel;
+use mfa_domain::types::{ChallengeId, Label, OpaqueToken};
+use mfa_domain::{assertion, App, Error, Result};
+use mfa_http::api::error::ErrorBody;
+use mfa_http::api::login::{
+    Jwks, LoginApproved, LoginCodeSent, SendCode, StartAnswer, StartLogin, VerifyLogin,
+};
+use mfa_http::{caller, error_response, json, json_body, path_param, route_key};
 
 pub const ROUTES: &[&str] = &[
     "POST /v1/challenges",
@@ -25,6 +21,11 @@ pub const ROUTES: &[&str] = &[
 
 /// Routes without the JWT authorizer.
 pub const PUBLIC_ROUTES: &[&str] = &["GET /.well-known/jwks.json"];
+
+/// This function's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(start, send, verify, jwks))]
+pub struct Api;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let result = match route_key(&req).as_deref() {
@@ -37,122 +38,83 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Start {
-    #[serde(default)]
-    device_token: Option<String>,
-}
-
+/// Starts the second step of a login, right after the password.
+///
+/// A remembered device under `device_30_days` is approved at once (200); a user with a factor
+/// gets a challenge (201).
+#[utoipa::path(post, path = "/v1/challenges", operation_id = "start_login", tag = "login",
+    request_body = StartLogin,
+    responses(
+        (status = 200, description = "`not_required`, `enrollment_required` or `approved`.", body = StartAnswer),
+        (status = 201, description = "`pending`: a challenge to answer.", body = StartAnswer),
+    ))]
 async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
-    let body: Start = json_body(req)?;
+    let body: StartLogin = json_body(req)?;
     let device_token = body
         .device_token
         .map(|t| OpaqueToken::parse(&t).map_err(|_| Error::invalid("device_token is malformed")))
         .transpose()?;
-    Ok(
-        match login::start(app, &caller, device_token.as_ref()).await? {
-            LoginStart::Approved { assertion } => {
-                tracing::info!(
-                    user = caller.user.as_ref(),
-                    "login approved by a remembered device"
-                );
-                json(200, &StartAnswer::Approved { assertion })
-            }
-            LoginStart::NotRequired => json(200, &StartAnswer::NotRequired),
-            LoginStart::EnrollmentRequired => json(200, &StartAnswer::EnrollmentRequired),
-            LoginStart::Pending {
-                challenge_id,
-                methods,
-                default_method,
-                expires_in,
-            } => json(
-                201,
-                &StartAnswer::Pending {
-                    challenge_id: challenge_id.as_ref().to_owned(),
-                    methods: methods.iter().map(Method::as_str).collect(),
-                    default_method: default_method.as_str(),
-                    expires_in,
-                },
-            ),
-        },
-    )
+    let started = login::start(app, &caller, device_token.as_ref()).await?;
+    let status = match &started {
+        LoginStart::Approved { .. } => {
+            tracing::info!(
+                user = caller.user.as_ref(),
+                "login approved by a remembered device"
+            );
+            200
+        }
+        LoginStart::NotRequired | LoginStart::EnrollmentRequired => 200,
+        LoginStart::Pending { .. } => 201,
+    };
+    Ok(json(status, &StartAnswer::from(started)))
 }
 
-/// What `POST /v1/challenges` answers, tagged by `status`.
-#[derive(Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-enum StartAnswer {
-    NotRequired,
-    EnrollmentRequired,
-    Approved {
-        assertion: String,
-    },
-    Pending {
-        challenge_id: String,
-        methods: Vec<&'static str>,
-        default_method: &'static str,
-        expires_in: i64,
-    },
-}
-
-/// A login code on its way to the phone.
-#[derive(Serialize)]
-struct CodeSent {
-    challenge_id: String,
-    channel: &'static str,
-    to: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Send {
-    channel: ChannelIn,
-}
-
+/// Sends the login code to the active phone, by text or by a call.
+#[utoipa::path(post, path = "/v1/challenges/{challenge_id}/send", operation_id = "send_login_code", tag = "login",
+    request_body = SendCode,
+    params(("challenge_id" = String, Path, description = "The login challenge.")),
+    responses(
+        (status = 202, description = "The code is on its way.", body = LoginCodeSent),
+        (status = 404, description = "No such challenge of the caller's (`not_found`).", body = ErrorBody),
+        (status = 409, description = "No phone, or the challenge was answered (`conflict`).", body = ErrorBody),
+        (status = 410, description = "The challenge expired (`expired`).", body = ErrorBody),
+        (status = 429, description = "Too many codes sent (`rate_limited`), or the second step is locked.", body = ErrorBody),
+    ))]
 async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let id = ChallengeId::parse(&path_param(req, "challenge_id")?, "challenge_id")?;
-    let body: Send = json_body(req)?;
+    let body: SendCode = json_body(req)?;
     let channel = Channel::from(body.channel);
     let to = login::send(app, &caller, &id, channel).await?;
     Ok(json(
         202,
-        &CodeSent {
+        &LoginCodeSent {
             challenge_id: id.as_ref().to_owned(),
-            channel: channel.as_str(),
+            channel: body.channel,
             to,
         },
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Verify {
-    method: Method,
-    code: String,
-    #[serde(default)]
-    remember_device: bool,
-    #[serde(default)]
-    device_name: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Approved {
-    status: &'static str,
-    assertion: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    device_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    new_recovery_code: Option<String>,
-}
-
+/// Answers a login challenge: an app code, the sent code, or the recovery code.
+///
+/// Passing gives a signed assertion, and with `remember_device` a device token.
+#[utoipa::path(post, path = "/v1/challenges/{challenge_id}/verify", operation_id = "verify_login", tag = "login",
+    request_body = VerifyLogin,
+    params(("challenge_id" = String, Path, description = "The login challenge.")),
+    responses(
+        (status = 200, description = "Approved.", body = LoginApproved),
+        (status = 404, description = "No such challenge of the caller's (`not_found`).", body = ErrorBody),
+        (status = 409, description = "Already answered, or the method is not set up (`conflict`).", body = ErrorBody),
+        (status = 410, description = "The challenge expired (`expired`).", body = ErrorBody),
+        (status = 429, description = "Out of tries or guesses, or the second step is locked.", body = ErrorBody),
+    ))]
 async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let id = ChallengeId::parse(&path_param(req, "challenge_id")?, "challenge_id")?;
-    let body: Verify = json_body(req)?;
-    let method = body.method;
+    let body: VerifyLogin = json_body(req)?;
+    let method = Method::from(body.method);
     let name = body
         .device_name
         .as_deref()
@@ -170,17 +132,13 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
         method = method.as_str(),
         "login second step passed"
     );
-    Ok(json(
-        200,
-        &Approved {
-            status: "approved",
-            assertion: ok.assertion,
-            device_token: ok.device_token.map(|t| t.as_str().to_owned()),
-            new_recovery_code: ok.new_recovery_code.map(|c| c.display()),
-        },
-    ))
+    Ok(json(200, &LoginApproved::from(ok)))
 }
 
+/// The public keys that verify login assertions (no token needed).
+#[utoipa::path(get, path = "/.well-known/jwks.json", operation_id = "jwks", tag = "login",
+    security(()),
+    responses((status = 200, description = "The JWKS.", body = Jwks)))]
 async fn jwks(app: &App) -> Result<Response<Body>> {
-    Ok(json(200, &assertion::jwks(app).await?))
+    Ok(json(200, &Jwks::from(assertion::jwks(app).await?)))
 }

@@ -1,1 +1,1 @@
-shared::lambda_main!(verify::handle, sms, voice, signer);
+mfa_http::lambda_main!(verify::handle, sms, voice, signer);

@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() {
     let result = match local_dev::bootstrap::Settings::from_env() {
-        Ok(s) => local_dev::bootstrap::run(&shared::aws::sdk_config().await, &s).await,
+        Ok(s) => local_dev::bootstrap::run(&mfa_aws::sdk_config().await, &s).await,
         Err(e) => Err(e),
     };
     if let Err(e) = result {

@@ -7,12 +7,12 @@ use local_dev::faults::PoisonNextTransaction;
 use local_dev::gateway::{serve, Gateway};
 use local_dev::jwt::{DevKey, Verifier, AUDIENCE, ISSUER};
 use local_dev::voice_inbox::FileVoiceInbox;
-use shared::aws::DynamoStore;
-use shared::clock::OffsetClock;
+use mfa_aws::DynamoStore;
+use mfa_domain::clock::OffsetClock;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::http::init_tracing();
+    mfa_http::init_tracing();
     let port: u16 = std::env::var("GATEWAY_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
@@ -20,13 +20,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = DevKey::load_or_create(&local_dev::state_dir())?;
     let verifier = Verifier::new(&key.jwks(), ISSUER, AUDIENCE)?;
     let clock = Arc::new(OffsetClock::default());
-    let mut app = shared::aws::app_from_env_with_clock(clock.clone()).await?;
+    let mut app = mfa_aws::app_from_env_with_clock(clock.clone()).await?;
     // No emulator serves the voice API: calls go to the local inbox file instead.
     app.voice = Arc::new(FileVoiceInbox::new(FileVoiceInbox::default_path()));
     // Tests only: a store whose DynamoDB client can be told to refuse its next transaction.
     let faults = if std::env::var("DEV_FAULT_INJECTION").is_ok_and(|v| v == "1") {
         let poison = PoisonNextTransaction::new();
-        let sdk = shared::aws::sdk_config().await;
+        let sdk = mfa_aws::sdk_config().await;
         let client = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .interceptor(poison.clone())

@@ -4,7 +4,7 @@
 //! `kid` is the key's RFC 7638 thumbprint, so a rotated key gets a new `kid`.
 
 use p256::pkcs8::DecodePublicKey;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
@@ -23,8 +23,11 @@ fn b64(bytes: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub struct PublicJwk {
     pub key_id: String,
+    /// RFC 7638 thumbprint of the key (`kid`).
     pub kid: String,
-    pub jwk: Value,
+    /// The P-256 point's coordinates, base64url without padding (`x`, `y`).
+    pub x: String,
+    pub y: String,
 }
 
 impl PublicJwk {
@@ -40,8 +43,7 @@ impl PublicJwk {
         // RFC 7638: members in lexicographic order, no whitespace.
         let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
         let kid = b64(&Sha256::digest(canonical.as_bytes()));
-        let jwk = json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": "ES256", "use": "sig" });
-        Ok(PublicJwk { key_id, kid, jwk })
+        Ok(PublicJwk { key_id, kid, x, y })
     }
 }
 
@@ -56,8 +58,8 @@ pub fn der_to_jws(der: &[u8]) -> Result<[u8; 64]> {
 }
 
 /// The JWKS that verifies assertions (loaded from KMS once per cold start).
-pub async fn jwks(app: &App) -> Result<Value> {
-    Ok(json!({ "keys": [app.signing_key().await?.jwk.clone()] }))
+pub async fn jwks(app: &App) -> Result<Vec<PublicJwk>> {
+    Ok(vec![app.signing_key().await?.clone()])
 }
 
 /// Signs an assertion for `user` who passed 2FA with `amr` (RFC 8176 method values).
@@ -111,8 +113,8 @@ mod tests {
         let ja = PublicJwk::from_spki_der("a".into(), der(&a).as_bytes()).unwrap();
         let jb = PublicJwk::from_spki_der("b".into(), der(&b).as_bytes()).unwrap();
         assert_ne!(ja.kid, jb.kid);
-        assert_eq!(ja.jwk["kid"], ja.kid.as_str());
-        assert_eq!(ja.jwk["x"].as_str().unwrap().len(), 43);
+        assert_eq!(ja.kid.len(), 43);
+        assert_eq!((ja.x.len(), ja.y.len()), (43, 43));
         assert_eq!(
             ja.kid,
             PublicJwk::from_spki_der("a".into(), der(&a).as_bytes())

@@ -4,13 +4,13 @@
 //! days unused. Devices are listed and forgotten from the settings.
 
 use crate::app::App;
-use crate::clock::{rfc3339, UnixTime};
+use crate::clock::UnixTime;
 use crate::crypto::{random_bytes, DataKeys};
 use crate::error::{Error, Result};
 use crate::events::{record, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::ports::{Change, Commit, Device, RememberPolicy};
-use crate::rules::{DEVICE_IDLE_SECS, DEVICE_TTL_SECS, MAX_REMEMBERED_DEVICES};
+use crate::rules::{DEVICE_TTL_SECS, MAX_REMEMBERED_DEVICES};
 use crate::types::{DeviceId, Label, OpaqueToken, UserId};
 
 /// The keyed hash a device token is stored as; bound to its user.
@@ -111,32 +111,6 @@ pub async fn remember(app: &App, caller: &Caller, name: String) -> Result<Opaque
     }
 }
 
-/// A remembered device as the API shows it (never its token).
-#[derive(Debug, serde::Serialize)]
-pub struct DeviceView {
-    pub device_id: String,
-    pub name: String,
-    pub created_at: String,
-    pub last_used_at: String,
-    /// When it stops working whatever its use (30 days after it was remembered).
-    pub expires_at: String,
-    /// When it lapses if it is not used before (7 days after its last use, capped by expiry).
-    pub lapses_at: String,
-}
-
-impl DeviceView {
-    pub fn of(d: &Device) -> Self {
-        DeviceView {
-            device_id: d.id.as_ref().to_owned(),
-            name: d.name.clone(),
-            created_at: rfc3339(d.created_at),
-            last_used_at: rfc3339(d.last_used_at),
-            expires_at: rfc3339(d.expires_at),
-            lapses_at: rfc3339((d.last_used_at + DEVICE_IDLE_SECS).min(d.expires_at)),
-        }
-    }
-}
-
 /// The user's live remembered devices, most recently used first.
 pub async fn list(app: &App, user: &UserId) -> Result<Vec<Device>> {
     live(app, user, app.clock.now()).await
@@ -211,6 +185,7 @@ async fn forget(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::DEVICE_IDLE_SECS;
 
     fn device(created_at: UnixTime, last_used_at: UnixTime) -> Device {
         Device {

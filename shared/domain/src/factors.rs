@@ -37,60 +37,6 @@ pub struct Activated {
     pub recovery_code: Option<RecoveryCode>,
 }
 
-/// A factor as the API shows it: never a secret, a phone number only masked.
-#[derive(Debug, serde::Serialize)]
-pub struct FactorView {
-    pub factor_id: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<&'static str>,
-    pub created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub activated_at: Option<String>,
-}
-
-impl FactorView {
-    pub fn of(f: &Factor, masked_phone: Option<String>) -> Self {
-        FactorView {
-            factor_id: f.id.as_ref().to_owned(),
-            kind: f.kind().as_str(),
-            status: match f.status {
-                FactorStatus::Pending => "pending",
-                FactorStatus::Active => "active",
-            },
-            label: f.label.clone(),
-            phone: masked_phone,
-            channel: f.phone().map(|p| p.channel.as_str()),
-            created_at: crate::clock::rfc3339(f.created_at),
-            activated_at: f.activated_at.map(crate::clock::rfc3339),
-        }
-    }
-}
-
-/// The answer to verifying a pending factor: the factor, and the recovery code when this was
-/// the user's first ("verify and save").
-#[derive(Debug, serde::Serialize)]
-pub struct VerifiedView {
-    pub factor: FactorView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recovery_code: Option<String>,
-}
-
-impl VerifiedView {
-    pub fn of(done: Activated, masked_phone: Option<String>) -> Self {
-        VerifiedView {
-            factor: FactorView::of(&done.factor, masked_phone),
-            recovery_code: done.recovery_code.map(|c| c.display()),
-        }
-    }
-}
-
 /// Human description of a factor for events and notices (never a secret or a full number).
 pub fn describe(f: &Factor, masked_phone: Option<&str>) -> String {
     match f.credential {

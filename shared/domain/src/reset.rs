@@ -4,7 +4,7 @@
 //! account must enroll again at its next login, whatever its plan.
 
 use crate::app::App;
-use crate::clock::{rfc3339, UnixTime};
+use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::identity::Caller;
@@ -119,12 +119,11 @@ pub async fn commit_wipe(
     }
 }
 
-/// What an admin reset did.
-#[derive(Debug, serde::Serialize)]
+/// What an admin reset did: whose 2FA was reset, and when.
+#[derive(Debug)]
 pub struct ResetDone {
-    pub user_id: String,
-    pub status: &'static str,
-    pub reset_at: String,
+    pub user: UserId,
+    pub reset_at: UnixTime,
 }
 
 /// The caller may act on members of `org_id` at all: an owner or admin of that organisation, or
@@ -224,9 +223,8 @@ pub async fn admin_reset(
     let wipe = wipe(app, member, caller.user.as_ref(), now).await?;
     if let (false, Some(marker)) = (wipe.removed_anything, &wipe.already_marked) {
         return Ok(ResetDone {
-            user_id: member.as_ref().to_owned(),
-            status: "reset",
-            reset_at: rfc3339(marker.reset_at),
+            user: member.clone(),
+            reset_at: marker.reset_at,
         });
     }
     let mut for_member =
@@ -247,9 +245,8 @@ pub async fn admin_reset(
     notify(app, profile.email.as_ref(), &for_member).await;
     notify(app, caller.email.as_ref(), &for_admin).await;
     Ok(ResetDone {
-        user_id: member.as_ref().to_owned(),
-        status: "reset",
-        reset_at: rfc3339(now),
+        user: member.clone(),
+        reset_at: now,
     })
 }
 
@@ -261,7 +258,7 @@ pub async fn member_events(
     member: &UserId,
     limit: usize,
     cursor: Option<&str>,
-) -> Result<crate::settings::EventPageView> {
+) -> Result<crate::settings::EventsPage> {
     member_of(app, org_id, member).await?;
     crate::settings::events(app, member, limit, cursor).await
 }

@@ -2,42 +2,37 @@
 //! method, the security event trail, and turning 2FA off (trial accounts only).
 
 use crate::app::App;
-use crate::clock::rfc3339;
 use crate::devices;
 use crate::error::{Error, Result};
 use crate::events::{notify, record, Action, EventCursor, SecurityEvent};
-use crate::factors::FactorView;
 use crate::identity::Caller;
 use crate::login::{self, Method};
 
-use crate::ports::{Change, Commit, EventPage, FactorStatus, RememberPolicy, Settings};
+use crate::clock::UnixTime;
+use crate::ports::{Change, Commit, Factor, FactorStatus, RememberPolicy, Settings};
 use crate::types::{ChallengeId, Plan, UserId};
 
-/// `GET /v1/mfa`.
-#[derive(Debug, serde::Serialize)]
+/// What a user's security page shows (`GET /v1/mfa`).
+#[derive(Debug)]
 pub struct Overview {
     /// At least one active factor.
     pub enabled: bool,
     /// The plan requires 2FA (paid; a missing plan counts as paid).
     pub required: bool,
-    pub policy: &'static str,
-    pub default_method: Option<&'static str>,
-    pub factors: Vec<FactorView>,
-    pub recovery_code: Option<RecoveryView>,
-    /// Live remembered devices (listed by `GET /v1/mfa/devices`).
+    pub settings: Settings,
+    /// The active factors, a phone with its masked number.
+    pub factors: Vec<(Factor, Option<String>)>,
+    /// When the recovery code was made, if there is one.
+    pub recovery_created_at: Option<UnixTime>,
+    /// Live remembered devices.
     pub remembered_devices: usize,
     /// Required but not enabled: the next login asks the user to enroll.
     pub enrollment_required: bool,
     /// Seed 003: once 2FA is on, API basic auth (username and password) is refused.
-    pub api_basic_auth: &'static str,
+    pub api_basic_auth_allowed: bool,
     /// How the user can step up before changing these settings: their factors' methods once
     /// they have one, else `email` (issue 18).
     pub step_up_methods: Vec<&'static str>,
-}
-
-#[derive(Debug, serde::Serialize)]
-pub struct RecoveryView {
-    pub created_at: String,
 }
 
 /// Whether the caller's plan makes 2FA mandatory.
@@ -50,12 +45,8 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
     let keys = app.keys().await?;
     let stored = app.store.list_factors(&caller.user).await?;
     let mut factors = Vec::new();
-    for f in &stored {
-        if f.status != FactorStatus::Active {
-            continue;
-        }
-        let masked = crate::factors::masked_phone(keys, f)?;
-        factors.push(FactorView::of(f, masked));
+    for f in stored.iter().filter(|f| f.is_active()) {
+        factors.push((f.clone(), crate::factors::masked_phone(keys, f)?));
     }
     let settings = app
         .store
@@ -69,15 +60,12 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
     Ok(Overview {
         enabled,
         required: required(caller),
-        policy: settings.remember.as_str(),
-        default_method: settings.default_method.map(|m| m.as_str()),
+        settings,
         factors,
-        recovery_code: recovery.as_ref().map(|r| RecoveryView {
-            created_at: rfc3339(r.created_at),
-        }),
+        recovery_created_at: recovery.as_ref().map(|r| r.created_at),
         remembered_devices: remembered,
         enrollment_required: must_enroll && !enabled,
-        api_basic_auth: if enabled { "disabled" } else { "allowed" },
+        api_basic_auth_allowed: !enabled,
         // From the factors and recovery code read above: no second read.
         step_up_methods: crate::step_up::methods_for(&login::methods_of(
             keys,
@@ -152,6 +140,13 @@ pub async fn set_policy(app: &App, caller: &Caller, change: PolicyChange) -> Res
     }
 }
 
+/// A page of security events, newest first, and the opaque cursor of the next page.
+#[derive(Debug)]
+pub struct EventsPage {
+    pub events: Vec<SecurityEvent>,
+    pub next_cursor: Option<String>,
+}
+
 /// A page of `owner`'s security events, newest first, after `cursor` (one this service handed
 /// out for this trail, else 400).
 pub async fn events(
@@ -159,59 +154,16 @@ pub async fn events(
     owner: &UserId,
     limit: usize,
     cursor: Option<&str>,
-) -> Result<EventPageView> {
+) -> Result<EventsPage> {
     let keys = app.keys().await?;
     let before = cursor
         .map(|c| EventCursor::open(c, keys, owner))
         .transpose()?;
     let page = app.store.list_events(owner, limit, before.as_ref()).await?;
-    Ok(EventPageView::of(&page, keys, owner))
-}
-
-/// A page of events as the API shows it: `{events, next_cursor}`.
-#[derive(Debug, serde::Serialize)]
-pub struct EventPageView {
-    pub events: Vec<EventView>,
-    pub next_cursor: Option<String>,
-}
-
-impl EventPageView {
-    pub fn of(page: &EventPage, keys: &crate::crypto::DataKeys, owner: &UserId) -> Self {
-        EventPageView {
-            events: page.events.iter().map(EventView::of).collect(),
-            next_cursor: page.next.as_ref().map(|c| c.seal(keys, owner)),
-        }
-    }
-}
-
-/// An event as the API shows it.
-#[derive(Debug, serde::Serialize)]
-pub struct EventView {
-    pub event_id: String,
-    pub action: &'static str,
-    pub actor: String,
-    pub target: String,
-    pub detail: String,
-    pub outcome: &'static str,
-    pub at: String,
-    pub source_ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl EventView {
-    pub fn of(e: &SecurityEvent) -> Self {
-        EventView {
-            event_id: e.id.clone(),
-            action: e.action.as_str(),
-            actor: e.actor.clone(),
-            target: e.target.as_ref().to_owned(),
-            detail: e.detail.clone(),
-            outcome: e.outcome,
-            at: rfc3339(e.at),
-            source_ip: e.source_ip.clone(),
-            user_agent: e.user_agent.clone(),
-        }
-    }
+    Ok(EventsPage {
+        next_cursor: page.next.as_ref().map(|c| c.seal(keys, owner)),
+        events: page.events,
+    })
 }
 
 /// Refuses to turn 2FA off on a paid account (seeds 002, 004).

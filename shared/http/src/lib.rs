@@ -48,27 +48,8 @@ pub fn caller(req: &Request) -> Result<Caller> {
     })
 }
 
-/// Wire types several routes share.
-pub mod wire {
-    use mfa_domain::ports::Channel;
-
-    /// How a code goes to a phone, as a request names it: `"sms"` or `"voice"`.
-    #[derive(Debug, serde::Deserialize, Clone, Copy)]
-    #[serde(rename_all = "lowercase")]
-    pub enum ChannelIn {
-        Sms,
-        Voice,
-    }
-
-    impl From<ChannelIn> for Channel {
-        fn from(c: ChannelIn) -> Self {
-            match c {
-                ChannelIn::Sms => Channel::Sms,
-                ChannelIn::Voice => Channel::Voice,
-            }
-        }
-    }
-}
+/// What each route reads and answers, and the OpenAPI document made from them.
+pub mod api;
 
 /// The route this request matched (`"POST /v1/step-up/email"`), as API Gateway names it.
 pub fn route_key(req: &Request) -> Option<String> {
@@ -226,19 +207,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
         Error::Internal(detail) => tracing::error!(code = err.code(), %detail, "internal error"),
         _ => tracing::info!(code = err.code(), status = status(err), "request refused"),
     }
-    let mut body = serde_json::json!({
-        "error": { "code": err.code(), "message": err.public_message() }
-    });
-    if let Error::InvalidCode { attempts_remaining } = err {
-        body["error"]["attempts_remaining"] = (*attempts_remaining).into();
-    }
-    if let Error::StepUpRequired { level, methods } = err {
-        body["error"]["required_level"] = level.as_str().into();
-        body["error"]["methods"] = methods.clone().into();
-    }
-    if let Some(secs) = err.retry_after() {
-        body["error"]["retry_after"] = secs.into();
-    }
+    let body = serde_json::to_string(&api::error::ErrorBody::from(err)).unwrap_or_default();
     let mut resp = Response::builder()
         .status(status(err))
         .header("content-type", "application/json")
@@ -246,7 +215,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
     if let Some(secs) = err.retry_after() {
         resp = resp.header("retry-after", secs.to_string());
     }
-    resp.body(Body::Text(body.to_string())).unwrap_or_default()
+    resp.body(Body::Text(body)).unwrap_or_default()
 }
 
 /// Sets up JSON logs once per cold start. Request bodies are never logged.
@@ -260,6 +229,32 @@ pub fn init_tracing() {
         .with_current_span(false)
         .without_time()
         .try_init();
+}
+
+/// The whole `main` of a function crate: tracing, the service built once per cold start with
+/// only the optional clients named (`sms`, `voice`, `signer`), and the Lambda runtime calling
+/// `$handle(&app, request)` for every request. The wiring comes from `mfa_aws`, which only the
+/// function binaries depend on: this crate itself does not.
+#[macro_export]
+macro_rules! lambda_main {
+    ($handle:path $(, $client:ident)* $(,)?) => {
+        #[tokio::main]
+        async fn main() -> Result<(), lambda_http::Error> {
+            $crate::init_tracing();
+            // Naming every client leaves nothing for `..Default::default()` to fill.
+            #[allow(clippy::needless_update)]
+            let clients = ::mfa_aws::Clients {
+                $($client: true,)*
+                ..Default::default()
+            };
+            let app = ::mfa_aws::app_from_env(clients).await?;
+            let app = &app;
+            lambda_http::run(lambda_http::service_fn(move |req| async move {
+                Ok::<_, std::convert::Infallible>($handle(app, req).await)
+            }))
+            .await
+        }
+    };
 }
 
 #[cfg(test)]

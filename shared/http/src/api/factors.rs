@@ -1,0 +1,155 @@
+//! Flows 2 and 3: enrolling an authenticator app or a phone, and how a factor is shown.
+
+use mfa_domain::clock::rfc3339;
+use mfa_domain::factors::{Activated, TotpEnrollment};
+use mfa_domain::phones::PhoneEnrollment;
+use mfa_domain::ports::{Factor, FactorStatus};
+use mfa_domain::totp;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::common::ChannelName;
+
+/// A factor as the API shows it: never a secret, a phone number only masked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FactorView {
+    pub factor_id: String,
+    /// `totp` or `phone`.
+    #[serde(rename = "type")]
+    #[schema(example = "totp")]
+    pub kind: &'static str,
+    /// `pending` or `active`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// A phone's number, masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// A phone's default channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<ChannelName>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<String>,
+}
+
+impl FactorView {
+    pub fn of(f: &Factor, masked_phone: Option<String>) -> Self {
+        FactorView {
+            factor_id: f.id.as_ref().to_owned(),
+            kind: f.kind().as_str(),
+            status: match f.status {
+                FactorStatus::Pending => "pending",
+                FactorStatus::Active => "active",
+            },
+            label: f.label.clone(),
+            phone: masked_phone,
+            channel: f.phone().map(|p| p.channel.into()),
+            created_at: rfc3339(f.created_at),
+            activated_at: f.activated_at.map(rfc3339),
+        }
+    }
+}
+
+/// A factor just verified, and the recovery code when it was the user's first ("verify and
+/// save"): shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verified {
+    pub factor: FactorView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
+}
+
+impl Verified {
+    pub fn of(done: Activated, masked_phone: Option<String>) -> Self {
+        Verified {
+            factor: FactorView::of(&done.factor, masked_phone),
+            recovery_code: done.recovery_code.map(|c| c.display()),
+        }
+    }
+}
+
+/// Starts enrolling an authenticator app.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartTotp {
+    /// 1-64 printable characters; "Authenticator app" when left out.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// A pending app: the secret to scan or type, shown once. It lapses unless verified in time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpPending {
+    pub factor_id: String,
+    /// Always `pending`.
+    pub status: &'static str,
+    /// Base32, for typing into the app.
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub qr_svg: String,
+    pub qr_png_base64: String,
+    pub digits: usize,
+    pub period: i64,
+    pub algorithm: &'static str,
+    pub expires_in: i64,
+}
+
+impl From<TotpEnrollment> for TotpPending {
+    fn from(e: TotpEnrollment) -> Self {
+        TotpPending {
+            factor_id: e.factor_id.as_ref().to_owned(),
+            status: "pending",
+            secret: e.secret,
+            otpauth_uri: e.otpauth_uri,
+            qr_svg: e.qr_svg,
+            qr_png_base64: e.qr_png_base64,
+            digits: totp::DIGITS,
+            period: totp::PERIOD_SECS,
+            algorithm: "SHA1",
+            expires_in: e.expires_in,
+        }
+    }
+}
+
+/// Starts adding (or changing) the phone.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartPhone {
+    /// E.164 (`+14155550123`) or national with the configured default region.
+    pub phone_number: String,
+    pub channel: ChannelName,
+}
+
+/// Sends a new code to a pending phone, by the same or the other channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resend {
+    /// Leave out for the phone's channel; `voice` is "receive a call instead".
+    #[serde(default)]
+    pub channel: Option<ChannelName>,
+}
+
+/// A pending phone and the code on its way.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhonePending {
+    pub factor_id: String,
+    /// Always `pending`.
+    pub status: &'static str,
+    /// The number, masked.
+    pub phone: String,
+    pub channel: ChannelName,
+    pub expires_in: i64,
+}
+
+impl From<PhoneEnrollment> for PhonePending {
+    fn from(e: PhoneEnrollment) -> Self {
+        PhonePending {
+            factor_id: e.factor_id.as_ref().to_owned(),
+            status: "pending",
+            phone: e.masked,
+            channel: e.channel.into(),
+            expires_in: e.expires_in,
+        }
+    }
+}

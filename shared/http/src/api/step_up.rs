@@ -1,0 +1,69 @@
+//! Flow 1, step-up: a recent proof that unlocks the 2FA settings for 15 minutes.
+
+use mfa_domain::step_up::IssuedStepUp;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::common::ChannelName;
+
+/// A code on its way to the account email or the active phone.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeSent {
+    pub challenge_id: String,
+    /// `email`, `sms` or `voice`.
+    #[schema(example = "email")]
+    pub delivery: &'static str,
+    /// Where it went, masked (`j***@example.com`, `+*******4567`).
+    pub to: String,
+    /// Seconds the code stays valid.
+    pub expires_in: i64,
+}
+
+/// The code a challenge received.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyCode {
+    pub challenge_id: String,
+    #[schema(example = "123456")]
+    pub code: String,
+}
+
+/// Which way the code goes to the active phone.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartPhone {
+    pub channel: ChannelName,
+}
+
+/// The recovery code, as printed (`XXXX-XXXX-XXXX-XXXX`; case and dashes do not matter).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryStepUp {
+    pub recovery_code: String,
+}
+
+/// A step-up token: send it as `X-Step-Up-Token` on the routes that change 2FA.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepUpIssued {
+    pub step_up_token: String,
+    /// What the token proved: `email` (the mailbox) or `factor` (an app, the phone or the
+    /// recovery code).
+    #[schema(example = "factor")]
+    pub level: &'static str,
+    /// Seconds the token stays valid.
+    pub expires_in: i64,
+    /// A recovery-code step-up used the code up: this one replaces it, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_recovery_code: Option<String>,
+}
+
+impl From<IssuedStepUp> for StepUpIssued {
+    fn from(issued: IssuedStepUp) -> Self {
+        StepUpIssued {
+            step_up_token: issued.token.as_str().to_owned(),
+            level: issued.level.as_str(),
+            expires_in: issued.expires_in,
+            new_recovery_code: None,
+        }
+    }
+}
