@@ -1,9 +1,9 @@
 //! Flow 3, phone by SMS or voice. The shapes are in `mfa_http::api::factors`.
 
 use lambda_http::{Body, Request, Response};
+use mfa_domain::model::{Channel, FactorKind};
 use mfa_domain::phone::PhoneNumber;
 use mfa_domain::phones;
-use mfa_domain::ports::{Channel, FactorKind};
 use mfa_domain::types::{FactorId, OtpCode};
 use mfa_domain::{factors, App, Error, Result};
 use mfa_http::api::common::{CodeIn, StepUpHeader};

@@ -1,7 +1,7 @@
 //! Flow 2, authenticator app by QR code. The shapes are in `mfa_http::api::factors`.
 
 use lambda_http::{Body, Request, Response};
-use mfa_domain::ports::FactorKind;
+use mfa_domain::model::FactorKind;
 use mfa_domain::totp;
 use mfa_domain::types::{FactorId, Label, OtpCode};
 use mfa_domain::{factors, App, Error, Result};

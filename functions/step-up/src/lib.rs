@@ -3,7 +3,7 @@
 //! recovery code) gives a `factor` step-up. The shapes are in `mfa_http::api::step_up`.
 
 use lambda_http::{Body, Request, Response};
-use mfa_domain::ports::Channel;
+use mfa_domain::model::Channel;
 use mfa_domain::recovery::RecoveryCode;
 use mfa_domain::types::{ChallengeId, OtpCode};
 use mfa_domain::{factors, step_up, totp as totp_rules, App, Error, Result};

@@ -4,7 +4,7 @@
 use lambda_http::{Body, Request, Response};
 use mfa_domain::devices;
 use mfa_domain::login::{self, LoginStart, Method};
-use mfa_domain::ports::Channel;
+use mfa_domain::model::Channel;
 use mfa_domain::types::{ChallengeId, Label, OpaqueToken};
 use mfa_domain::{assertion, App, Error, Result};
 use mfa_http::api::error::ErrorBody;

@@ -177,7 +177,7 @@ mod tests {
         let sms: &dyn SmsSender = &NotWired("SMS");
         let number = PhoneNumber::parse(
             "+33623456789",
-            mfa_domain::ports::Channel::Sms,
+            mfa_domain::model::Channel::Sms,
             &Default::default(),
         )
         .unwrap();

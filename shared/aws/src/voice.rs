@@ -57,8 +57,8 @@ mod tests {
     use aws_sdk_pinpointsmsvoicev2::types::ValidationExceptionReason;
     use aws_sdk_pinpointsmsvoicev2::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use mfa_domain::model::Channel;
     use mfa_domain::phone::PhonePolicy;
-    use mfa_domain::ports::Channel;
 
     fn number() -> PhoneNumber {
         PhoneNumber::parse("+442079460123", Channel::Voice, &PhonePolicy::default()).unwrap()

@@ -8,7 +8,8 @@ use crate::clock::UnixTime;
 use crate::crypto::{ct_eq, random_code, DataKeys};
 use crate::error::{Error, Result};
 use crate::limits;
-use crate::ports::{Attempt, Challenge, ChallengeStatus, Change, EmailMessage, Purpose};
+use crate::model::{Attempt, Challenge, ChallengeStatus, Change, Purpose};
+use crate::ports::EmailMessage;
 use crate::rules::{SendLimit, CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE};
 use crate::types::{ChallengeId, Email, OtpCode, UserId};
 

@@ -9,7 +9,7 @@ use crate::crypto::{random_bytes, DataKeys};
 use crate::error::{Error, Result};
 use crate::events::{record, Action, SecurityEvent};
 use crate::identity::Caller;
-use crate::ports::{Change, Commit, Device, RememberPolicy};
+use crate::model::{Change, Commit, Device, RememberPolicy};
 use crate::rules::{DEVICE_TTL_SECS, MAX_REMEMBERED_DEVICES};
 use crate::types::{DeviceId, Label, OpaqueToken, UserId};
 

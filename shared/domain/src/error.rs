@@ -19,7 +19,7 @@ pub enum Error {
     /// step up (so a page can ask for the right code).
     #[error("step-up required")]
     StepUpRequired {
-        level: crate::ports::StepUpLevel,
+        level: crate::model::StepUpLevel,
         methods: Vec<&'static str>,
     },
     #[error("forbidden: {0}")]
@@ -90,10 +90,10 @@ impl Error {
             | Error::TooManyAttempts(m) => m.clone(),
             Error::InvalidCode { .. } => "the code is not correct".into(),
             Error::StepUpRequired { level, .. } => match level {
-                crate::ports::StepUpLevel::Email => {
+                crate::model::StepUpLevel::Email => {
                     "this action needs a recent step-up: send a valid X-Step-Up-Token header".into()
                 }
-                crate::ports::StepUpLevel::Factor => {
+                crate::model::StepUpLevel::Factor => {
                     "this action needs a recent step-up with one of your two-factor methods \
                      (an email code is not enough once two-factor authentication is on)"
                         .into()

@@ -7,7 +7,8 @@ use crate::crypto::{ct_eq, DataKeys};
 use crate::email::notice;
 use crate::error::{Error, Result};
 use crate::identity::Caller;
-use crate::ports::{Change, Commit, EmailMessage};
+use crate::model::{Change, Commit};
+use crate::ports::EmailMessage;
 use crate::types::{Email, UserId};
 
 /// Events are kept 400 days (TTL).

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::events::{record, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::limits;
-use crate::ports::{
+use crate::model::{
     Attempt, Change, ChangeKind, Commit, Credential, Factor, FactorKind, FactorStatus,
     RecoveryRecord, StepUpLevel, TotpCredential,
 };

@@ -25,6 +25,7 @@ pub mod factors;
 pub mod identity;
 pub mod limits;
 pub mod login;
+pub mod model;
 pub mod phone;
 pub mod phones;
 pub mod ports;

@@ -11,13 +11,13 @@ use crate::events::{notify, record, Action, SecurityEvent};
 use crate::factors;
 use crate::identity::Caller;
 use crate::limits;
-use crate::phone::{LineKind, PhoneNumber};
-use crate::phones;
-pub use crate::ports::Method;
-use crate::ports::{
+pub use crate::model::Method;
+use crate::model::{
     Challenge, ChallengeStatus, Channel, Credential, Factor, FactorKind, FactorStatus, Purpose,
 };
-use crate::ports::{Change, ChangeKind, Commit, RememberPolicy};
+use crate::model::{Change, ChangeKind, Commit, RememberPolicy};
+use crate::phone::{LineKind, PhoneNumber};
+use crate::phones;
 use crate::recovery::{self, RecoveryCode};
 use crate::reset;
 use crate::rules::{CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_CHALLENGES};

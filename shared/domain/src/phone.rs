@@ -6,7 +6,7 @@ use std::fmt;
 use phonenumber::{Mode, Type};
 
 use crate::error::{Error, Result};
-use crate::ports::Channel;
+use crate::model::Channel;
 
 /// What the operator allows (from configuration).
 #[derive(Debug, Clone, Default)]

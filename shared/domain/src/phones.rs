@@ -9,11 +9,11 @@ use crate::events::Action;
 use crate::factors::{self, factor_aad, Activated, Activation};
 use crate::identity::Caller;
 use crate::limits::{self, Reservation};
-use crate::phone::PhoneNumber;
-use crate::ports::{
+use crate::model::{
     Change, Channel, Commit, Credential, Factor, FactorKind, FactorStatus, PhoneCode,
     PhoneCredential,
 };
+use crate::phone::PhoneNumber;
 use crate::rules::{
     CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE, PHONE_SENDS_PER_NUMBER_DAY,
     PHONE_SENDS_PER_NUMBER_HOUR, PHONE_SENDS_PER_USER,

@@ -11,7 +11,7 @@ use crate::crypto::{ct_eq, random_bytes, DataKeys};
 use crate::error::{Error, Result};
 use crate::events::{record, Action, SecurityEvent};
 use crate::identity::Caller;
-use crate::ports::{Change, Commit, RecoveryRecord};
+use crate::model::{Change, Commit, RecoveryRecord};
 use crate::types::UserId;
 
 const BYTES: usize = 16;

@@ -8,7 +8,7 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::identity::Caller;
-use crate::ports::{Change, Commit, Profile, ResetMarker};
+use crate::model::{Change, Commit, Profile, ResetMarker};
 use crate::rules::{MAX_TRANSACTION_ITEMS, WRONG_CODES_PER_DAY, WRONG_CODES_PER_HOUR};
 use crate::types::{OrgRole, UserId};
 

@@ -10,7 +10,7 @@ use crate::email;
 use crate::error::{Error, Result};
 use crate::events::{notify, record, Action, SecurityEvent};
 use crate::identity::Caller;
-use crate::ports::{Change, ChangeKind, Commit, Purpose, SelfReset, SelfResetStatus};
+use crate::model::{Change, ChangeKind, Commit, Purpose, SelfReset, SelfResetStatus};
 use crate::reset;
 use crate::rules::SELF_RESET_REQUESTS;
 use crate::step_up::EmailChallengeSent;

@@ -9,7 +9,7 @@ use crate::identity::Caller;
 use crate::login::{self, Method};
 
 use crate::clock::UnixTime;
-use crate::ports::{Change, Commit, Factor, FactorStatus, RememberPolicy, Settings};
+use crate::model::{Change, Commit, Factor, FactorStatus, RememberPolicy, Settings};
 use crate::types::{ChallengeId, Plan, UserId};
 
 /// What a user's security page shows (`GET /v1/mfa`).

@@ -13,10 +13,10 @@ use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::limits;
-use crate::phones;
-use crate::ports::{
+use crate::model::{
     Challenge, Change, ChangeKind, Channel, Commit, FactorKind, Method, Purpose, StepUpLevel,
 };
+use crate::phones;
 use crate::recovery::RecoveryCode;
 use crate::rules::{CODE_TTL_SECS, STEP_UP_EMAIL_SENDS, STEP_UP_TOKENS, STEP_UP_TOKEN_TTL_SECS};
 use crate::types::{ChallengeId, Email, FactorId, OpaqueToken, OtpCode, UserId};

@@ -275,7 +275,7 @@ mod tests {
             (Error::Unauthorized("x".into()), 401, "unauthorized"),
             (
                 Error::StepUpRequired {
-                    level: mfa_domain::ports::StepUpLevel::Factor,
+                    level: mfa_domain::model::StepUpLevel::Factor,
                     methods: vec!["totp"],
                 },
                 403,

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use mfa_domain::clock::UnixTime;
 use mfa_domain::error::{Error, Result};
 use mfa_domain::events::{Action, SecurityEvent, OUTCOMES, RETENTION_SECS};
-use mfa_domain::ports::{
+use mfa_domain::model::{
     Challenge, ChallengeStatus, Channel, Credential, Device, Factor, FactorStatus, Method,
     PhoneCredential, Profile, Purpose, RememberPolicy, SelfReset, SelfResetStatus, Settings,
     StepUpLevel, TotpCredential,

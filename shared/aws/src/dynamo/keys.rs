@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use mfa_domain::clock::UnixTime;
-use mfa_domain::ports::Purpose;
+use mfa_domain::model::Purpose;
 use mfa_domain::types::{ChallengeId, FactorId, UserId};
 
 /// One DynamoDB item.

@@ -22,11 +22,12 @@ use super::dependency;
 use mfa_domain::clock::UnixTime;
 use mfa_domain::error::{Error, Result};
 use mfa_domain::events::EventCursor;
-use mfa_domain::ports::{
+use mfa_domain::model::{
     Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor,
     PhoneCode, Profile, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus, Settings,
-    StepUpLevel, Store,
+    StepUpLevel,
 };
+use mfa_domain::ports::Store;
 use mfa_domain::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
 use mfa_domain::types::{ChallengeId, FactorId, UserId};
 

@@ -1,6 +1,6 @@
 //! Wire types several flows share.
 
-use mfa_domain::ports::{Channel, Method};
+use mfa_domain::model::{Channel, Method};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -2,8 +2,8 @@
 
 use mfa_domain::clock::rfc3339;
 use mfa_domain::factors::{Activated, TotpEnrollment};
+use mfa_domain::model::{Factor, FactorStatus};
 use mfa_domain::phones::PhoneEnrollment;
-use mfa_domain::ports::{Factor, FactorStatus};
 use mfa_domain::totp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -3,7 +3,7 @@
 
 use mfa_domain::clock::rfc3339;
 use mfa_domain::events::SecurityEvent;
-use mfa_domain::ports::{Device, RememberPolicy, Settings};
+use mfa_domain::model::{Device, RememberPolicy, Settings};
 use mfa_domain::rules::DEVICE_IDLE_SECS;
 use mfa_domain::settings::{EventsPage, Overview};
 use serde::{Deserialize, Serialize};

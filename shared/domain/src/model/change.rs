@@ -1,0 +1,180 @@
+//! The changes a transaction is made of, and what a refused one names.
+
+use crate::clock::UnixTime;
+use crate::events::SecurityEvent;
+use crate::rules::SendLimit;
+use crate::types::{ChallengeId, FactorId, UserId};
+
+use super::{
+    Device, Factor, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus, Settings,
+    StepUpLevel,
+};
+
+/// One change in an all-or-nothing [`Store::commit`]. Each carries its own condition.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A new factor (refused if the id exists).
+    PutFactor(Factor),
+    /// Pending -> active, if still pending and unexpired at `now`, and (TOTP) `step` is newer
+    /// than any accepted before.
+    ActivateFactor {
+        user: UserId,
+        id: FactorId,
+        step: Option<i64>,
+        now: UnixTime,
+    },
+    /// Removes a factor (refused if it does not exist).
+    DeleteFactor { user: UserId, id: FactorId },
+    /// Sets the recovery code; with `only_if_absent`, refused if the user has one.
+    PutRecovery {
+        user: UserId,
+        record: RecoveryRecord,
+        only_if_absent: bool,
+    },
+    /// Removes the recovery code, if any.
+    DeleteRecovery { user: UserId },
+    /// Makes `id` the user's one phone; refused if another phone holds the place, unless it is
+    /// `replacing`.
+    ClaimPhone {
+        user: UserId,
+        id: FactorId,
+        replacing: Option<FactorId>,
+    },
+    /// Frees the phone place held by `id`.
+    ReleasePhone { user: UserId, id: FactorId },
+    /// Appends a security event.
+    PutEvent(SecurityEvent),
+    /// Remembers a device (refused if the token hash exists).
+    PutDevice(Device),
+    /// Forgets a device, if it is still there.
+    DeleteDevice { user: UserId, token_hash: String },
+    /// Replaces the user's settings.
+    PutSettings { user: UserId, settings: Settings },
+    /// Removes a challenge, if it is still there.
+    DeleteChallenge {
+        user: UserId,
+        purpose: Purpose,
+        id: ChallengeId,
+    },
+    /// Removes a step-up token, if it is still there.
+    DeleteStepUpToken { user: UserId, token_hash: String },
+    /// A new step-up token (refused if the hash exists).
+    PutStepUpToken {
+        user: UserId,
+        token_hash: String,
+        level: StepUpLevel,
+        expires_at: UnixTime,
+    },
+    /// Marks an open challenge used; refused if it is not open (a concurrent request won).
+    ConsumeChallenge {
+        user: UserId,
+        purpose: Purpose,
+        id: ChallengeId,
+    },
+    /// Records `step` as the last accepted step of an active app; refused unless it is newer
+    /// than any accepted before (a replay).
+    AcceptTotpStep {
+        user: UserId,
+        id: FactorId,
+        step: i64,
+    },
+    /// Replaces the recovery code only if its hash is still `old_hash` (single use).
+    SwapRecovery {
+        user: UserId,
+        old_hash: Vec<u8>,
+        new: RecoveryRecord,
+    },
+    /// Removes the recovery code only if its hash is still `old_hash` (used to turn 2FA off).
+    ConsumeRecovery { user: UserId, old_hash: Vec<u8> },
+    /// A correct second-step code: the consecutive-failure count starts again.
+    ResetLoginFailures { user: UserId },
+    /// Clears the consecutive-failure count and the lock of the account's second step.
+    DeleteLoginGuard { user: UserId },
+    /// Forgets a sliding-window limiter of `scope` (its slots start empty again).
+    DeleteLimit { scope: String, limit: SendLimit },
+    /// Records that the user must enroll again.
+    PutResetMarker { user: UserId, marker: ResetMarker },
+    /// The user has a factor again: no more enrollment required by a reset.
+    DeleteResetMarker { user: UserId },
+    /// A confirmed self-service reset; refused while another one is waiting.
+    PutSelfReset(SelfReset),
+    /// Moves a waiting self-service reset to `to`; refused unless it is `request_id`, still
+    /// waiting, and (when `due_at` is given) due by then.
+    EndSelfReset {
+        user: UserId,
+        request_id: ChallengeId,
+        to: SelfResetStatus,
+        due_at: Option<UnixTime>,
+    },
+}
+
+/// What kind of change a [`Change`] is: the tag a refused transaction names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    PutFactor,
+    ActivateFactor,
+    DeleteFactor,
+    PutRecovery,
+    DeleteRecovery,
+    ClaimPhone,
+    ReleasePhone,
+    PutEvent,
+    PutDevice,
+    DeleteDevice,
+    PutSettings,
+    DeleteChallenge,
+    DeleteStepUpToken,
+    PutStepUpToken,
+    ConsumeChallenge,
+    AcceptTotpStep,
+    SwapRecovery,
+    ConsumeRecovery,
+    ResetLoginFailures,
+    DeleteLoginGuard,
+    DeleteLimit,
+    PutResetMarker,
+    DeleteResetMarker,
+    PutSelfReset,
+    EndSelfReset,
+}
+
+impl Change {
+    /// The tag of this change.
+    pub fn kind(&self) -> ChangeKind {
+        match self {
+            Change::PutFactor { .. } => ChangeKind::PutFactor,
+            Change::ActivateFactor { .. } => ChangeKind::ActivateFactor,
+            Change::DeleteFactor { .. } => ChangeKind::DeleteFactor,
+            Change::PutRecovery { .. } => ChangeKind::PutRecovery,
+            Change::DeleteRecovery { .. } => ChangeKind::DeleteRecovery,
+            Change::ClaimPhone { .. } => ChangeKind::ClaimPhone,
+            Change::ReleasePhone { .. } => ChangeKind::ReleasePhone,
+            Change::PutEvent { .. } => ChangeKind::PutEvent,
+            Change::PutDevice { .. } => ChangeKind::PutDevice,
+            Change::DeleteDevice { .. } => ChangeKind::DeleteDevice,
+            Change::PutSettings { .. } => ChangeKind::PutSettings,
+            Change::DeleteChallenge { .. } => ChangeKind::DeleteChallenge,
+            Change::DeleteStepUpToken { .. } => ChangeKind::DeleteStepUpToken,
+            Change::PutStepUpToken { .. } => ChangeKind::PutStepUpToken,
+            Change::ConsumeChallenge { .. } => ChangeKind::ConsumeChallenge,
+            Change::AcceptTotpStep { .. } => ChangeKind::AcceptTotpStep,
+            Change::SwapRecovery { .. } => ChangeKind::SwapRecovery,
+            Change::ConsumeRecovery { .. } => ChangeKind::ConsumeRecovery,
+            Change::ResetLoginFailures { .. } => ChangeKind::ResetLoginFailures,
+            Change::DeleteLoginGuard { .. } => ChangeKind::DeleteLoginGuard,
+            Change::DeleteLimit { .. } => ChangeKind::DeleteLimit,
+            Change::PutResetMarker { .. } => ChangeKind::PutResetMarker,
+            Change::DeleteResetMarker { .. } => ChangeKind::DeleteResetMarker,
+            Change::PutSelfReset { .. } => ChangeKind::PutSelfReset,
+            Change::EndSelfReset { .. } => ChangeKind::EndSelfReset,
+        }
+    }
+}
+
+/// Outcome of [`Store::commit`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Commit {
+    Done,
+    /// Nothing was written: the condition of a change of this kind did not hold.
+    Refused(ChangeKind),
+}

@@ -1,0 +1,154 @@
+//! Second factors as stored: what every kind has, and each kind's own payload.
+
+use crate::clock::UnixTime;
+use crate::types::{FactorId, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorKind {
+    Totp,
+    Phone,
+}
+
+impl FactorKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FactorKind::Totp => "totp",
+            FactorKind::Phone => "phone",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorStatus {
+    Pending,
+    Active,
+}
+
+/// How a phone factor receives codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Sms,
+    Voice,
+}
+
+impl Channel {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Voice => "voice",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Channel::Sms, Channel::Voice]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// A second factor as stored: what every kind has, and the kind's own payload. Secrets are
+/// sealed (AES-256-GCM, AAD = the item key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Factor {
+    pub id: FactorId,
+    pub user: UserId,
+    pub status: FactorStatus,
+    pub label: Option<String>,
+    pub created_at: UnixTime,
+    pub activated_at: Option<UnixTime>,
+    /// Pending factors lapse at this time unless verified.
+    pub expires_at: Option<UnixTime>,
+    /// Verification tries used while pending.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub credential: Credential,
+}
+
+/// What a factor holds, by kind. Matching on it (never with a catch-all arm) is how adding a
+/// kind makes the compiler list every place that must learn about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Totp(TotpCredential),
+    Phone(PhoneCredential),
+}
+
+/// An authenticator app.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpCredential {
+    /// The sealed shared secret.
+    pub secret: Vec<u8>,
+    /// The last time step accepted (a step is accepted at most once).
+    pub last_step: Option<i64>,
+}
+
+/// A phone that receives codes by SMS or call.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PhoneCredential {
+    /// The sealed E.164 number.
+    pub number: Vec<u8>,
+    /// How codes go by default.
+    pub channel: Channel,
+    /// While pending: the keyed hash of the code last sent.
+    pub code_hash: Option<Vec<u8>>,
+}
+
+// Sealed values and code hashes stay out of logs, even encrypted.
+
+impl std::fmt::Debug for TotpCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpCredential")
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PhoneCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneCredential")
+            .field("channel", &self.channel)
+            .field("has_code", &self.code_hash.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Factor {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.status == FactorStatus::Active || self.expires_at.is_some_and(|e| e > now)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == FactorStatus::Active
+    }
+
+    pub fn kind(&self) -> FactorKind {
+        match self.credential {
+            Credential::Totp(_) => FactorKind::Totp,
+            Credential::Phone(_) => FactorKind::Phone,
+        }
+    }
+
+    /// The app's payload, if this is an authenticator app.
+    pub fn totp(&self) -> Option<&TotpCredential> {
+        match &self.credential {
+            Credential::Totp(t) => Some(t),
+            Credential::Phone(_) => None,
+        }
+    }
+
+    /// The phone's payload, if this is a phone.
+    pub fn phone(&self) -> Option<&PhoneCredential> {
+        match &self.credential {
+            Credential::Phone(p) => Some(p),
+            Credential::Totp(_) => None,
+        }
+    }
+}
+
+/// A code sent to a pending phone: its hash, channel and expiry.
+#[derive(Debug, Clone)]
+pub struct PhoneCode {
+    pub hash: Vec<u8>,
+    pub channel: Channel,
+    pub expires_at: UnixTime,
+    pub now: UnixTime,
+}
