@@ -113,6 +113,136 @@ pub fn mint(claims: Value) -> String {
         .expect("mint dev token")
 }
 
+/// Every answer the black-box tests read is checked against the OpenAPI document the code
+/// declares: its status must be one the route documents, and a documented JSON body must
+/// have the schema's required fields. A route the document does not have (a test probing an
+/// unknown path or method) is left to the test.
+mod contract {
+    use std::sync::OnceLock;
+
+    use serde_json::Value;
+
+    use super::Reply;
+
+    fn document() -> &'static Value {
+        static DOC: OnceLock<Value> = OnceLock::new();
+        DOC.get_or_init(|| {
+            serde_json::to_value(local_dev::openapi::document()).expect("the document")
+        })
+    }
+
+    /// The operation `method path` (query left out) matches, if any.
+    fn operation(method: &str, path: &str) -> Option<(&'static str, &'static Value)> {
+        let path = path.split('?').next().unwrap_or(path);
+        let segments: Vec<&str> = path.split('/').collect();
+        document()["paths"]
+            .as_object()?
+            .iter()
+            .find(|(template, _)| {
+                let t: Vec<&str> = template.split('/').collect();
+                t.len() == segments.len()
+                    && t.iter().zip(&segments).all(|(t, s)| {
+                        (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
+                    })
+            })
+            .and_then(|(template, item)| {
+                item.get(method.to_lowercase())
+                    .map(|op| (template.as_str(), op))
+            })
+    }
+
+    fn schema_of(r: &'static Value) -> Option<&'static Value> {
+        let schema = &r["content"]["application/json"]["schema"];
+        let name = schema["$ref"]
+            .as_str()?
+            .strip_prefix("#/components/schemas/")?;
+        document()["components"]["schemas"].get(name)
+    }
+
+    pub(super) fn check(method: &str, path: &str, reply: &Reply) {
+        let Some((template, op)) = operation(method, path) else {
+            return;
+        };
+        let status = reply.status.as_str();
+        let Some(documented) = op["responses"].get(status) else {
+            panic!(
+                "{method} {template} answered {status}, which the OpenAPI document does not list: {}",
+                reply.text
+            );
+        };
+        let json = reply
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            // A documented other type (the recovery code as `text/plain`).
+            return;
+        }
+        if let Some(required) = schema_of(documented).and_then(|s| s["required"].as_array()) {
+            for field in required.iter().filter_map(Value::as_str) {
+                assert!(
+                    reply.body.get(field).is_some(),
+                    "{method} {template} {status}: the documented field `{field}` is missing: {}",
+                    reply.text
+                );
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn reply(status: u16, body: &str) -> Reply {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert("content-type", "application/json".parse().unwrap());
+            Reply {
+                status: reqwest::StatusCode::from_u16(status).unwrap(),
+                headers,
+                body: serde_json::from_str(body).unwrap(),
+                text: body.to_owned(),
+            }
+        }
+
+        #[test]
+        fn a_path_finds_its_template_and_method() {
+            let (template, _) = operation("POST", "/v1/factors/totp/f-1/verify?x=1").unwrap();
+            assert_eq!(template, "/v1/factors/totp/{factor_id}/verify");
+            assert!(operation("PATCH", "/v1/mfa").is_none());
+            assert!(operation("GET", "/v1/nope").is_none());
+        }
+
+        #[test]
+        #[should_panic(expected = "does not list")]
+        fn an_undocumented_status_fails_the_test() {
+            check("GET", "/v1/mfa", &reply(418, "{}"));
+        }
+
+        #[test]
+        #[should_panic(expected = "documented field `step_up_token` is missing")]
+        fn a_body_without_a_documented_field_fails_the_test() {
+            check(
+                "POST",
+                "/v1/step-up/totp",
+                &reply(200, r#"{"level":"factor"}"#),
+            );
+        }
+
+        #[test]
+        fn a_documented_answer_passes() {
+            check(
+                "POST",
+                "/v1/step-up/totp",
+                &reply(
+                    200,
+                    r#"{"step_up_token":"t","level":"factor","expires_in":900}"#,
+                ),
+            );
+        }
+    }
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
@@ -122,17 +252,20 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn read(resp: reqwest::Response) -> Self {
+    /// Reads the answer to `method path`, and checks it against the OpenAPI document.
+    async fn read(method: &str, path: &str, resp: reqwest::Response) -> Self {
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
-        Reply {
+        let reply = Reply {
             status,
             headers,
             body,
             text,
-        }
+        };
+        contract::check(method, path, &reply);
+        reply
     }
 
     pub fn code(&self) -> &str {
@@ -172,7 +305,7 @@ impl Api {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        Reply::read(req.send().await.expect("gateway reachable")).await
+        Reply::read("POST", path, req.send().await.expect("gateway reachable")).await
     }
 
     /// Any request: `user`'s bearer token, an optional step-up token and body, extra headers.
@@ -185,10 +318,10 @@ impl Api {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(verb, format!("{}{path}", self.base))
             .bearer_auth(&user.token);
         if let Some(t) = step_up {
             req = req.header("x-step-up-token", t);
@@ -201,7 +334,7 @@ impl Api {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        Reply::read(req.send().await.expect("gateway reachable")).await
+        Reply::read(method, path, req.send().await.expect("gateway reachable")).await
     }
 
     /// Sends the same POST `n` times at once; the statuses, in no particular order.

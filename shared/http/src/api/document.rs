@@ -5,12 +5,12 @@
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::schema::{Components, Object, Type};
+use utoipa::openapi::schema::{Components, Object, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::OpenApi as _;
 
-use super::error::{ErrorBody, ErrorDetail};
+use super::error::{ErrorBody, ErrorDetail, GatewayError};
 
 /// The security scheme every route uses unless it says otherwise.
 pub const BEARER: &str = "bearer";
@@ -24,7 +24,7 @@ pub const BEARER: &str = "bearer";
             the JWKS needs the console's access token (a JWT) as `Authorization: Bearer`. \
             Errors are `{\"error\": {\"code\", \"message\", ...}}` with a stable `code`."
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, GatewayError)),
     security(("bearer" = []))
 )]
 struct Base;
@@ -69,11 +69,17 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 }
 
 fn error(description: &str, retry_after: bool) -> utoipa::openapi::Response {
+    error_of(description, Ref::from_schema_name("ErrorBody"), retry_after)
+}
+
+fn error_of(
+    description: &str,
+    schema: impl Into<RefOr<Schema>>,
+    retry_after: bool,
+) -> utoipa::openapi::Response {
     let mut r = ResponseBuilder::new().description(description).content(
         "application/json",
-        ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name("ErrorBody")))
-            .build(),
+        ContentBuilder::new().schema(Some(schema)).build(),
     );
     if retry_after {
         r = r.header(
@@ -95,28 +101,47 @@ fn is_public(op: &Operation) -> bool {
     })
 }
 
+fn add_with(
+    responses: &mut std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>>,
+    status: &str,
+    response: utoipa::openapi::Response,
+) {
+    responses
+        .entry(status.to_owned())
+        .or_insert_with(|| response.into());
+}
+
 fn add_shared_errors(op: &mut Operation) {
     let takes_input =
         op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let public = is_public(op);
     let responses = &mut op.responses.responses;
+    if !public {
+        // The authorizer refuses a missing or bad token itself, with API Gateway's body; a
+        // function refuses a token without a claim it needs with the error body.
+        let either = OneOfBuilder::new()
+            .item(Ref::from_schema_name("GatewayError"))
+            .item(Ref::from_schema_name("ErrorBody"))
+            .build();
+        add_with(
+            responses,
+            "401",
+            error_of(
+                "No valid access token (API Gateway's `{\"message\":\"Unauthorized\"}`), or it \
+                 lacks a claim this route needs (`unauthorized`).",
+                Schema::OneOf(either),
+                false,
+            ),
+        );
+    }
     let mut add = |status: &str, description: &str, retry_after: bool| {
-        responses
-            .entry(status.to_owned())
-            .or_insert_with(|| error(description, retry_after).into());
+        add_with(responses, status, error(description, retry_after));
     };
     if takes_input {
         add(
             "400",
             "Bad input (`invalid_request`), or a wrong code (`invalid_code` with \
              `attempts_remaining`).",
-            false,
-        );
-    }
-    if !public {
-        add(
-            "401",
-            "No valid access token, or it lacks a claim this route needs (`unauthorized`).",
             false,
         );
     }

@@ -57,3 +57,11 @@ impl From<&Error> for ErrorBody {
         }
     }
 }
+
+/// The body API Gateway itself answers with when it refuses a request before any function
+/// runs (a missing or invalid token: `{"message":"Unauthorized"}`). HTTP APIs cannot change it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatewayError {
+    #[schema(example = "Unauthorized")]
+    pub message: String,
+}
