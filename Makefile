@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make dev` runs the service locally, `make test` tests it.
-.PHONY: dev stop test lint build-lambda openapi
+.PHONY: dev stop test fuzz lint build-lambda openapi
 
 dev: ## install what is missing, start DynamoDB Local, moto and the dev gateway on 127.0.0.1:3000
 	./local/stack.sh up
@@ -9,6 +9,9 @@ stop: ## stop everything `make dev` started
 
 test: ## install and start what the tests need, then run every test (unit and black-box)
 	./local/test.sh
+
+fuzz: ## the long contract fuzz run (schemathesis, >= 10,000 requests) against a private gateway
+	./local/test.sh fuzz
 
 lint: ## formatting, clippy and the template linter
 	cargo fmt --all -- --check

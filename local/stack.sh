@@ -51,6 +51,10 @@ install_dynamodb() {
 start() { # name port command...
   local name=$1 port=$2; shift 2
   local pidfile="$state/$name.pid"
+  if port_open "$port" && [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    # The one we started is gone but its port is not closed yet: it is going away.
+    local i; for i in $(seq 1 100); do port_open "$port" || break; sleep 0.1; done
+  fi
   if port_open "$port"; then log "$name already listening on 127.0.0.1:$port"; return 0; fi
   nohup "$@" >"$state/$name.log" 2>&1 &
   echo $! >"$pidfile"
@@ -80,14 +84,31 @@ gateway() {
   start gateway "$GATEWAY_PORT" "$root/target/debug/dev-gateway"
 }
 
+# Stops one service we started and waits, bounded, until it has exited and its port is closed:
+# a port still open while the process shuts down would pass for a running service.
+stop_one() { # name port
+  local name=$1 port=$2 pidfile="$state/$1.pid" pid i
+  [ -f "$pidfile" ] || return 0
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name (pid $pid) did not stop in 15 s; killing it"
+      kill -9 "$pid" 2>/dev/null || true
+      for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    log "stopped $name (pid $pid)"
+  fi
+  for i in $(seq 1 100); do port_open "$port" || break; sleep 0.1; done
+  port_open "$port" && log "port $port is still open after stopping $name"
+  rm -f "$pidfile"
+}
+
 down() {
-  local name pid
-  for name in gateway dynamodb moto; do
-    [ -f "$state/$name.pid" ] || continue
-    pid="$(cat "$state/$name.pid")"
-    if kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; log "stopped $name (pid $pid)"; fi
-    rm -f "$state/$name.pid"
-  done
+  stop_one gateway "$GATEWAY_PORT"
+  stop_one dynamodb 8000
+  stop_one moto 4566
 }
 
 case "${1:-}" in

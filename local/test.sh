@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: installs and starts what the tests need (reusing a running dev stack), runs a
 # fresh gateway of the current build on its own port, runs every test, and stops what it started.
+# `local/test.sh fuzz` (`make fuzz`) does the same around the long contract fuzz run only.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -19,6 +20,8 @@ cleanup() {
 trap cleanup EXIT
 
 "$here/stack.sh" services
+# Services this run owns may be stopped and started again: that must work every time.
+if [ "$started_services" = 1 ]; then "$here/check-restart.sh"; fi
 cd "$root"
 echo "[test] building the workspace and tests" >&2
 cargo build -q --workspace --all-targets
@@ -32,6 +35,10 @@ port_open "$port" || { echo "test gateway did not start:" >&2; tail -n 30 "$stat
 export E2E_GATEWAY_URL="http://127.0.0.1:$port"
 export E2E_GATEWAY_BIN="$root/target/debug/dev-gateway"
 export MOTO_SERVER_BIN="$here/.tools/venv/bin/moto_server"
+if [ "${1:-}" = fuzz ]; then
+  "$here/fuzz.sh" long "$E2E_GATEWAY_URL"
+  exit $?
+fi
 log="$state/test-output.log"
 set +e
 cargo test -q --workspace --no-fail-fast -- --test-threads 8 2>&1 | tee "$log"
@@ -40,13 +47,16 @@ cargo_status=${PIPESTATUS[0]}
 readme_status=$?
 "$here/check-openapi.sh" "$E2E_GATEWAY_URL"
 openapi_status=$?
+"$here/fuzz.sh" short "$E2E_GATEWAY_URL"
+fuzz_status=$?
 set -e
 # One plain closing line for the whole run (cargo's own last line is a doc-test binary's).
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 [ "$readme_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 [ "$openapi_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
+[ "$fuzz_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 summary="$passed passed, $failed failed"
 echo "$summary" > "$state/test-summary.txt"
 echo "$summary"
-[ "$cargo_status" = 0 ] && [ "$readme_status" = 0 ] && [ "$openapi_status" = 0 ]
+[ "$cargo_status" = 0 ] && [ "$readme_status" = 0 ] && [ "$openapi_status" = 0 ] && [ "$fuzz_status" = 0 ]

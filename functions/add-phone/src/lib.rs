@@ -61,7 +61,7 @@ async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
 /// Sends a new code to a pending phone ("receive a call instead" with `voice`).
 #[utoipa::path(post, path = "/v1/factors/phone/{factor_id}/resend", operation_id = "resend_phone_code", tag = "factors",
     request_body = Resend,
-    params(("factor_id" = String, Path, description = "The pending phone.")),
+    params(("factor_id" = String, Path, format = "uuid", description = "The pending phone.")),
     responses(
         (status = 202, description = "A new code is on its way; the old one stops working.", body = PhonePending),
         (status = 404, description = "No such pending phone of the caller's (`not_found`).", body = ErrorBody),
@@ -80,7 +80,7 @@ async fn resend(app: &App, req: &Request) -> Result<Response<Body>> {
 /// Confirms a pending phone with the code it received; it replaces any other phone.
 #[utoipa::path(post, path = "/v1/factors/phone/{factor_id}/verify", operation_id = "verify_phone", tag = "factors",
     request_body = CodeIn,
-    params(("factor_id" = String, Path, description = "The pending phone.")),
+    params(("factor_id" = String, Path, format = "uuid", description = "The pending phone.")),
     responses(
         (status = 200, description = "The phone is active.", body = Verified),
         (status = 404, description = "No such pending phone of the caller's (`not_found`).", body = ErrorBody),
@@ -100,7 +100,7 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
 
 /// Removes the phone ("Reset" next to the number).
 #[utoipa::path(delete, path = "/v1/factors/phone/{factor_id}", operation_id = "remove_phone", tag = "factors",
-    params(("factor_id" = String, Path, description = "The phone."), StepUpHeader),
+    params(("factor_id" = String, Path, format = "uuid", description = "The phone."), StepUpHeader),
     responses(
         (status = 204, description = "Removed."),
         (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),

@@ -58,7 +58,7 @@ async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
 /// The first factor also gets the recovery code, shown once.
 #[utoipa::path(post, path = "/v1/factors/totp/{factor_id}/verify", operation_id = "verify_app", tag = "factors",
     request_body = CodeIn,
-    params(("factor_id" = String, Path, description = "The pending app.")),
+    params(("factor_id" = String, Path, format = "uuid", description = "The pending app.")),
     responses(
         (status = 200, description = "The app is active.", body = Verified),
         (status = 404, description = "No such pending app of the caller's (`not_found`).", body = ErrorBody),
@@ -77,7 +77,7 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
 
 /// Removes an authenticator app. Removing the last factor also removes the recovery code.
 #[utoipa::path(delete, path = "/v1/factors/totp/{factor_id}", operation_id = "remove_app", tag = "factors",
-    params(("factor_id" = String, Path, description = "The app."), StepUpHeader),
+    params(("factor_id" = String, Path, format = "uuid", description = "The app."), StepUpHeader),
     responses(
         (status = 204, description = "Removed."),
         (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),

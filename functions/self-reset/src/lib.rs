@@ -64,9 +64,10 @@ async fn request(app: &App, req: &Request) -> Result<Response<Body>> {
 /// Confirms the request with the emailed code: the waiting period starts.
 #[utoipa::path(post, path = "/v1/mfa/reset-requests/{request_id}/confirm", operation_id = "confirm_self_reset", tag = "resets",
     request_body = CodeIn,
-    params(("request_id" = String, Path, description = "The request.")),
+    params(("request_id" = String, Path, format = "uuid", description = "The request.")),
     responses(
         (status = 202, description = "Confirmed; it completes at `completes_at` unless cancelled.", body = ResetConfirmed),
+        (status = 403, description = "Not the owner of a paid account (`forbidden`).", body = ErrorBody),
         (status = 404, description = "No such request of the caller's (`not_found`).", body = ErrorBody),
         (status = 409, description = "Already confirmed, or another reset is waiting (`conflict`).", body = ErrorBody),
         (status = 410, description = "The code expired (`expired`).", body = ErrorBody),
@@ -90,7 +91,7 @@ async fn confirm(app: &App, req: &Request) -> Result<Response<Body>> {
 
 /// Cancels a waiting reset: it never completes.
 #[utoipa::path(delete, path = "/v1/mfa/reset-requests/{request_id}", operation_id = "cancel_self_reset", tag = "resets",
-    params(("request_id" = String, Path, description = "The request.")),
+    params(("request_id" = String, Path, format = "uuid", description = "The request.")),
     responses(
         (status = 204, description = "Cancelled."),
         (status = 404, description = "No such waiting request of the caller's (`not_found`).", body = ErrorBody),

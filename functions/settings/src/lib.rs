@@ -99,7 +99,7 @@ async fn list_devices(app: &App, req: &Request) -> Result<Response<Body>> {
 
 /// Forgets one remembered device: its next login asks for a code.
 #[utoipa::path(delete, path = "/v1/mfa/devices/{device_id}", operation_id = "forget_device", tag = "settings",
-    params(("device_id" = String, Path, description = "The device.")),
+    params(("device_id" = String, Path, format = "uuid", description = "The device.")),
     responses(
         (status = 204, description = "Forgotten."),
         (status = 404, description = "No such device of the caller's (`not_found`).", body = ErrorBody),

@@ -73,7 +73,7 @@ async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
 /// Sends the login code to the active phone, by text or by a call.
 #[utoipa::path(post, path = "/v1/challenges/{challenge_id}/send", operation_id = "send_login_code", tag = "login",
     request_body = SendCode,
-    params(("challenge_id" = String, Path, description = "The login challenge.")),
+    params(("challenge_id" = String, Path, format = "uuid", description = "The login challenge.")),
     responses(
         (status = 202, description = "The code is on its way.", body = LoginCodeSent),
         (status = 404, description = "No such challenge of the caller's (`not_found`).", body = ErrorBody),
@@ -102,7 +102,7 @@ async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
 /// Passing gives a signed assertion, and with `remember_device` a device token.
 #[utoipa::path(post, path = "/v1/challenges/{challenge_id}/verify", operation_id = "verify_login", tag = "login",
     request_body = VerifyLogin,
-    params(("challenge_id" = String, Path, description = "The login challenge.")),
+    params(("challenge_id" = String, Path, format = "uuid", description = "The login challenge.")),
     responses(
         (status = 200, description = "Approved.", body = LoginApproved),
         (status = 404, description = "No such challenge of the caller's (`not_found`).", body = ErrorBody),

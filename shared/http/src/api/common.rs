@@ -72,7 +72,7 @@ pub struct Empty {}
 #[serde(deny_unknown_fields)]
 pub struct CodeIn {
     /// The digits, as typed (spaces and dashes are not accepted).
-    #[schema(example = "123456")]
+    #[schema(example = "123456", pattern = "^[0-9]{6,8}$")]
     pub code: String,
 }
 

@@ -208,6 +208,7 @@ impl EventView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Disable {
+    #[schema(format = "uuid")]
     pub challenge_id: String,
     pub method: MethodName,
     pub code: String,

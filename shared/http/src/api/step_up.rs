@@ -23,8 +23,9 @@ pub struct CodeSent {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyCode {
+    #[schema(format = "uuid")]
     pub challenge_id: String,
-    #[schema(example = "123456")]
+    #[schema(example = "123456", pattern = "^[0-9]{6,8}$")]
     pub code: String,
 }
 
