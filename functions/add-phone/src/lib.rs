@@ -52,7 +52,12 @@ async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let body: StartPhone = json_body(req)?;
     let channel = Channel::from(body.channel);
-    let phone = PhoneNumber::parse(&body.phone_number, channel, &app.config.phone_policy)?;
+    let phone = PhoneNumber::parse_input(
+        &body.phone_number,
+        body.country.as_deref(),
+        channel,
+        &app.config.phone_policy,
+    )?;
     require_step_up(app, req, &caller).await?;
     let started = phones::start(app, &caller, phone, channel).await?;
     Ok(json(201, &PhonePending::from(started)))

@@ -1,5 +1,6 @@
-//! Phone numbers for SMS and voice codes: E.164 only, parsed with libphonenumber's metadata
-//! (`phonenumber`), and refused with a clear reason when they cannot or must not take codes.
+//! Phone numbers for SMS and voice codes, parsed with libphonenumber's metadata
+//! (`phonenumber`): typed with spaces and punctuation, or national with a country, and always
+//! kept as E.164. Refused with a clear reason when they cannot or must not take codes.
 
 use std::fmt;
 
@@ -132,6 +133,53 @@ impl PhoneNumber {
         })
     }
 
+    /// Parses a number as a person types it: `+` and the country code, then digits with
+    /// spaces, dashes, dots or parentheses between them (`+1 (415) 555-0134`); or a national
+    /// number (`06 12 34 56 78`) with its ISO 3166 `country` (`FR`). The result is the
+    /// canonical E.164, checked as [`PhoneNumber::parse`] checks it.
+    pub fn parse_input(
+        s: &str,
+        country: Option<&str>,
+        channel: Channel,
+        policy: &PhonePolicy,
+    ) -> Result<Self> {
+        let s = s.trim();
+        let (plus, rest) = match s.strip_prefix('+') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        if s.len() > 40
+            || !rest
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        {
+            return Err(Error::invalid(
+                "phone_number may hold only digits, spaces, dashes, dots and parentheses after the +",
+            ));
+        }
+        let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+        if plus {
+            return Self::parse(&format!("+{digits}"), channel, policy);
+        }
+        let Some(country) = country else {
+            return Err(Error::invalid(
+                "phone_number must start with + and the country code, or give its country",
+            ));
+        };
+        let region: phonenumber::country::Id = country
+            .trim()
+            .to_ascii_uppercase()
+            .parse()
+            .map_err(|_| Error::invalid("country must be an ISO 3166 code such as US or FR"))?;
+        let parsed = phonenumber::parse(Some(region), &digits)
+            .map_err(|_| Error::invalid("phone_number is not a phone number"))?;
+        Self::parse(
+            &parsed.format().mode(Mode::E164).to_string(),
+            channel,
+            policy,
+        )
+    }
+
     pub fn e164(&self) -> &str {
         &self.e164
     }
@@ -162,6 +210,81 @@ impl fmt::Debug for PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_as_people_type_it_is_read_as_its_e164() {
+        let p = PhonePolicy::default();
+        for typed in [
+            "+1 (415) 555-0134",
+            "+1 415.555.0134",
+            " +1-415-555-0134 ",
+            "+14155550134",
+        ] {
+            let n = PhoneNumber::parse_input(typed, None, Channel::Voice, &p).unwrap();
+            assert_eq!(n.e164(), "+14155550134", "{typed}");
+        }
+        let fr = PhoneNumber::parse_input("06 12 34 56 78", Some("fr"), Channel::Sms, &p).unwrap();
+        assert_eq!(fr.e164(), "+33612345678");
+        let same = PhoneNumber::parse_input("+33 6 12 34 56 78", Some("US"), Channel::Sms, &p);
+        assert_eq!(
+            same.unwrap().e164(),
+            "+33612345678",
+            "a + number ignores country"
+        );
+    }
+
+    #[test]
+    fn typed_input_that_is_not_a_number_is_refused_without_echoing_it() {
+        let p = PhonePolicy::default();
+        for (typed, country) in [
+            ("+1 415 555 0134 ext 2", None),
+            ("+1/415/5550134", None),
+            ("06 12 34 56 78", None),
+            ("06 12 34 56 78", Some("ZZ")),
+            ("", Some("FR")),
+            ("+", None),
+        ] {
+            let err = PhoneNumber::parse_input(typed, country, Channel::Sms, &p).unwrap_err();
+            assert_eq!(err.code(), "invalid_request", "{typed:?}");
+            if typed.len() > 3 {
+                assert!(!err.public_message().contains(typed), "{typed}");
+            }
+        }
+    }
+
+    #[test]
+    fn typed_numbers_refused_for_what_they_are_stay_refused() {
+        let deny = PhonePolicy::from_lists("", "+33612345678");
+        let err = PhoneNumber::parse_input("+33 6 12 34 56 78", None, Channel::Sms, &deny);
+        assert!(err.is_err(), "deny list");
+        let fr_only = PhonePolicy::from_lists("FR", "");
+        assert!(
+            PhoneNumber::parse_input("+1 (415) 555-0134", None, Channel::Voice, &fr_only).is_err()
+        );
+        // A French landline cannot take SMS, typed or not.
+        assert!(PhoneNumber::parse_input(
+            "01 42 68 53 00",
+            Some("FR"),
+            Channel::Sms,
+            &Default::default()
+        )
+        .is_err());
+        assert!(PhoneNumber::parse_input(
+            "01 42 68 53 00",
+            Some("FR"),
+            Channel::Voice,
+            &Default::default()
+        )
+        .is_ok());
+        // Toll-free.
+        assert!(PhoneNumber::parse_input(
+            "+1 (800) 555-0199",
+            None,
+            Channel::Voice,
+            &Default::default()
+        )
+        .is_err());
+    }
     use proptest::prelude::*;
 
     fn any() -> PhonePolicy {

@@ -116,8 +116,15 @@ impl From<TotpEnrollment> for TotpPending {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartPhone {
-    /// E.164 (`+14155550123`) or national with the configured default region.
+    /// `+` and the country code, then the number; spaces, dashes, dots and parentheses are
+    /// fine (`+1 (415) 555-0134`). A national number (`06 12 34 56 78`) needs `country`.
+    /// Stored and shown as E.164.
+    #[schema(example = "+1 (415) 555-0134")]
     pub phone_number: String,
+    /// ISO 3166 code of a national `phone_number` (`FR`); ignored after a `+`.
+    #[serde(default)]
+    #[schema(example = "FR")]
+    pub country: Option<String>,
     pub channel: ChannelName,
 }
 
