@@ -63,13 +63,24 @@ async fn given_a_remembered_device_then_it_skips_the_code_under_device_30_days_b
     // The default policy is device_30_days: the device skips the code.
     let skip = challenge_with_device(&api, &user, token).await;
     assert_eq!(status(&skip), (200, "approved"), "{:?}", skip.body);
-    check_assertion(
-        &api,
-        &user,
-        skip.body["assertion"].as_str().unwrap(),
-        "device",
-    )
-    .await;
+    // It says the factor was not checked now, and when it last was: at the login that
+    // remembered the device.
+    let remembered_at = assertion_claims(&api, &user, ok.body["assertion"].as_str().unwrap()).await
+        ["iat"]
+        .as_i64()
+        .unwrap();
+    let claims = assertion_claims(&api, &user, skip.body["assertion"].as_str().unwrap()).await;
+    assert_eq!(claims["acr"], "mfa-remembered-device", "{claims}");
+    assert_eq!(
+        claims["amr"],
+        json!(["mfa"]),
+        "only RFC 8176 values: {claims}"
+    );
+    let auth_time = claims["auth_time"].as_i64().unwrap();
+    assert!(
+        (remembered_at..=remembered_at + 2).contains(&auth_time),
+        "{auth_time} vs {remembered_at}"
+    );
     // The token is bound to its user, and a malformed one is bad input.
     let (other, _, _) = user_with_app(&api).await;
     assert_eq!(

@@ -914,7 +914,21 @@ pub async fn verify(api: &Api, user: &User, id: &str, method: &str, code: &str) 
 }
 
 /// Checks an assertion as a console would (with jsonwebtoken, not project code): ES256 against the JWKS, issuer, audience, expiry.
+/// Checks an assertion of a login whose second factor was passed just now with `amr`.
 pub async fn check_assertion(api: &Api, user: &User, assertion: &str, amr: &str) {
+    let claims = assertion_claims(api, user, assertion).await;
+    assert_eq!(claims["acr"], "mfa");
+    assert!(
+        claims["amr"].as_array().unwrap().iter().any(|a| a == amr),
+        "{claims}"
+    );
+    // The second factor was passed now.
+    assert_eq!(claims["auth_time"], claims["iat"], "{claims}");
+}
+
+/// The claims of a valid assertion for `user` (signature by a JWKS key, issuer, audience,
+/// five minutes, a unique id; a tampered signature does not verify).
+pub async fn assertion_claims(api: &Api, user: &User, assertion: &str) -> Value {
     let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", api.base))
         .await
         .unwrap()
@@ -949,16 +963,13 @@ pub async fn check_assertion(api: &Api, user: &User, assertion: &str, amr: &str)
         300
     );
     assert!(claims["jti"].as_str().unwrap().len() >= 32);
-    assert_eq!(claims["acr"], "mfa");
-    assert!(
-        claims["amr"].as_array().unwrap().iter().any(|a| a == amr),
-        "{claims}"
-    );
+    assert!(claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap());
     // A tampered signature does not verify.
     let mut forged = assertion.to_owned();
     let last = forged.pop().unwrap();
     forged.push(if last == 'A' { 'B' } else { 'A' });
     assert!(jsonwebtoken::decode::<Value>(&forged, &key, &v).is_err());
+    claims
 }
 
 /// A user with an authenticator app: (user, otpauth URI, recovery code).

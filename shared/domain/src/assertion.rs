@@ -8,7 +8,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
+use crate::clock::UnixTime;
 use crate::error::{Error, Result};
+use crate::model::Method;
 use crate::types::UserId;
 
 /// Assertions are valid this long (SPEC: 5 minutes).
@@ -62,10 +64,37 @@ pub async fn jwks(app: &App) -> Result<Vec<PublicJwk>> {
     Ok(vec![app.signing_key().await?.clone()])
 }
 
-/// Signs an assertion for `user` who passed 2FA with `amr` (RFC 8176 method values).
-pub async fn issue(app: &App, user: &UserId, amr: &[&str]) -> Result<String> {
+/// How the second factor was passed for the login an assertion is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passed {
+    /// A code (or the recovery code) checked in this login.
+    Now(Method),
+    /// A remembered device: no code now; the second factor was last passed at `at`, by the
+    /// login that remembered the device.
+    Remembered { at: UnixTime },
+}
+
+/// `acr` of a login whose second factor was checked just now.
+pub const ACR_MFA: &str = "mfa";
+/// `acr` of a login approved by a remembered device (second factor up to 30 days ago).
+pub const ACR_REMEMBERED: &str = "mfa-remembered-device";
+
+impl Passed {
+    /// `acr`, `amr` (RFC 8176 values only) and `auth_time` (when the second factor was last
+    /// actually passed), so a console can demand a fresh code for a sensitive action.
+    pub fn claims(&self, now: UnixTime) -> (&'static str, Vec<&'static str>, UnixTime) {
+        match self {
+            Passed::Now(method) => (ACR_MFA, vec!["mfa", method.amr()], now),
+            Passed::Remembered { at } => (ACR_REMEMBERED, vec!["mfa"], *at),
+        }
+    }
+}
+
+/// Signs an assertion for `user`, who passed 2FA as `passed` says.
+pub async fn issue(app: &App, user: &UserId, passed: Passed) -> Result<String> {
     let key = app.signing_key().await?;
     let now = app.clock.now();
+    let (acr, amr, auth_time) = passed.claims(now);
     let header = json!({ "alg": "ES256", "typ": "JWT", "kid": key.kid });
     let claims = json!({
         "iss": app.config.assertion_issuer,
@@ -73,9 +102,10 @@ pub async fn issue(app: &App, user: &UserId, amr: &[&str]) -> Result<String> {
         "sub": user.as_ref(),
         "iat": now,
         "exp": now + ASSERTION_TTL_SECS,
+        "auth_time": auth_time,
         "jti": uuid::Uuid::new_v4().to_string(),
         "amr": amr,
-        "acr": "mfa",
+        "acr": acr,
     });
     let input = format!(
         "{}.{}",
@@ -103,6 +133,20 @@ mod tests {
             .verify(b"header.claims", &sig)
             .unwrap();
         assert!(der_to_jws(b"not der").is_err());
+    }
+
+    #[test]
+    fn a_remembered_device_login_says_so_and_when_the_factor_was_last_passed() {
+        let now = 1_800_000_000;
+        assert_eq!(
+            Passed::Now(Method::Totp).claims(now),
+            (ACR_MFA, vec!["mfa", "otp"], now)
+        );
+        let (acr, amr, auth_time) = Passed::Remembered { at: now - 86_400 }.claims(now);
+        assert_eq!((acr, auth_time), (ACR_REMEMBERED, now - 86_400));
+        // Only RFC 8176 values: no "device".
+        assert_eq!(amr, vec!["mfa"]);
+        assert_ne!(acr, ACR_MFA);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub fn name_for(given: Option<Label>, user_agent: Option<&str>) -> String {
 
 /// Whether `token` is a live remembered device of `user`; a use is recorded (it restarts the
 /// 7-day idle clock, never the 30-day one).
-pub async fn recognise(app: &App, user: &UserId, token: &OpaqueToken) -> Result<bool> {
+pub async fn recognise(app: &App, user: &UserId, token: &OpaqueToken) -> Result<Option<Device>> {
     let keys = app.keys().await?;
     app.store
         .touch_device(user, &token_hash(keys, user, token), app.clock.now())

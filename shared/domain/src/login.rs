@@ -193,11 +193,15 @@ pub async fn start(
         .await?
         .unwrap_or_default();
     if let Some(token) = device_token {
-        if settings.remember == RememberPolicy::Device30Days
-            && devices::recognise(app, &caller.user, token).await?
-        {
-            let assertion = assertion::issue(app, &caller.user, &["mfa", "device"]).await?;
-            return Ok(LoginStart::Approved { assertion });
+        if settings.remember == RememberPolicy::Device30Days {
+            if let Some(device) = devices::recognise(app, &caller.user, token).await? {
+                // The second factor was last passed by the login that remembered the device.
+                let passed = assertion::Passed::Remembered {
+                    at: device.created_at,
+                };
+                let assertion = assertion::issue(app, &caller.user, passed).await?;
+                return Ok(LoginStart::Approved { assertion });
+            }
         }
     }
     let default_method = settings
@@ -328,13 +332,14 @@ pub async fn verify(
     remember: Option<String>,
 ) -> Result<Approved> {
     let proof = pass(app, caller, id, method, code).await?;
-    let assertion = match assertion::issue(app, &caller.user, &["mfa", proof.method.amr()]).await {
-        Ok(a) => a,
-        Err(e) => {
-            proof.give_back(app).await;
-            return Err(e);
-        }
-    };
+    let assertion =
+        match assertion::issue(app, &caller.user, assertion::Passed::Now(proof.method)).await {
+            Ok(a) => a,
+            Err(e) => {
+                proof.give_back(app).await;
+                return Err(e);
+            }
+        };
     if proof.commit(app, vec![]).await?.is_some() {
         return Err(Error::Internal(
             "login commit refused a change it does not hold".into(),

@@ -126,10 +126,15 @@ pub trait Store: Send + Sync {
     async fn get_settings(&self, user: &UserId) -> Result<Option<Settings>>;
     /// Every remembered device of the user, lapsed ones included (callers check `is_live`).
     async fn list_devices(&self, user: &UserId) -> Result<Vec<Device>>;
-    /// Records a use of a device at `now`, only if it is still live then: `false` if it expired,
-    /// lapsed, was revoked or never existed. One conditional write, so a device that lapses
-    /// cannot be revived by a racing login.
-    async fn touch_device(&self, user: &UserId, token_hash: &str, now: UnixTime) -> Result<bool>;
+    /// Records a use of a device at `now`, only if it is still live then, and returns the device
+    /// as it now is: `None` if it expired, lapsed, was revoked or never existed. One
+    /// conditional write, so a device that lapses cannot be revived by a racing login.
+    async fn touch_device(
+        &self,
+        user: &UserId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<Device>>;
     /// Up to `limit` of the user's security events, newest first, older than `before`.
     async fn list_events(
         &self,

@@ -847,19 +847,32 @@ impl Store for DynamoStore {
             .collect()
     }
 
-    async fn touch_device(&self, user: &UserId, token_hash: &str, now: UnixTime) -> Result<bool> {
-        applied(
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(user_pk(user), device_sk(token_hash))))
-                .update_expression("SET last_used_at = :now")
-                .condition_expression("expires_at > :now AND last_used_at > :idle_since")
-                .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":idle_since", n(now - DEVICE_IDLE_SECS))
-                .send()
-                .await,
-        )
+    async fn touch_device(
+        &self,
+        user: &UserId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<Device>> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), device_sk(token_hash))))
+            .update_expression("SET last_used_at = :now")
+            .condition_expression("expires_at > :now AND last_used_at > :idle_since")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":idle_since", n(now - DEVICE_IDLE_SECS))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => out
+                .attributes()
+                .map(|item| device_from(item, user))
+                .transpose(),
+            Err(e) if condition_failed(&e) => Ok(None),
+            Err(e) => Err(dependency("dynamodb", e)),
+        }
     }
 
     async fn list_events(

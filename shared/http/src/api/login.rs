@@ -24,7 +24,9 @@ pub enum StartAnswer {
     NotRequired,
     /// The user must enroll a factor before going on.
     EnrollmentRequired,
-    /// A remembered device: no code needed (200).
+    /// A remembered device: no code needed (200). The assertion's `acr` is
+    /// `mfa-remembered-device`, `amr` `["mfa"]`, and `auth_time` when the login that remembered
+    /// the device passed its second factor.
     Approved { assertion: String },
     /// A challenge to answer with one of `methods` (201).
     Pending {
@@ -92,7 +94,8 @@ pub struct VerifyLogin {
 pub struct LoginApproved {
     /// Always `approved`.
     pub status: &'static str,
-    /// An ES256 JWT (5 minutes) the console checks against the JWKS.
+    /// An ES256 JWT (5 minutes) the console checks against the JWKS: `acr` `mfa`, `amr`
+    /// `["mfa", m]` with `m` one of `otp`, `sms`, `tel`, `kba`, and `auth_time` now.
     pub assertion: String,
     /// The remembered device's token, shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
