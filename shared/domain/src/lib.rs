@@ -10,6 +10,8 @@
 //! - `login`, `devices`, `settings`, `assertion`: login verification, remembered devices, the
 //!   settings page, the signed login assertion.
 //! - `reset`, `self_reset`: admin and self-service resets, member profiles.
+//! - `model`: what is stored; `parsers_never_panic` (tests): every parser of outside input on
+//!   arbitrary input.
 
 pub mod app;
 pub mod assertion;
@@ -40,3 +42,6 @@ pub mod types;
 
 pub use app::App;
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod parsers_never_panic;

@@ -361,6 +361,68 @@ mod tests {
         }
     }
 
+    use proptest::prelude::*;
+
+    fn check_body<T: serde::de::DeserializeOwned>(
+        req: &Request,
+        body: &str,
+    ) -> std::result::Result<(), TestCaseError> {
+        if let Err(e) = json_body::<T>(req) {
+            prop_assert_eq!(status(&e), 400);
+            prop_assert_eq!(e.code(), "invalid_request");
+            // Field names may be named; values (a code, a token) never are.
+            let msg = e.public_message();
+            let values: Vec<String> = match serde_json::from_str::<serde_json::Value>(body) {
+                Ok(serde_json::Value::Object(m)) => m
+                    .values()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .filter(|v| v.len() >= 6)
+                    .collect(),
+                _ => vec![],
+            };
+            for value in values {
+                prop_assert!(!msg.contains(&value), "{}", msg);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any body, bytes or near-JSON, parses into every route's request type or is a
+        /// 400 `invalid_request` that does not echo it.
+        #[test]
+        fn any_body_is_a_request_or_a_400(
+            body in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..200)
+                    .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+                r#"\{("[a-z_]{1,14}":("[ -~]{0,20}"|[0-9]{1,20}|true|null|\[\]|\{\}),?){0,4}\}"#,
+            ]
+        ) {
+            use crate::api::*;
+            let req = request(&body, "{}");
+            check_body::<common::Empty>(&req, &body)?;
+            check_body::<common::CodeIn>(&req, &body)?;
+            check_body::<step_up::VerifyCode>(&req, &body)?;
+            check_body::<step_up::StartPhone>(&req, &body)?;
+            check_body::<step_up::RecoveryStepUp>(&req, &body)?;
+            check_body::<factors::StartTotp>(&req, &body)?;
+            check_body::<factors::StartPhone>(&req, &body)?;
+            check_body::<factors::Resend>(&req, &body)?;
+            check_body::<login::StartLogin>(&req, &body)?;
+            check_body::<login::SendCode>(&req, &body)?;
+            check_body::<login::VerifyLogin>(&req, &body)?;
+            check_body::<settings::PolicyIn>(&req, &body)?;
+            check_body::<settings::Disable>(&req, &body)?;
+            check_body::<resets::ResetIn>(&req, &body)?;
+        }
+    }
+
     #[test]
     fn error_response_carries_code_attempts_and_retry_after() {
         let r = error_response(&Error::InvalidCode {
