@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::model::Method;
 use crate::types::UserId;
 
-/// Assertions are valid this long (SPEC: 5 minutes).
+/// Assertions are valid this long (DESIGN.md: 5 minutes).
 pub const ASSERTION_TTL_SECS: i64 = 300;
 
 fn b64(bytes: &[u8]) -> String {

@@ -58,7 +58,7 @@ impl Error {
         }
     }
 
-    /// Stable machine-readable code (SPEC "Errors").
+    /// Stable machine-readable code (DESIGN.md "Errors").
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidRequest(_) => "invalid_request",
@@ -107,7 +107,7 @@ impl Error {
         }
     }
 
-    /// Seconds for a `Retry-After` header, where the SPEC asks for one.
+    /// Seconds for a `Retry-After` header, where the design asks for one.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Error::RateLimited { retry_after } => Some((*retry_after).max(1)),

@@ -1,7 +1,7 @@
 //! The domain crate shared by every flow. It knows no AWS, HTTP or Lambda type: the edge is
 //! `mfa-http`, the adapters and their wiring are `mfa-aws`.
 //!
-//! - `types`, `rules`, `config`, `error`: validated values, the SPEC's numbers, settings, errors.
+//! - `types`, `rules`, `config`, `error`: validated values, the design's numbers, settings, errors.
 //! - `crypto`, `clock`: the crypto base and the time port.
 //! - `ports`: the traits the domain needs (store, mail, keys); `app`: the service built on them;
 //!   `identity`: the caller.

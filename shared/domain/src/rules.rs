@@ -1,6 +1,6 @@
-//! The numbers the SPEC fixes, in one place. Anything a deployment may tune is in `config`.
+//! The numbers docs/DESIGN.md fixes, in one place. Anything a deployment may tune is in `config`.
 
-/// One-time codes are valid this long (SPEC "Rules": 10 minutes).
+/// One-time codes are valid this long (DESIGN.md "Rules": 10 minutes).
 pub const CODE_TTL_SECS: i64 = 600;
 /// Wrong tries a challenge survives: the 5th wrong code kills it.
 pub const MAX_ATTEMPTS_PER_CHALLENGE: u32 = 5;
@@ -17,9 +17,9 @@ pub const PENDING_FACTOR_TTL_SECS: i64 = 600;
 /// Authenticator apps (active or pending) a user may have at once.
 pub const MAX_TOTP_APPS: usize = 5;
 
-/// A remembered device is trusted at most this long after it was remembered (SPEC: 30 days).
+/// A remembered device is trusted at most this long after it was remembered (DESIGN.md: 30 days).
 pub const DEVICE_TTL_SECS: i64 = 30 * 86_400;
-/// A remembered device not used for this long lapses (SPEC: 7 days unused).
+/// A remembered device not used for this long lapses (DESIGN.md: 7 days unused).
 pub const DEVICE_IDLE_SECS: i64 = 7 * 86_400;
 /// Remembered devices a user may have; remembering one more forgets the least recently used.
 pub const MAX_REMEMBERED_DEVICES: usize = 10;
@@ -37,7 +37,7 @@ pub struct SendLimit {
     pub window_secs: i64,
 }
 
-/// SPEC / issue 2: at most 5 step-up emails per user per 15 minutes.
+/// At most 5 step-up emails per user per 15 minutes.
 pub const STEP_UP_EMAIL_SENDS: SendLimit = SendLimit {
     name: "step-up-email",
     max: 5,
