@@ -1,7 +1,24 @@
 #!/usr/bin/env bash
-# Lints the template with cfn-lint (installed into local/.tools on first use).
+# Lints the template with cfn-lint and checkov (installed into local/.tools on first use).
+# checkov must report 0 failed checks, and every check the template skips must say why.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+template="$root/infra/template.yaml"
 bin="$("$root/local/pytool.sh" venv-lint 'cfn-lint==1.58.0' cfn-lint)"
-"$bin/cfn-lint" --config-file "$root/infra/.cfnlintrc.yaml" "$root/infra/template.yaml"
+"$bin/cfn-lint" --config-file "$root/infra/.cfnlintrc.yaml" "$template"
 echo "[lint] cfn-lint: template.yaml clean"
+
+unjustified="$(awk '/- id: CKV_/ { id = $3; getline; if ($1 != "comment:" || NF < 3) print id }' "$template")"
+if [ -n "$unjustified" ]; then
+  echo "[lint] checkov skips without a reason: $unjustified" >&2
+  exit 1
+fi
+checkov="$("$root/local/pytool.sh" venv-checkov 'checkov==3.3.30' checkov)"
+report="$("$checkov/checkov" -f "$template" --framework cloudformation --compact 2>&1 || true)"
+summary="$(grep -E 'Passed checks' <<<"$report" || true)"
+if ! grep -q "Failed checks: 0," <<<"$summary"; then
+  grep -A3 -E '^Check:' <<<"$report" | grep -v PASSED >&2 || echo "$report" >&2
+  echo "[lint] checkov: $summary" >&2
+  exit 1
+fi
+echo "[lint] checkov: $summary (every skip has its reason in the template)"
