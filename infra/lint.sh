@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lints the template with cfn-lint and checkov (installed into local/.tools on first use).
+# Lints the template with cfn-lint, `sam validate --lint` and checkov (installed into
+# local/.tools on first use).
 # checkov must report 0 failed checks, and every check the template skips must say why.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -7,6 +8,14 @@ template="$root/infra/template.yaml"
 bin="$("$root/local/pytool.sh" venv-lint 'cfn-lint==1.58.0' cfn-lint)"
 "$bin/cfn-lint" --config-file "$root/infra/.cfnlintrc.yaml" "$template"
 echo "[lint] cfn-lint: template.yaml clean"
+
+sam="$("$root/local/pytool.sh" venv-sam 'aws-sam-cli==1.170.0' sam)"
+if ! out="$(cd "$root/infra" && SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" \
+  "$sam/sam" validate --lint --template-file template.yaml 2>&1)"; then
+  echo "$out" >&2
+  exit 1
+fi
+echo "[lint] sam validate --lint: template.yaml is a valid SAM template"
 
 unjustified="$(awk '/- id: CKV_/ { id = $3; getline; if ($1 != "comment:" || NF < 3) print id }' "$template")"
 if [ -n "$unjustified" ]; then
