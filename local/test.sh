@@ -37,7 +37,13 @@ export E2E_GATEWAY_BIN="$root/target/debug/dev-gateway"
 export MOTO_SERVER_BIN="$here/.tools/venv/bin/moto_server"
 if [ "${1:-}" = fuzz ]; then
   "$here/fuzz.sh" long "$E2E_GATEWAY_URL"
-  exit $?
+  # Replay races: every way a code is checked, 50 rounds of 20 concurrent same-code requests.
+  start=$(date +%s)
+  cargo test -q -p e2e --test api races -- --ignored --test-threads 1 --nocapture 2>&1 \
+    | tee "$state/races.log" | grep -oE '\[races\].*|panicked.*|FAILED.*|test result.*'
+  races_status=${PIPESTATUS[0]}
+  echo "[races] $(( $(date +%s) - start )) s"
+  exit "$races_status"
 fi
 log="$state/test-output.log"
 set +e

@@ -6,6 +6,7 @@ mod attacks;
 mod factors;
 mod login;
 mod phones;
+mod races;
 mod resets;
 mod settings;
 mod step_up;
