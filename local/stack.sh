@@ -75,12 +75,7 @@ services() {
 gateway() {
   (cd "$root" && cargo build -q --workspace --all-targets)
   # A gateway we started earlier may run an older build: replace it.
-  local pidfile="$state/gateway.pid" pid i
-  if [ -f "$pidfile" ] && pid="$(cat "$pidfile")" && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"; log "stopped the previous gateway (pid $pid)"
-    for i in $(seq 1 50); do port_open "$GATEWAY_PORT" || break; sleep 0.1; done
-  fi
-  rm -f "$pidfile"
+  stop_one gateway "$GATEWAY_PORT"
   start gateway "$GATEWAY_PORT" "$root/target/debug/dev-gateway"
 }
 

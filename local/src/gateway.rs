@@ -66,34 +66,41 @@ pub struct Matched {
 
 /// Matches a method and path against the route table.
 pub fn match_route(method: &str, path: &str) -> Option<Matched> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     routes().into_iter().find_map(|(key, f, authorized)| {
         let (m, template) = key.split_once(' ')?;
         if m != method {
             return None;
         }
-        let tsegs: Vec<&str> = template.split('/').collect();
-        if tsegs.len() != segments.len() {
-            return None;
-        }
-        let mut params = HashMap::new();
-        for (t, s) in tsegs.iter().zip(&segments) {
-            match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-                Some(name) if !s.is_empty() => {
-                    params.insert(name.to_owned(), (*s).to_owned());
-                }
-                Some(_) => return None,
-                None if t == s => {}
-                None => return None,
-            }
-        }
         Some(Matched {
             key: key.to_owned(),
             function: f,
-            params,
+            params: path_params(template, path)?,
             authorized,
         })
     })
+}
+
+/// The parameters of `path` (no query string) under a route template such as
+/// `/v1/factors/totp/{factor_id}`, if it matches: same segments, each `{name}` non-empty. A
+/// trailing `/` is ignored, as API Gateway does.
+pub fn path_params(template: &str, path: &str) -> Option<HashMap<String, String>> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let tsegs: Vec<&str> = template.split('/').collect();
+    if tsegs.len() != segments.len() {
+        return None;
+    }
+    let mut params = HashMap::new();
+    for (t, s) in tsegs.iter().zip(&segments) {
+        match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            Some(name) if !s.is_empty() => {
+                params.insert(name.to_owned(), (*s).to_owned());
+            }
+            Some(_) => return None,
+            None if t == s => {}
+            None => return None,
+        }
+    }
+    Some(params)
 }
 
 pub struct Gateway {

@@ -127,16 +127,7 @@ async fn given_the_password_and_the_mailbox_when_stepping_up_by_email_then_no_ch
     assert_eq!(r.status, 200, "{:?}", r.body);
     // By SMS:
     let sms_token = api.step_up_by_phone(&moto_url(), &user, &number).await;
-    let r = api
-        .send(
-            "POST",
-            "/v1/factors/totp",
-            &user,
-            Some(&sms_token),
-            Some(json!({ "label": "Tablet" })),
-            &[],
-        )
-        .await;
+    let r = start_app(&api, &user, &sms_token, json!({ "label": "Tablet" })).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     // By a call:
     let r = start_phone_step_up(&api, &user, "voice").await;
@@ -702,16 +693,7 @@ async fn given_more_than_100_lapsed_enrollments_then_turning_2fa_off_and_an_admi
     while piled < 104 {
         let token = api.step_up_by_app(&member, &uri, offset).await;
         for _ in 0..4 {
-            let r = api
-                .send(
-                    "POST",
-                    "/v1/factors/totp",
-                    &member,
-                    Some(&token),
-                    Some(json!({})),
-                    &[],
-                )
-                .await;
+            let r = start_app(api, &member, &token, json!({})).await;
             assert_eq!(r.status, 201, "{:?}", r.body);
             piled += 1;
         }

@@ -24,16 +24,7 @@ async fn given_a_scanned_qr_code_when_the_app_code_is_confirmed_then_the_factor_
         .await;
     assert_eq!((r.status.as_u16(), r.code()), (403, "step_up_required"));
 
-    let r = api
-        .send(
-            "POST",
-            "/v1/factors/totp",
-            &user,
-            Some(&step_up),
-            Some(json!({ "label": "Phone" })),
-            &[],
-        )
-        .await;
+    let r = start_app(&api, &user, &step_up, json!({ "label": "Phone" })).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(r.body["status"], "pending");
     assert_eq!(
@@ -206,16 +197,7 @@ async fn given_five_apps_then_a_sixth_is_refused_and_delete_needs_step_up() {
         assert_eq!(r.status, 201);
         ids.push(r.body["factor_id"].as_str().unwrap().to_owned());
     }
-    let sixth = api
-        .send(
-            "POST",
-            "/v1/factors/totp",
-            &user,
-            Some(&step_up),
-            Some(json!({})),
-            &[],
-        )
-        .await;
+    let sixth = start_app(&api, &user, &step_up, json!({})).await;
     assert_eq!((sixth.status.as_u16(), sixth.code()), (409, "conflict"));
 
     let path = format!("/v1/factors/totp/{}", ids[0]);
@@ -255,16 +237,7 @@ async fn given_five_apps_then_a_sixth_is_refused_and_delete_needs_step_up() {
         .await;
     assert_eq!((bad.status.as_u16(), bad.code()), (400, "invalid_request"));
     // Room again for one more.
-    let r = api
-        .send(
-            "POST",
-            "/v1/factors/totp",
-            &user,
-            Some(&step_up),
-            Some(json!({})),
-            &[],
-        )
-        .await;
+    let r = start_app(&api, &user, &step_up, json!({})).await;
     assert_eq!(r.status, 201);
 }
 
@@ -273,17 +246,7 @@ async fn given_a_pending_app_left_for_ten_minutes_then_it_lapses() {
     let stack = PrivateStack::start().await;
     let user = User::new("paid");
     let step_up = stack.api.step_up(&stack.moto, &user).await;
-    let r = stack
-        .api
-        .send(
-            "POST",
-            "/v1/factors/totp",
-            &user,
-            Some(&step_up),
-            Some(json!({})),
-            &[],
-        )
-        .await;
+    let r = start_app(&stack.api, &user, &step_up, json!({})).await;
     assert_eq!(r.status, 201);
     let uri = r.body["otpauth_uri"].as_str().unwrap().to_owned();
     let id = r.body["factor_id"].as_str().unwrap().to_owned();
@@ -406,16 +369,7 @@ async fn given_enrolled_apps_and_recovery_codes_then_the_table_holds_none_of_the
     let api = Api::shared();
     let user = User::new("paid");
     let step_up = api.step_up(&moto_url(), &user).await;
-    let r = api
-        .send(
-            "POST",
-            "/v1/factors/totp",
-            &user,
-            Some(&step_up),
-            Some(json!({})),
-            &[],
-        )
-        .await;
+    let r = start_app(&api, &user, &step_up, json!({})).await;
     let secret = r.body["secret"].as_str().unwrap().to_owned();
     let raw = data_encoding::BASE32_NOPAD
         .decode(secret.as_bytes())

@@ -164,16 +164,7 @@ async fn replay_race_factor_activation() {
         let api = Api::shared();
         let user = User::new("trial");
         let step_up = api.step_up(&moto_url(), &user).await;
-        let r = api
-            .send(
-                "POST",
-                "/v1/factors/totp",
-                &user,
-                Some(&step_up),
-                Some(json!({})),
-                &[],
-            )
-            .await;
+        let r = start_app(&api, &user, &step_up, json!({})).await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         let id = r.body["factor_id"].as_str().unwrap();
         let code = app_code(r.body["otpauth_uri"].as_str().unwrap(), unix_now());

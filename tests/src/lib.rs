@@ -134,17 +134,11 @@ mod contract {
     /// The operation `method path` (query left out) matches, if any.
     fn operation(method: &str, path: &str) -> Option<(&'static str, &'static Value)> {
         let path = path.split('?').next().unwrap_or(path);
-        let segments: Vec<&str> = path.split('/').collect();
+        // The dev gateway's own matcher: a path answers to the template it routes to.
         document()["paths"]
             .as_object()?
             .iter()
-            .find(|(template, _)| {
-                let t: Vec<&str> = template.split('/').collect();
-                t.len() == segments.len()
-                    && t.iter().zip(&segments).all(|(t, s)| {
-                        (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
-                    })
-            })
+            .find(|(template, _)| local_dev::gateway::path_params(template, path).is_some())
             .and_then(|(template, item)| {
                 item.get(method.to_lowercase())
                     .map(|op| (template.as_str(), op))
@@ -642,6 +636,19 @@ pub fn wrong_code(code: &str) -> String {
 }
 
 /// An app enrolled and confirmed for `user`: (factor id, otpauth URI, confirm reply).
+/// `POST /v1/factors/totp` with `body` and a step-up token: a pending app (or the refusal).
+pub async fn start_app(api: &Api, user: &User, step_up: &str, body: Value) -> Reply {
+    api.send(
+        "POST",
+        "/v1/factors/totp",
+        user,
+        Some(step_up),
+        Some(body),
+        &[],
+    )
+    .await
+}
+
 pub async fn enroll_app(
     api: &Api,
     moto: &str,
@@ -661,16 +668,7 @@ pub async fn enroll_app_at(
 ) -> (String, String, Reply) {
     let offset = now as i64 - unix_now() as i64;
     let step_up = api.step_up(moto, user).await;
-    let r = api
-        .send(
-            "POST",
-            "/v1/factors/totp",
-            user,
-            Some(&step_up),
-            Some(json!({ "label": label })),
-            &[],
-        )
-        .await;
+    let r = start_app(api, user, &step_up, json!({ "label": label })).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let uri = decode_qr_png(r.body["qr_png_base64"].as_str().unwrap());
     let id = r.body["factor_id"].as_str().unwrap().to_owned();

@@ -28,11 +28,16 @@ pub struct Overview {
     pub remembered_devices: usize,
     /// Required but not enabled: the next login asks the user to enroll.
     pub enrollment_required: bool,
-    /// Seed 003: once 2FA is on, API basic auth (username and password) is refused.
-    pub api_basic_auth_allowed: bool,
     /// How the user can step up before changing these settings: their factors' methods once
     /// they have one, else `email` (issue 18).
     pub step_up_methods: Vec<&'static str>,
+}
+
+impl Overview {
+    /// Seed 003: once 2FA is on, API basic auth (username and password) is refused.
+    pub fn api_basic_auth_allowed(&self) -> bool {
+        !self.enabled
+    }
 }
 
 /// Whether the caller's plan makes 2FA mandatory.
@@ -65,7 +70,6 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
         recovery_created_at: recovery.as_ref().map(|r| r.created_at),
         remembered_devices: remembered,
         enrollment_required: must_enroll && !enabled,
-        api_basic_auth_allowed: !enabled,
         // From the factors and recovery code read above: no second read.
         step_up_methods: crate::step_up::methods_for(&login::methods_of(
             keys,

@@ -84,13 +84,17 @@ fn error_of(
     if retry_after {
         r = r.header(
             "Retry-After",
-            HeaderBuilder::new()
-                .schema(Some(Object::with_type(Type::Integer)))
-                .description(Some("Seconds to wait before the same request can succeed."))
-                .build(),
+            retry_after_header("Seconds to wait before the same request can succeed."),
         );
     }
     r.build()
+}
+
+fn retry_after_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(Some(Object::with_type(Type::Integer)))
+        .description(Some(description))
+        .build()
 }
 
 /// True for a route that opts out of the bearer auth (`security(())`).
@@ -156,11 +160,7 @@ fn add_shared_errors(op: &mut Operation) {
         r.headers
             .entry("Retry-After".to_owned())
             .or_insert_with(|| {
-                HeaderBuilder::new()
-                    .schema(Some(Object::with_type(Type::Integer)))
-                    .description(Some("With `rate_limited`: seconds until a slot frees."))
-                    .build()
-                    .into()
+                retry_after_header("With `rate_limited`: seconds until a slot frees.").into()
             });
     }
 }

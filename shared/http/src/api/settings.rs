@@ -57,7 +57,7 @@ impl From<Overview> for OverviewView {
             }),
             remembered_devices: o.remembered_devices,
             enrollment_required: o.enrollment_required,
-            api_basic_auth: if o.api_basic_auth_allowed {
+            api_basic_auth: if o.api_basic_auth_allowed() {
                 "allowed"
             } else {
                 "disabled"
