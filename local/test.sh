@@ -26,11 +26,18 @@ cd "$root"
 echo "[test] building the workspace and tests" >&2
 cargo build -q --workspace --all-targets
 
+# Every gateway of the run logs at TRACE into one directory, and the tests record every secret
+# they see: the last test greps those logs for each of them.
+export E2E_LOG_DIR="$state/suite-logs" E2E_SECRETS_FILE="$state/suite-secrets.txt"
+export E2E_GATEWAY_RUST_LOG=trace
+rm -rf "$E2E_LOG_DIR" "$E2E_SECRETS_FILE"; mkdir -p "$E2E_LOG_DIR"
+gateway_log="$E2E_LOG_DIR/test-gateway.log"
+
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-GATEWAY_PORT=$port "$root/target/debug/dev-gateway" >"$state/test-gateway.log" 2>&1 &
+RUST_LOG=$E2E_GATEWAY_RUST_LOG GATEWAY_PORT=$port "$root/target/debug/dev-gateway" >"$gateway_log" 2>&1 &
 test_gw_pid=$!
 for _ in $(seq 1 150); do port_open "$port" && break; sleep 0.2; done
-port_open "$port" || { echo "test gateway did not start:" >&2; tail -n 30 "$state/test-gateway.log" >&2; exit 1; }
+port_open "$port" || { echo "test gateway did not start:" >&2; tail -n 30 "$gateway_log" >&2; exit 1; }
 
 export E2E_GATEWAY_URL="http://127.0.0.1:$port"
 export E2E_GATEWAY_BIN="$root/target/debug/dev-gateway"
@@ -55,6 +62,9 @@ readme_status=$?
 openapi_status=$?
 "$here/fuzz.sh" short "$E2E_GATEWAY_URL"
 fuzz_status=$?
+cargo test -q -p e2e --test api logs::after_the_whole_suite -- --ignored --nocapture 2>&1 \
+  | tee "$state/log-audit.txt" | grep -E '^\[logs\]|panicked|secrets in|test result'
+audit_status=${PIPESTATUS[0]}
 set -e
 # One plain closing line for the whole run (cargo's own last line is a doc-test binary's).
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
@@ -62,7 +72,8 @@ failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 [ "$readme_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 [ "$openapi_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 [ "$fuzz_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
+[ "$audit_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 summary="$passed passed, $failed failed"
 echo "$summary" > "$state/test-summary.txt"
 echo "$summary"
-[ "$cargo_status" = 0 ] && [ "$readme_status" = 0 ] && [ "$openapi_status" = 0 ] && [ "$fuzz_status" = 0 ]
+[ "$cargo_status" = 0 ] && [ "$readme_status" = 0 ] && [ "$openapi_status" = 0 ] && [ "$fuzz_status" = 0 ] && [ "$audit_status" = 0 ]

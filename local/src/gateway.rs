@@ -32,6 +32,34 @@ pub enum Function {
     SelfReset,
 }
 
+impl Function {
+    pub const ALL: [Function; 8] = [
+        Function::StepUp,
+        Function::AddTotp,
+        Function::AddPhone,
+        Function::RegenerateRecovery,
+        Function::Verify,
+        Function::Settings,
+        Function::AdminReset,
+        Function::SelfReset,
+    ];
+
+    /// The function's crate name (`functions/<name>`), which its logs and metrics carry, as
+    /// the deployed binary's do.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::StepUp => "step-up",
+            Function::AddTotp => "add-totp",
+            Function::AddPhone => "add-phone",
+            Function::RegenerateRecovery => "regenerate-recovery",
+            Function::Verify => "verify",
+            Function::Settings => "settings",
+            Function::AdminReset => "admin-reset",
+            Function::SelfReset => "self-reset",
+        }
+    }
+}
+
 /// Every route of the API, as `"METHOD /path/{param}"` with the function that serves it and
 /// whether the JWT authorizer guards it: the same table the IaC template declares.
 pub fn routes() -> Vec<(&'static str, Function, bool)> {
@@ -200,7 +228,9 @@ async fn handle(
     } else {
         None
     };
+    let request_id = uuid::Uuid::new_v4().to_string();
     let event = api_gateway_event(
+        &request_id,
         &parts,
         &body,
         &route.key,
@@ -212,17 +242,26 @@ async fn handle(
         Ok(r) => r,
         Err(_) => return gateway_error(StatusCode::BAD_REQUEST, "Bad Request"),
     };
-    let response = match route.function {
-        Function::StepUp => step_up::handle(&gw.app, request).await,
-        Function::AddTotp => add_totp::handle(&gw.app, request).await,
-        Function::AddPhone => add_phone::handle(&gw.app, request).await,
-        Function::RegenerateRecovery => regenerate_recovery::handle(&gw.app, request).await,
-        Function::Verify => verify::handle(&gw.app, request).await,
-        Function::Settings => settings::handle(&gw.app, request).await,
-        Function::AdminReset => admin_reset::handle(&gw.app, request).await,
-        Function::SelfReset => self_reset::handle(&gw.app, request).await,
-    };
-    let (parts, body) = response.into_parts();
+    let app = &gw.app;
+    let function = route.function;
+    let response = mfa_http::serve(function.name(), request, |request| async move {
+        match function {
+            Function::StepUp => step_up::handle(app, request).await,
+            Function::AddTotp => add_totp::handle(app, request).await,
+            Function::AddPhone => add_phone::handle(app, request).await,
+            Function::RegenerateRecovery => regenerate_recovery::handle(app, request).await,
+            Function::Verify => verify::handle(app, request).await,
+            Function::Settings => settings::handle(app, request).await,
+            Function::AdminReset => admin_reset::handle(app, request).await,
+            Function::SelfReset => self_reset::handle(app, request).await,
+        }
+    })
+    .await;
+    let (mut parts, body) = response.into_parts();
+    // API Gateway names the request in every answer; the logs name it the same way.
+    if let Ok(id) = http::HeaderValue::from_str(&request_id) {
+        parts.headers.insert("apigw-requestid", id);
+    }
     let body = match body {
         Body::Empty => AxumBody::empty(),
         Body::Text(t) => AxumBody::from(t),
@@ -234,6 +273,7 @@ async fn handle(
 
 /// The payload-format-2.0 event API Gateway HTTP API sends to a Lambda integration.
 fn api_gateway_event(
+    request_id: &str,
     parts: &http::request::Parts,
     body: &[u8],
     route_key: &str,
@@ -273,7 +313,7 @@ fn api_gateway_event(
                 "sourceIp": peer.ip().to_string(),
                 "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
             },
-            "requestId": uuid::Uuid::new_v4().to_string(),
+            "requestId": request_id,
             "routeKey": route_key,
             "stage": "$default",
             "time": now.to_string(),
@@ -369,6 +409,22 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn each_function_is_named_as_its_crate() {
+        for f in Function::ALL {
+            let manifest = format!(
+                "{}/../functions/{}/Cargo.toml",
+                env!("CARGO_MANIFEST_DIR"),
+                f.name()
+            );
+            let text = std::fs::read_to_string(&manifest).expect(&manifest);
+            assert!(
+                text.contains(&format!("name = \"{}\"", f.name())),
+                "{manifest}"
+            );
+        }
     }
 
     #[test]

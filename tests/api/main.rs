@@ -5,6 +5,7 @@
 mod attacks;
 mod factors;
 mod login;
+mod logs;
 mod phones;
 mod races;
 mod resets;

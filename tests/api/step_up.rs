@@ -6,14 +6,6 @@ use serde_json::json;
 
 const CODE_LEN: usize = 6;
 
-/// GIVEN a user WHEN they start a step-up THEN the code arrives by email; returns (id, code).
-async fn code_for(api: &Api, moto: &str, user: &User) -> (String, String) {
-    let id = api.start_step_up(user).await;
-    let mail = latest_mail(moto, &user.email).await;
-    let code = code_in(&mail.body, CODE_LEN).expect("the email holds a code");
-    (id, code)
-}
-
 #[tokio::test]
 async fn given_a_user_when_they_verify_the_emailed_code_then_they_get_a_step_up_token() {
     let api = Api::shared();

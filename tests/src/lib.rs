@@ -11,6 +11,8 @@ use serde_json::{json, Map, Value};
 
 pub use reqwest::StatusCode;
 
+pub mod secrets;
+
 fn env_or(k: &str, default: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| default.to_owned())
 }
@@ -76,6 +78,8 @@ impl User {
         all["sub"] = json!(sub);
         all["email"] = json!(email);
         let token = mint(all);
+        secrets::saw(&email);
+        secrets::saw(&token);
         User {
             sub,
             email,
@@ -252,6 +256,14 @@ impl Reply {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        match &body {
+            // A text answer (the recovery code as a file): the words that hold a digit.
+            Value::String(t) => t
+                .split_whitespace()
+                .filter(|w| w.bytes().any(|b| b.is_ascii_digit()))
+                .for_each(secrets::saw),
+            json => secrets::saw_in(json),
+        }
         let reply = Reply {
             status,
             headers,
@@ -297,7 +309,11 @@ impl Api {
             .header("content-type", "application/json")
             .body(body.to_owned());
         if let Some(t) = token {
+            secrets::saw(t);
             req = req.bearer_auth(t);
+        }
+        if let Ok(json) = serde_json::from_str::<Value>(body) {
+            secrets::saw_in(&json);
         }
         Reply::read("POST", path, req.send().await.expect("gateway reachable")).await
     }
@@ -318,9 +334,11 @@ impl Api {
             .request(verb, format!("{}{path}", self.base))
             .bearer_auth(&user.token);
         if let Some(t) = step_up {
+            secrets::saw(t);
             req = req.header("x-step-up-token", t);
         }
         if let Some(b) = body {
+            secrets::saw_in(&b);
             req = req
                 .header("content-type", "application/json")
                 .body(b.to_string());
@@ -498,6 +516,14 @@ impl Api {
     }
 }
 
+/// Starts an email step-up for `user`: the challenge id and the code the email holds.
+pub async fn code_for(api: &Api, moto: &str, user: &User) -> (String, String) {
+    let id = api.start_step_up(user).await;
+    let mail = latest_mail(moto, &user.email).await;
+    let code = code_in(&mail.body, 6).expect("the email holds a code");
+    (id, code)
+}
+
 /// Decodes a base64 PNG QR code as a phone camera would: the text it holds.
 pub fn decode_qr_png(png_base64: &str) -> String {
     let png = data_encoding::BASE64
@@ -509,7 +535,9 @@ pub fn decode_qr_png(png_base64: &str) -> String {
     let mut prepared = rqrr::PreparedImage::prepare(img);
     let grids = prepared.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code in the image");
-    grids[0].decode().expect("a readable QR code").1
+    let uri = grids[0].decode().expect("a readable QR code").1;
+    secrets::saw_uri(&uri);
+    uri
 }
 
 /// What an authenticator app does with a scanned URI: the code for time `at`.
@@ -590,14 +618,18 @@ pub fn calls_to(number: &str) -> Vec<String> {
 /// The code in the words read out on a call ("... code is 0 4 2 9 1 7. Again ...").
 pub fn spoken_code(words: &str) -> String {
     let after = words.split(" is ").nth(1).expect("the code is read out");
-    after.split('.').next().unwrap_or_default().replace(' ', "")
+    let code = after.split('.').next().unwrap_or_default().replace(' ', "");
+    secrets::saw(&code);
+    code
 }
 
 /// A phone number no other test uses: a French mobile with random digits.
 pub fn fresh_mobile() -> String {
     // +33 62 is wholly a mobile range in libphonenumber's metadata (+33 69 is not).
     let n = uuid::Uuid::new_v4().as_u128() % 10_000_000;
-    format!("+3362{n:07}")
+    let number = format!("+3362{n:07}");
+    secrets::saw(&number);
+    number
 }
 
 /// The latest email to `to`, as a person would read it in their inbox.
@@ -619,6 +651,7 @@ pub fn code_in(text: &str, len: usize) -> Option<String> {
                 i += 1;
             }
             if i - start == len {
+                secrets::saw(&text[start..i]);
                 return Some(text[start..i].to_owned());
             }
         } else {
@@ -761,6 +794,8 @@ pub struct PrivateStack {
     moto_port: u16,
     moto_child: Option<Child>,
     gateway_child: Child,
+    /// The private gateway's log (JSON lines and EMF metrics).
+    pub log: PathBuf,
 }
 
 /// The `Caller` a handler would build for `user`, for tests that use the domain API directly.
@@ -788,13 +823,15 @@ impl PrivateStack {
         let bin = std::env::var("E2E_GATEWAY_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|_| repo_root().join("target/debug/dev-gateway"));
+        let (log_file, log) = gateway_log(gw_port);
         let gateway_child = Command::new(&bin)
             .env("AWS_ENDPOINT_URL", &moto)
             .env("TABLE_NAME", &table)
             .env("GATEWAY_PORT", gw_port.to_string())
             .env("DEV_CLOCK_CONTROL", "1")
             .env("DEV_FAULT_INJECTION", "1")
-            .stdout(Stdio::null())
+            .env("RUST_LOG", env_or("E2E_GATEWAY_RUST_LOG", "info"))
+            .stdout(log_file)
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
@@ -806,6 +843,7 @@ impl PrivateStack {
             moto_port,
             moto_child,
             gateway_child,
+            log,
         }
     }
 
@@ -849,6 +887,18 @@ impl Drop for PrivateStack {
         let _ = self.gateway_child.wait();
         self.stop_moto();
     }
+}
+
+/// Where a private gateway's log goes: a file in `E2E_LOG_DIR` (the log audit reads every
+/// file there), else in the system's temporary directory.
+fn gateway_log(port: u16) -> (Stdio, PathBuf) {
+    let dir = std::env::var("E2E_LOG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join("mfa-e2e-logs"));
+    std::fs::create_dir_all(&dir).expect("log directory");
+    let path = dir.join(format!("private-gateway-{port}.log"));
+    let file = std::fs::File::create(&path).expect("private gateway log");
+    (Stdio::from(file), path)
 }
 
 fn spawn_moto(port: u16) -> Child {

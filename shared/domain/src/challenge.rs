@@ -99,7 +99,9 @@ pub async fn email_code(
         text,
         html,
     };
-    if let Err(e) = app.mailer.send(&message).await {
+    let sent = app.mailer.send(&message).await;
+    crate::metrics::delivery(&sent);
+    if let Err(e) = sent {
         undo(app, user, purpose, Some(&created.challenge.id), reservation).await;
         return Err(e);
     }
@@ -211,7 +213,11 @@ pub async fn give_back(app: &App, c: &Challenge) {
 /// The error for a wrong code on a counted attempt.
 pub fn wrong_code(c: &Challenge) -> Error {
     match c.max_attempts.saturating_sub(c.attempts) {
-        0 => Error::TooManyAttempts("too many wrong codes; request a new one".into()),
+        0 => {
+            // This wrong code used the last try: guessing on this challenge stops here.
+            crate::metrics::count(crate::metrics::Metric::Lockout);
+            Error::TooManyAttempts("too many wrong codes; request a new one".into())
+        }
         n => Error::InvalidCode {
             attempts_remaining: n,
         },

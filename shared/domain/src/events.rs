@@ -330,6 +330,7 @@ pub async fn notify(app: &App, to: Option<&Email>, event: &SecurityEvent) {
         html,
     };
     if let Err(e) = app.mailer.send(&message).await {
+        crate::metrics::count(crate::metrics::Metric::DeliveryFailed);
         tracing::error!(action = event.action.as_str(), error = %e, "security notice not sent");
     }
 }

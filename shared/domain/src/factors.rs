@@ -169,7 +169,11 @@ pub async fn count_pending_try(
 /// The error for a wrong code on a counted try.
 pub fn wrong_code(f: &Factor) -> Error {
     match f.max_attempts.saturating_sub(f.attempts) {
-        0 => Error::TooManyAttempts("too many wrong codes; start the enrollment again".into()),
+        0 => {
+            // This wrong code used the enrollment's last try.
+            crate::metrics::count(crate::metrics::Metric::Lockout);
+            Error::TooManyAttempts("too many wrong codes; start the enrollment again".into())
+        }
         n => Error::InvalidCode {
             attempts_remaining: n,
         },
@@ -183,17 +187,20 @@ pub async fn verify_totp(
     id: &FactorId,
     code: &OtpCode,
 ) -> Result<Activated> {
-    let keys = app.keys().await?;
-    let f = count_pending_try(app, &caller.user, id, FactorKind::Totp).await?;
-    let step = open_secret(keys, &f, app_of(&f)?)?
-        .matching_step(code, app.clock.now())?
-        .ok_or_else(|| wrong_code(&f))?;
-    let how = Activation {
-        action: Action::FactorAdded,
-        detail: describe(&f, None),
-        extra: vec![],
-    };
-    activate(app, caller, f, Some(step), how).await
+    crate::metrics::verification(async {
+        let keys = app.keys().await?;
+        let f = count_pending_try(app, &caller.user, id, FactorKind::Totp).await?;
+        let step = open_secret(keys, &f, app_of(&f)?)?
+            .matching_step(code, app.clock.now())?
+            .ok_or_else(|| wrong_code(&f))?;
+        let how = Activation {
+            action: Action::FactorAdded,
+            detail: describe(&f, None),
+            extra: vec![],
+        };
+        activate(app, caller, f, Some(step), how).await
+    })
+    .await
 }
 
 /// What an activation records besides the factor itself.
@@ -344,52 +351,55 @@ pub async fn active(app: &App, user: &UserId, kind: FactorKind) -> Result<Vec<Fa
 /// Wrong codes are limited per user, use the account's guessing budget, and count toward the
 /// lock after 100 in a row, like login codes.
 pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Result<IssuedStepUp> {
-    let apps = active(app, &caller.user, FactorKind::Totp).await?;
-    if apps.is_empty() {
-        return Err(Error::Conflict("no authenticator app is set up".into()));
-    }
-    crate::login::ensure_unlocked(app, caller).await?;
-    // Every try takes a slot first, so concurrent guesses cannot outrun the limit; a success
-    // gives its slot back.
-    let scope = limits::user_scope(&caller.user);
-    let reservation = limits::reserve(app, &scope, &STEP_UP_TOTP_FAILURES).await?;
-    let remaining = reservation.remaining as u32;
-    let guess = match limits::take_guess(app, &caller.user).await {
-        Ok(g) => g,
-        Err(e) => {
-            limits::release_all(app, vec![reservation]).await;
-            return Err(e);
+    crate::metrics::verification(async {
+        let apps = active(app, &caller.user, FactorKind::Totp).await?;
+        if apps.is_empty() {
+            return Err(Error::Conflict("no authenticator app is set up".into()));
         }
-    };
-    match matching_totp(app, &apps, code).await {
-        Ok(Some(step)) => {
-            limits::release_all(app, guess).await;
-            limits::release_all(app, vec![reservation]).await;
-            let proof = vec![
-                step,
-                Change::ResetLoginFailures {
-                    user: caller.user.clone(),
-                },
-            ];
-            step_up::grant(app, &caller.user, StepUpLevel::Factor, proof, |_| {
-                Error::InvalidCode {
+        crate::login::ensure_unlocked(app, caller).await?;
+        // Every try takes a slot first, so concurrent guesses cannot outrun the limit; a success
+        // gives its slot back.
+        let scope = limits::user_scope(&caller.user);
+        let reservation = limits::reserve(app, &scope, &STEP_UP_TOTP_FAILURES).await?;
+        let remaining = reservation.remaining as u32;
+        let guess = match limits::take_guess(app, &caller.user).await {
+            Ok(g) => g,
+            Err(e) => {
+                limits::release_all(app, vec![reservation]).await;
+                return Err(e);
+            }
+        };
+        match matching_totp(app, &apps, code).await {
+            Ok(Some(step)) => {
+                limits::release_all(app, guess).await;
+                limits::release_all(app, vec![reservation]).await;
+                let proof = vec![
+                    step,
+                    Change::ResetLoginFailures {
+                        user: caller.user.clone(),
+                    },
+                ];
+                step_up::grant(app, &caller.user, StepUpLevel::Factor, proof, |_| {
+                    Error::InvalidCode {
+                        attempts_remaining: remaining,
+                    }
+                })
+                .await
+            }
+            Ok(None) => {
+                crate::login::record_failure(app, caller).await?;
+                Err(Error::InvalidCode {
                     attempts_remaining: remaining,
-                }
-            })
-            .await
+                })
+            }
+            Err(e) => {
+                limits::release_all(app, guess).await;
+                limits::release_all(app, vec![reservation]).await;
+                Err(e)
+            }
         }
-        Ok(None) => {
-            crate::login::record_failure(app, caller).await?;
-            Err(Error::InvalidCode {
-                attempts_remaining: remaining,
-            })
-        }
-        Err(e) => {
-            limits::release_all(app, guess).await;
-            limits::release_all(app, vec![reservation]).await;
-            Err(e)
-        }
-    }
+    })
+    .await
 }
 
 /// Removes one of the caller's factors of `kind`, with its event. Removing the last active

@@ -27,6 +27,7 @@ pub mod factors;
 pub mod identity;
 pub mod limits;
 pub mod login;
+pub mod metrics;
 pub mod model;
 pub mod phone;
 pub mod phones;

@@ -311,6 +311,7 @@ pub(crate) async fn ensure_unlocked(app: &App, caller: &Caller) -> Result<()> {
 pub(crate) async fn record_failure(app: &App, caller: &Caller) -> Result<()> {
     let n = app.store.record_login_failure(&caller.user).await?;
     if n >= LOCKOUT_AFTER_FAILURES && app.store.lock_login(&caller.user, app.clock.now()).await? {
+        crate::metrics::count(crate::metrics::Metric::Lockout);
         let event = SecurityEvent::by_caller(app, caller, Action::LoginLocked, n.to_string());
         if let Commit::Refused(_) = record(app, vec![], &event, caller.email.as_ref()).await? {
             tracing::error!("lockout event id collision");
@@ -331,32 +332,35 @@ pub async fn verify(
     code: &str,
     remember: Option<String>,
 ) -> Result<Approved> {
-    let proof = pass(app, caller, id, method, code).await?;
-    let assertion =
-        match assertion::issue(app, &caller.user, assertion::Passed::Now(proof.method)).await {
-            Ok(a) => a,
-            Err(e) => {
-                proof.give_back(app).await;
-                return Err(e);
-            }
+    crate::metrics::verification(async {
+        let proof = pass(app, caller, id, method, code).await?;
+        let assertion =
+            match assertion::issue(app, &caller.user, assertion::Passed::Now(proof.method)).await {
+                Ok(a) => a,
+                Err(e) => {
+                    proof.give_back(app).await;
+                    return Err(e);
+                }
+            };
+        if proof.commit(app, vec![]).await?.is_some() {
+            return Err(Error::Internal(
+                "login commit refused a change it does not hold".into(),
+            ));
+        }
+        if let Some(event) = &proof.recovery_event {
+            notify(app, caller.email.as_ref(), event).await;
+        }
+        let device_token = match remember {
+            Some(name) => devices::remember_after_login(app, caller, name).await,
+            None => None,
         };
-    if proof.commit(app, vec![]).await?.is_some() {
-        return Err(Error::Internal(
-            "login commit refused a change it does not hold".into(),
-        ));
-    }
-    if let Some(event) = &proof.recovery_event {
-        notify(app, caller.email.as_ref(), event).await;
-    }
-    let device_token = match remember {
-        Some(name) => devices::remember_after_login(app, caller, name).await,
-        None => None,
-    };
-    Ok(Approved {
-        assertion,
-        new_recovery_code: proof.new_recovery_code,
-        device_token,
+        Ok(Approved {
+            assertion,
+            new_recovery_code: proof.new_recovery_code,
+            device_token,
+        })
     })
+    .await
 }
 
 /// Checks a code against an open challenge: the proof of a current second factor that a login

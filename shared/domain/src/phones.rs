@@ -112,14 +112,16 @@ pub(crate) async fn deliver(
     code: &str,
 ) -> Result<()> {
     let service = &app.config.service_name;
-    match channel {
+    let sent = match channel {
         Channel::Sms => {
             app.sms
                 .send_sms(phone, &sms_code(service, code, CODE_TTL_SECS / 60))
                 .await
         }
         Channel::Voice => app.voice.call(phone, &voice_code(service, code)).await,
-    }
+    };
+    crate::metrics::delivery(&sent);
+    sent
 }
 
 /// Starts adding (or changing) the user's phone: a pending factor and a code by `channel`. A
@@ -281,44 +283,47 @@ pub async fn verify(
     id: &FactorId,
     code: &OtpCode,
 ) -> Result<Activated> {
-    let keys = app.keys().await?;
-    let f = factors::count_pending_try(app, &caller.user, id, FactorKind::Phone).await?;
-    let expected = phone_of(&f)?
-        .code_hash
-        .as_deref()
-        .ok_or_else(|| Error::Internal("pending phone without a code".into()))?;
-    if !ct_eq(&code_hash(keys, id, code.as_str()), expected) {
-        return Err(factors::wrong_code(&f));
-    }
-    let new_masked = masked(keys, &f)?;
-    let old = app
-        .store
-        .list_factors(&caller.user)
-        .await?
-        .into_iter()
-        .find(|o| o.kind() == FactorKind::Phone && o.is_active() && &o.id != id);
-    let mut extra = vec![Change::ClaimPhone {
-        user: caller.user.clone(),
-        id: id.clone(),
-        replacing: old.as_ref().map(|o| o.id.clone()),
-    }];
-    let how = match &old {
-        Some(o) => {
-            extra.push(Change::DeleteFactor {
-                user: caller.user.clone(),
-                id: o.id.clone(),
-            });
-            Activation {
-                action: Action::PhoneChanged,
-                detail: format!("from {} to {new_masked}", masked(keys, o)?),
-                extra,
-            }
+    crate::metrics::verification(async {
+        let keys = app.keys().await?;
+        let f = factors::count_pending_try(app, &caller.user, id, FactorKind::Phone).await?;
+        let expected = phone_of(&f)?
+            .code_hash
+            .as_deref()
+            .ok_or_else(|| Error::Internal("pending phone without a code".into()))?;
+        if !ct_eq(&code_hash(keys, id, code.as_str()), expected) {
+            return Err(factors::wrong_code(&f));
         }
-        None => Activation {
-            action: Action::FactorAdded,
-            detail: factors::describe(&f, Some(&new_masked)),
-            extra,
-        },
-    };
-    factors::activate(app, caller, f, None, how).await
+        let new_masked = masked(keys, &f)?;
+        let old = app
+            .store
+            .list_factors(&caller.user)
+            .await?
+            .into_iter()
+            .find(|o| o.kind() == FactorKind::Phone && o.is_active() && &o.id != id);
+        let mut extra = vec![Change::ClaimPhone {
+            user: caller.user.clone(),
+            id: id.clone(),
+            replacing: old.as_ref().map(|o| o.id.clone()),
+        }];
+        let how = match &old {
+            Some(o) => {
+                extra.push(Change::DeleteFactor {
+                    user: caller.user.clone(),
+                    id: o.id.clone(),
+                });
+                Activation {
+                    action: Action::PhoneChanged,
+                    detail: format!("from {} to {new_masked}", masked(keys, o)?),
+                    extra,
+                }
+            }
+            None => Activation {
+                action: Action::FactorAdded,
+                detail: factors::describe(&f, Some(&new_masked)),
+                extra,
+            },
+        };
+        factors::activate(app, caller, f, None, how).await
+    })
+    .await
 }

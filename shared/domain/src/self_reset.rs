@@ -72,42 +72,47 @@ pub async fn confirm(
     id: &ChallengeId,
     code: &OtpCode,
 ) -> Result<UnixTime> {
-    ensure_eligible(caller)?;
-    let c = challenge::check(app, &caller.user, Purpose::SelfReset, id, code).await?;
-    let now = app.clock.now();
-    let completes_at = now + app.config.self_reset_wait_secs;
-    let event = SecurityEvent::by_caller(
-        app,
-        caller,
-        Action::SelfResetRequested,
-        rfc3339(completes_at),
-    );
-    // The code is used up in the same write that starts the wait.
-    let changes = [
-        challenge::consume(&c),
-        Change::PutSelfReset(SelfReset {
-            user: caller.user.clone(),
-            request_id: id.clone(),
-            status: SelfResetStatus::Waiting,
-            confirmed_at: now,
-            completes_at,
-        }),
-        Change::PutEvent(event.clone()),
-    ];
-    let outcome = match app.store.commit(&changes).await {
-        Ok(Commit::Done) => {
-            notify(app, caller.email.as_ref(), &event).await;
-            return Ok(completes_at);
-        }
-        Ok(Commit::Refused(ChangeKind::ConsumeChallenge)) => return Err(challenge::already_used()),
-        Ok(Commit::Refused(ChangeKind::PutSelfReset)) => {
-            Error::Conflict("another reset is already waiting".into())
-        }
-        Ok(Commit::Refused(_)) => Error::Internal("event id collision".into()),
-        Err(e) => e,
-    };
-    challenge::give_back(app, &c).await;
-    Err(outcome)
+    crate::metrics::verification(async {
+        ensure_eligible(caller)?;
+        let c = challenge::check(app, &caller.user, Purpose::SelfReset, id, code).await?;
+        let now = app.clock.now();
+        let completes_at = now + app.config.self_reset_wait_secs;
+        let event = SecurityEvent::by_caller(
+            app,
+            caller,
+            Action::SelfResetRequested,
+            rfc3339(completes_at),
+        );
+        // The code is used up in the same write that starts the wait.
+        let changes = [
+            challenge::consume(&c),
+            Change::PutSelfReset(SelfReset {
+                user: caller.user.clone(),
+                request_id: id.clone(),
+                status: SelfResetStatus::Waiting,
+                confirmed_at: now,
+                completes_at,
+            }),
+            Change::PutEvent(event.clone()),
+        ];
+        let outcome = match app.store.commit(&changes).await {
+            Ok(Commit::Done) => {
+                notify(app, caller.email.as_ref(), &event).await;
+                return Ok(completes_at);
+            }
+            Ok(Commit::Refused(ChangeKind::ConsumeChallenge)) => {
+                return Err(challenge::already_used())
+            }
+            Ok(Commit::Refused(ChangeKind::PutSelfReset)) => {
+                Error::Conflict("another reset is already waiting".into())
+            }
+            Ok(Commit::Refused(_)) => Error::Internal("event id collision".into()),
+            Err(e) => e,
+        };
+        challenge::give_back(app, &c).await;
+        Err(outcome)
+    })
+    .await
 }
 
 /// Cancels a request: a waiting reset never completes; an unconfirmed one's code stops

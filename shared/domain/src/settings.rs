@@ -189,46 +189,49 @@ pub async fn disable(
     method: Method,
     code: &str,
 ) -> Result<()> {
-    ensure_may_disable(caller)?;
-    let factors = app.store.list_factors(&caller.user).await?;
-    if !factors.iter().any(|f| f.status == FactorStatus::Active) {
-        return Err(Error::Conflict(
-            "two-factor authentication is already off".into(),
-        ));
-    }
-    // The code is used up in the same transaction that turns 2FA off (a recovery code is
-    // deleted on its condition rather than replaced).
-    let proof = login::pass(app, caller, challenge, method, code)
-        .await?
-        .for_removal();
-    let now = app.clock.now();
-    let devices = match app.store.list_devices(&caller.user).await {
-        Ok(d) => d,
-        Err(e) => {
-            proof.give_back(app).await;
-            return Err(e);
+    crate::metrics::verification(async {
+        ensure_may_disable(caller)?;
+        let factors = app.store.list_factors(&caller.user).await?;
+        if !factors.iter().any(|f| f.status == FactorStatus::Active) {
+            return Err(Error::Conflict(
+                "two-factor authentication is already off".into(),
+            ));
         }
-    };
-    let event = SecurityEvent::by_caller(app, caller, Action::MfaDisabled, "");
-    let live: Vec<_> = factors.into_iter().filter(|f| f.is_live(now)).collect();
-    let mut changes: Vec<Change> = crate::factors::deletions(&live).collect();
-    if !proof.uses_recovery_code() {
-        changes.push(Change::DeleteRecovery {
-            user: caller.user.clone(),
-        });
-    }
-    changes.extend(devices::deletions(&devices));
-    changes.push(Change::PutEvent(event.clone()));
-    match proof.commit(app, changes).await? {
-        None => {
-            notify(app, caller.email.as_ref(), &event).await;
-            Ok(())
+        // The code is used up in the same transaction that turns 2FA off (a recovery code is
+        // deleted on its condition rather than replaced).
+        let proof = login::pass(app, caller, challenge, method, code)
+            .await?
+            .for_removal();
+        let now = app.clock.now();
+        let devices = match app.store.list_devices(&caller.user).await {
+            Ok(d) => d,
+            Err(e) => {
+                proof.give_back(app).await;
+                return Err(e);
+            }
+        };
+        let event = SecurityEvent::by_caller(app, caller, Action::MfaDisabled, "");
+        let live: Vec<_> = factors.into_iter().filter(|f| f.is_live(now)).collect();
+        let mut changes: Vec<Change> = crate::factors::deletions(&live).collect();
+        if !proof.uses_recovery_code() {
+            changes.push(Change::DeleteRecovery {
+                user: caller.user.clone(),
+            });
         }
-        Some(_) => {
-            proof.give_back(app).await;
-            Err(Error::Conflict(
-                "the account's two-factor settings changed meanwhile; try again".into(),
-            ))
+        changes.extend(devices::deletions(&devices));
+        changes.push(Change::PutEvent(event.clone()));
+        match proof.commit(app, changes).await? {
+            None => {
+                notify(app, caller.email.as_ref(), &event).await;
+                Ok(())
+            }
+            Some(_) => {
+                proof.give_back(app).await;
+                Err(Error::Conflict(
+                    "the account's two-factor settings changed meanwhile; try again".into(),
+                ))
+            }
         }
-    }
+    })
+    .await
 }

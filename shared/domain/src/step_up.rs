@@ -55,8 +55,11 @@ pub async fn verify_email(
     id: &ChallengeId,
     code: &OtpCode,
 ) -> Result<IssuedStepUp> {
-    let c = challenge::check(app, user, Purpose::StepUpEmail, id, code).await?;
-    grant_for_challenge(app, &c, StepUpLevel::Email, vec![]).await
+    crate::metrics::verification(async {
+        let c = challenge::check(app, user, Purpose::StepUpEmail, id, code).await?;
+        grant_for_challenge(app, &c, StepUpLevel::Email, vec![]).await
+    })
+    .await
 }
 
 /// Issues a step-up token for a checked challenge: the challenge is consumed with `more` in
@@ -274,41 +277,44 @@ pub async fn verify_phone(
     id: &ChallengeId,
     code: &OtpCode,
 ) -> Result<IssuedStepUp> {
-    let keys = app.keys().await?;
-    crate::login::ensure_unlocked(app, caller).await?;
-    let guess = limits::take_guess(app, &caller.user).await?;
-    let counted = async {
-        let c = challenge::count_try(app, &caller.user, Purpose::StepUpPhone, id).await?;
-        let phone = crate::factors::active(app, &caller.user, FactorKind::Phone)
-            .await?
-            .into_iter()
-            .next();
-        let right = match (&phone, c.code_hash.as_deref()) {
-            (Some(p), Some(expected)) => {
-                ct_eq(&phone_code_hash(keys, id, &p.id, code.as_str()), expected)
-            }
-            _ => false,
-        };
-        Ok((c, right))
-    }
-    .await;
-    match counted {
-        Ok((c, true)) => {
-            limits::release_all(app, guess).await;
-            let reset = Change::ResetLoginFailures {
-                user: caller.user.clone(),
+    crate::metrics::verification(async {
+        let keys = app.keys().await?;
+        crate::login::ensure_unlocked(app, caller).await?;
+        let guess = limits::take_guess(app, &caller.user).await?;
+        let counted = async {
+            let c = challenge::count_try(app, &caller.user, Purpose::StepUpPhone, id).await?;
+            let phone = crate::factors::active(app, &caller.user, FactorKind::Phone)
+                .await?
+                .into_iter()
+                .next();
+            let right = match (&phone, c.code_hash.as_deref()) {
+                (Some(p), Some(expected)) => {
+                    ct_eq(&phone_code_hash(keys, id, &p.id, code.as_str()), expected)
+                }
+                _ => false,
             };
-            grant_for_challenge(app, &c, StepUpLevel::Factor, vec![reset]).await
+            Ok((c, right))
         }
-        Ok((c, false)) => {
-            crate::login::record_failure(app, caller).await?;
-            Err(challenge::wrong_code(&c))
+        .await;
+        match counted {
+            Ok((c, true)) => {
+                limits::release_all(app, guess).await;
+                let reset = Change::ResetLoginFailures {
+                    user: caller.user.clone(),
+                };
+                grant_for_challenge(app, &c, StepUpLevel::Factor, vec![reset]).await
+            }
+            Ok((c, false)) => {
+                crate::login::record_failure(app, caller).await?;
+                Err(challenge::wrong_code(&c))
+            }
+            Err(e) => {
+                limits::release_all(app, guess).await;
+                Err(e)
+            }
         }
-        Err(e) => {
-            limits::release_all(app, guess).await;
-            Err(e)
-        }
-    }
+    })
+    .await
 }
 
 /// Step-up with the recovery code (for someone who lost their phone): accepted once, it is
@@ -319,38 +325,41 @@ pub async fn with_recovery_code(
     caller: &Caller,
     code: &RecoveryCode,
 ) -> Result<(IssuedStepUp, RecoveryCode)> {
-    crate::login::ensure_unlocked(app, caller).await?;
-    let guess = limits::take_guess(app, &caller.user).await?;
-    let remaining = guess.iter().map(|r| r.remaining).min().unwrap_or(0) as u32;
-    let refused = move |_: ChangeKind| Error::InvalidCode {
-        attempts_remaining: remaining,
-    };
-    let (swap, next) = match crate::recovery::matching(app, &caller.user, code).await {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            crate::login::record_failure(app, caller).await?;
-            return Err(refused(ChangeKind::SwapRecovery));
-        }
-        Err(e) => {
-            limits::release_all(app, guess).await;
-            return Err(e);
-        }
-    };
-    limits::release_all(app, guess).await;
-    let event = SecurityEvent::by_caller(
-        app,
-        caller,
-        Action::RecoveryCodeUsed,
-        "to step up; a new one was issued",
-    );
-    let proof = vec![
-        swap,
-        Change::ResetLoginFailures {
-            user: caller.user.clone(),
-        },
-        Change::PutEvent(event.clone()),
-    ];
-    let issued = grant(app, &caller.user, StepUpLevel::Factor, proof, refused).await?;
-    notify(app, caller.email.as_ref(), &event).await;
-    Ok((issued, next))
+    crate::metrics::verification(async {
+        crate::login::ensure_unlocked(app, caller).await?;
+        let guess = limits::take_guess(app, &caller.user).await?;
+        let remaining = guess.iter().map(|r| r.remaining).min().unwrap_or(0) as u32;
+        let refused = move |_: ChangeKind| Error::InvalidCode {
+            attempts_remaining: remaining,
+        };
+        let (swap, next) = match crate::recovery::matching(app, &caller.user, code).await {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                crate::login::record_failure(app, caller).await?;
+                return Err(refused(ChangeKind::SwapRecovery));
+            }
+            Err(e) => {
+                limits::release_all(app, guess).await;
+                return Err(e);
+            }
+        };
+        limits::release_all(app, guess).await;
+        let event = SecurityEvent::by_caller(
+            app,
+            caller,
+            Action::RecoveryCodeUsed,
+            "to step up; a new one was issued",
+        );
+        let proof = vec![
+            swap,
+            Change::ResetLoginFailures {
+                user: caller.user.clone(),
+            },
+            Change::PutEvent(event.clone()),
+        ];
+        let issued = grant(app, &caller.user, StepUpLevel::Factor, proof, refused).await?;
+        notify(app, caller.email.as_ref(), &event).await;
+        Ok((issued, next))
+    })
+    .await
 }

@@ -51,6 +51,9 @@ pub fn caller(req: &Request) -> Result<Caller> {
 /// What each route reads and answers, and the OpenAPI document made from them.
 pub mod api;
 
+pub mod logs;
+pub use logs::{init_tracing, serve};
+
 /// The route this request matched (`"POST /v1/step-up/email"`), as API Gateway names it.
 pub fn route_key(req: &Request) -> Option<String> {
     match req.request_context_ref() {
@@ -215,26 +218,16 @@ pub fn error_response(err: &Error) -> Response<Body> {
     if let Some(secs) = err.retry_after() {
         resp = resp.header("retry-after", secs.to_string());
     }
-    resp.body(Body::Text(body)).unwrap_or_default()
+    let mut resp = resp.body(Body::Text(body)).unwrap_or_default();
+    resp.extensions_mut().insert(logs::Refused(err.code()));
+    resp
 }
 
-/// Sets up JSON logs once per cold start. Request bodies are never logged.
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .try_init();
-}
-
-/// The whole `main` of a function crate: tracing, the service built once per cold start with
-/// only the optional clients named (`sms`, `voice`, `signer`), and the Lambda runtime calling
-/// `$handle(&app, request)` for every request. The wiring comes from `mfa_aws`, which only the
-/// function binaries depend on: this crate itself does not.
+/// The whole `main` of a function crate: logs and metrics, the service built once per cold
+/// start with only the optional clients named (`sms`, `voice`, `signer`), and the Lambda
+/// runtime calling `$handle(&app, request)` for every request inside its logged span
+/// ([`serve`], named by the crate). The wiring comes from `mfa_aws`, which only the function
+/// binaries depend on: this crate itself does not.
 #[macro_export]
 macro_rules! lambda_main {
     ($handle:path $(, $client:ident)* $(,)?) => {
@@ -250,7 +243,9 @@ macro_rules! lambda_main {
             let app = ::mfa_aws::app_from_env(clients).await?;
             let app = &app;
             lambda_http::run(lambda_http::service_fn(move |req| async move {
-                Ok::<_, std::convert::Infallible>($handle(app, req).await)
+                let response =
+                    $crate::serve(env!("CARGO_PKG_NAME"), req, |req| $handle(app, req)).await;
+                Ok::<_, std::convert::Infallible>(response)
             }))
             .await
         }
