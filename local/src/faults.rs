@@ -1,11 +1,22 @@
-//! Fault injection for tests (dev gateway started with `DEV_FAULT_INJECTION=1`): an SDK
-//! interceptor that, when armed, poisons the next DynamoDB transaction by making the condition
-//! of its last item one that cannot hold. DynamoDB then cancels the whole transaction after it
-//! has seen every earlier write in it, which is how a test shows that a multi-item change (a reset) is never
-//! left half-done. Production code is untouched: only the local gateway's client carries this.
+//! Fault injection for tests (dev gateway started with `DEV_FAULT_INJECTION=1`), as SDK
+//! interceptors on the local gateway's clients only; production code is untouched.
+//!
+//! - [`PoisonNextTransaction`], when armed, poisons the next DynamoDB transaction by making the
+//!   condition of its last item one that cannot hold. DynamoDB then cancels the whole
+//!   transaction after it has seen every earlier write in it, which is how a test shows that a
+//!   multi-item change (a reset) is never left half-done.
+//! - [`StopAtCall`], when armed, stops a process (DynamoDB Local or moto, by the pid the test
+//!   gives) just before the gateway's Nth AWS call from then on: a dependency going away at an
+//!   exact point in the middle of a request. `TERM` ends it and waits until its port is closed
+//!   (the test starts it again on its data); `STOP` freezes it, so calls hang until the SDK's
+//!   timeouts (the test resumes it with `CONT`, its state whole, as after a network outage).
 
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -76,5 +87,151 @@ impl Intercept for PoisonNextTransaction {
             }
         }
         Ok(())
+    }
+}
+
+/// Stops a process before the Nth AWS call; clones share the plan.
+#[derive(Debug, Clone, Default)]
+pub struct StopAtCall {
+    plan: Arc<Mutex<Option<Stop>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop {
+    /// Calls to let through first, plus one: 1 stops before the very next call.
+    pub at_call: u32,
+    pub pid: u32,
+    pub port: u16,
+    /// Freeze (`SIGSTOP`) rather than end (`SIGTERM`).
+    pub freeze: bool,
+}
+
+impl StopAtCall {
+    /// Stops `stop.pid` just before the `stop.at_call`th AWS call from now.
+    pub fn arm(&self, stop: Stop) {
+        *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop);
+    }
+
+    /// Forgets the plan; true if it had not fired yet.
+    pub fn disarm(&self) -> bool {
+        self.plan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .is_some()
+    }
+
+    fn before_call(&self) {
+        let fire = {
+            let mut plan = self.plan.lock().unwrap_or_else(|e| e.into_inner());
+            match plan.as_mut() {
+                Some(s) if s.at_call > 1 => {
+                    s.at_call -= 1;
+                    None
+                }
+                Some(_) => plan.take(),
+                None => None,
+            }
+        };
+        if let Some(stop) = fire {
+            Self::stop(stop);
+        }
+    }
+
+    /// SIGTERM, then wait (at most 20 s) until nothing answers on the port. Only a real pid is
+    /// signalled: never 0, 1 or a value `kill` would read as a process group.
+    fn stop(stop: Stop) {
+        if stop.pid <= 1 || i32::try_from(stop.pid).is_err() {
+            tracing::error!(pid = stop.pid, "fault injection refused: not a process id");
+            return;
+        }
+        let _ = std::process::Command::new("kill")
+            .arg(if stop.freeze { "-STOP" } else { "-TERM" })
+            .arg(stop.pid.to_string())
+            .status();
+        if stop.freeze {
+            tracing::warn!(
+                pid = stop.pid,
+                "fault injected: a dependency froze before this call"
+            );
+            return;
+        }
+        let addr = SocketAddr::from(([127, 0, 0, 1], stop.port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline
+            && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tracing::warn!(
+            pid = stop.pid,
+            port = stop.port,
+            "fault injected: a dependency was stopped before this call"
+        );
+    }
+}
+
+impl Intercept for StopAtCall {
+    fn name(&self) -> &'static str {
+        "StopAtCall"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.before_call();
+        Ok(())
+    }
+}
+
+/// The dev gateway's fault switches.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub poison: PoisonNextTransaction,
+    pub stop: StopAtCall,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_fires_once_just_before_the_nth_call_and_can_be_disarmed() {
+        let stop = StopAtCall::default();
+        let mut victim = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        // A port nothing listens on: the wait for it to close ends at once.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        stop.arm(Stop {
+            at_call: 3,
+            pid: victim.id(),
+            port,
+            freeze: false,
+        });
+        stop.before_call();
+        stop.before_call();
+        assert!(
+            victim.try_wait().unwrap().is_none(),
+            "not before the 3rd call"
+        );
+        stop.before_call();
+        let status = victim.wait().unwrap();
+        assert!(!status.success(), "stopped at the 3rd call: {status:?}");
+        assert!(!stop.disarm(), "fired once");
+        stop.arm(Stop {
+            at_call: 5,
+            pid: 1,
+            port,
+            freeze: false,
+        });
+        stop.before_call();
+        assert!(stop.disarm(), "still armed");
+        assert!(!stop.disarm());
     }
 }

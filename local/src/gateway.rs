@@ -137,8 +137,9 @@ pub struct Gateway {
     pub clock: Arc<OffsetClock>,
     /// Allows `POST /__dev/clock {"advance_seconds": N}` (tests only; off by default).
     pub clock_control: bool,
-    /// Allows `POST /__dev/faults {"poison_next_transaction": true}` (tests only; off by default).
-    pub faults: Option<crate::faults::PoisonNextTransaction>,
+    /// Allows `POST /__dev/faults` (tests only; off by default): `{"poison_next_transaction":
+    /// true}`, `{"stop_at_call": N, "pid": P, "port": Q, "freeze": bool}` or `{"disarm": true}`.
+    pub faults: Option<crate::faults::Faults>,
 }
 
 fn gateway_error(status: StatusCode, message: &str) -> Response {
@@ -190,17 +191,29 @@ async fn handle(
     if let (Some(faults), &http::Method::POST, "/__dev/faults") =
         (&gw.faults, &parts.method, path.as_str())
     {
-        let poison = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v["poison_next_transaction"].as_bool());
-        return match poison {
-            Some(true) => {
-                faults.arm();
+        let v = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+        let number = |k: &str| v[k].as_u64().and_then(|n| u32::try_from(n).ok());
+        if v["poison_next_transaction"] == json!(true) {
+            faults.poison.arm();
+            return axum::Json(json!({ "armed": true })).into_response();
+        }
+        if v["disarm"] == json!(true) {
+            let was_armed = faults.stop.disarm();
+            return axum::Json(json!({ "was_armed": was_armed })).into_response();
+        }
+        return match (number("stop_at_call"), number("pid"), number("port")) {
+            (Some(at_call), Some(pid), Some(port)) if at_call > 0 => {
+                faults.stop.arm(crate::faults::Stop {
+                    at_call,
+                    pid,
+                    port: u16::try_from(port).unwrap_or(0),
+                    freeze: v["freeze"] == json!(true),
+                });
                 axum::Json(json!({ "armed": true })).into_response()
             }
             _ => gateway_error(
                 StatusCode::BAD_REQUEST,
-                "poison_next_transaction: true required",
+                "poison_next_transaction, disarm, or stop_at_call with pid and port required",
             ),
         };
     }

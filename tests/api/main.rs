@@ -4,6 +4,7 @@
 
 mod attacks;
 mod factors;
+mod faults;
 mod login;
 mod logs;
 mod phones;

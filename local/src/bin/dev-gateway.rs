@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use local_dev::faults::PoisonNextTransaction;
+use local_dev::faults::Faults;
 use local_dev::gateway::{serve, Gateway};
 use local_dev::jwt::{DevKey, Verifier, AUDIENCE, ISSUER};
 use local_dev::voice_inbox::FileVoiceInbox;
-use mfa_aws::DynamoStore;
+use mfa_aws::SharedInterceptor;
 use mfa_domain::clock::OffsetClock;
 
 #[tokio::main]
@@ -20,23 +20,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = DevKey::load_or_create(&local_dev::state_dir())?;
     let verifier = Verifier::new(&key.jwks(), ISSUER, AUDIENCE)?;
     let clock = Arc::new(OffsetClock::default());
-    let mut app = mfa_aws::app_from_env_with_clock(clock.clone()).await?;
+    // Tests only: interceptors on every client that refuse a transaction or stop a dependency.
+    let faults = std::env::var("DEV_FAULT_INJECTION")
+        .is_ok_and(|v| v == "1")
+        .then(Faults::default);
+    let extra: Vec<SharedInterceptor> = faults
+        .iter()
+        .flat_map(|f| {
+            [
+                SharedInterceptor::new(f.poison.clone()),
+                SharedInterceptor::new(f.stop.clone()),
+            ]
+        })
+        .collect();
+    let mut app = mfa_aws::app_from_env_with_clock(clock.clone(), &extra).await?;
     // No emulator serves the voice API: calls go to the local inbox file instead.
     app.voice = Arc::new(FileVoiceInbox::new(FileVoiceInbox::default_path()));
-    // Tests only: a store whose DynamoDB client can be told to refuse its next transaction.
-    let faults = if std::env::var("DEV_FAULT_INJECTION").is_ok_and(|v| v == "1") {
-        let poison = PoisonNextTransaction::new();
-        let sdk = mfa_aws::sdk_config().await;
-        let client = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .interceptor(poison.clone())
-                .build(),
-        );
-        app.store = Arc::new(DynamoStore::new(client, &app.config.table_name));
-        Some(poison)
-    } else {
-        None
-    };
     let gw = Arc::new(Gateway {
         app,
         verifier,

@@ -100,18 +100,41 @@ impl Signer for NotWired {
     }
 }
 
+/// An SDK interceptor every client of an app carries (the dev gateway's fault injection).
+pub use aws_sdk_dynamodb::config::SharedInterceptor;
+
+/// A client of `$service` from `$sdk`, with every interceptor of `$extra`.
+macro_rules! client {
+    ($service:ident, $sdk:expr, $extra:expr) => {{
+        let mut builder = $service::config::Builder::from($sdk);
+        for i in $extra {
+            builder.push_interceptor(i.clone());
+        }
+        $service::Client::from_conf(builder.build())
+    }};
+}
+
 /// The AWS adapters, built once per cold start from `config`: only the `clients` asked for
 /// besides the ones every function needs.
 pub async fn adapters_from_env(config: &Config, clients: Clients) -> Adapters {
+    adapters_with(config, clients, &[]).await
+}
+
+/// The adapters with `extra` interceptors on every client (none in production).
+pub async fn adapters_with(
+    config: &Config,
+    clients: Clients,
+    extra: &[SharedInterceptor],
+) -> Adapters {
     let sdk = sdk_config().await;
-    let kms = aws_sdk_kms::Client::new(&sdk);
+    let kms = client!(aws_sdk_kms, &sdk, extra);
     Adapters {
         store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
+            client!(aws_sdk_dynamodb, &sdk, extra),
             &config.table_name,
         )),
         mailer: Arc::new(SesMailer::new(
-            aws_sdk_sesv2::Client::new(&sdk),
+            client!(aws_sdk_sesv2, &sdk, extra),
             &config.ses_from_address,
         )),
         vault: Arc::new(KmsVault::new(kms.clone(), &config.kms_data_key_id)),
@@ -120,12 +143,12 @@ pub async fn adapters_from_env(config: &Config, clients: Clients) -> Adapters {
             false => Arc::new(NotWired("the assertion signer")),
         },
         sms: match clients.sms {
-            true => Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&sdk))),
+            true => Arc::new(SnsSms::new(client!(aws_sdk_sns, &sdk, extra))),
             false => Arc::new(NotWired("SMS")),
         },
         voice: match clients.voice {
             true => Arc::new(EndUserMessagingVoice::new(
-                aws_sdk_pinpointsmsvoicev2::Client::new(&sdk),
+                client!(aws_sdk_pinpointsmsvoicev2, &sdk, extra),
                 config.voice_origination_identity.clone(),
             )),
             false => Arc::new(NotWired("voice")),
@@ -141,10 +164,14 @@ pub async fn app_from_env(clients: Clients) -> Result<App> {
     Ok(App::new(config, aws, Arc::new(SystemClock)))
 }
 
-/// Every adapter, with another clock (the local dev gateway moves time; tests use it too).
-pub async fn app_from_env_with_clock(clock: Arc<dyn Clock>) -> Result<App> {
+/// Every adapter, with another clock (the local dev gateway moves time; tests use it too)
+/// and `extra` interceptors on every client.
+pub async fn app_from_env_with_clock(
+    clock: Arc<dyn Clock>,
+    extra: &[SharedInterceptor],
+) -> Result<App> {
     let config = Config::from_env()?;
-    let aws = adapters_from_env(&config, Clients::ALL).await;
+    let aws = adapters_with(&config, Clients::ALL, extra).await;
     Ok(App::new(config, aws, clock))
 }
 

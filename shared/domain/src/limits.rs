@@ -4,6 +4,7 @@
 
 use crate::app::App;
 use crate::error::{Error, Result};
+use crate::model::{Change, ChangeKind, Commit};
 use crate::rules::{pick_slot, SendLimit};
 
 /// A slot taken for one send; give it back with [`release`] if the send fails.
@@ -46,6 +47,63 @@ pub async fn reserve(app: &App, scope: &str, limit: &SendLimit) -> Result<Reserv
                 previous,
                 remaining,
             });
+        }
+    }
+    Err(Error::RateLimited { retry_after: 1 })
+}
+
+/// Picks a free slot of `limit` for `scope` without writing anything, or answers
+/// `rate_limited` with the wait.
+async fn plan(app: &App, scope: &str, limit: &SendLimit) -> Result<Reservation> {
+    let now = app.clock.now();
+    let slots = app.store.limit_slots(scope, limit).await?;
+    let slot =
+        pick_slot(&slots, limit, now).map_err(|wait| Error::RateLimited { retry_after: wait })?;
+    let lapsed = |t: &Option<i64>| t.is_none_or(|t| t <= now - limit.window_secs);
+    Ok(Reservation {
+        scope: scope.to_owned(),
+        limit: *limit,
+        slot,
+        taken_at: now,
+        previous: slots.get(slot).copied().flatten(),
+        remaining: (0..limit.max)
+            .filter(|&i| i != slot && lapsed(&slots.get(i).copied().flatten()))
+            .count(),
+    })
+}
+
+impl Reservation {
+    /// The write that takes this slot.
+    fn taking(&self) -> Change {
+        Change::TakeLimitSlot {
+            scope: self.scope.clone(),
+            limit: self.limit,
+            slot: self.slot,
+            seen: self.previous,
+            now: self.taken_at,
+        }
+    }
+}
+
+/// Commits `changes` together with one slot of each budget, in one transaction: either the
+/// send is counted and its write is done, or neither. A slot a concurrent send took first is
+/// picked again. `Ok(Err(kind))`: a change of `changes` was refused (nothing was written).
+pub async fn commit_with_slots(
+    app: &App,
+    budgets: &[(&str, &SendLimit)],
+    changes: &[Change],
+) -> Result<std::result::Result<Vec<Reservation>, ChangeKind>> {
+    for _ in 0..MAX_RACES {
+        let mut taken = Vec::with_capacity(budgets.len());
+        for (scope, limit) in budgets {
+            taken.push(plan(app, scope, limit).await?);
+        }
+        let mut all: Vec<Change> = taken.iter().map(Reservation::taking).collect();
+        all.extend_from_slice(changes);
+        match app.store.commit(&all).await? {
+            Commit::Done => return Ok(Ok(taken)),
+            Commit::Refused(ChangeKind::TakeLimitSlot) => continue,
+            Commit::Refused(kind) => return Ok(Err(kind)),
         }
     }
     Err(Error::RateLimited { retry_after: 1 })

@@ -256,27 +256,21 @@ pub async fn send(
         )));
     }
     let (_, number) = phones::active_number(app, &caller.user, channel).await?;
-    let taken = phones::reserve_sends(app, &caller.user, &number).await?;
     let code = random_code(app.config.code_length);
     let hash = code_hash(keys, Purpose::Login, id, &code);
-    let set = app
-        .store
-        .set_challenge_code(
-            &caller.user,
-            Purpose::Login,
-            id,
-            Some((&hash, channel)),
-            c.code_hash.as_deref(),
-            now,
-        )
-        .await;
-    if !matches!(set, Ok(true)) {
-        limits::release_all(app, taken).await;
-        return Err(match set {
-            Err(e) => e,
-            _ => Error::Conflict("this login changed at the same time; try again".into()),
-        });
-    }
+    // The sends are counted in the same transaction that sets the code: a failure before the
+    // message goes out leaves neither.
+    let set = Change::SetChallengeCode {
+        user: caller.user.clone(),
+        purpose: Purpose::Login,
+        id: id.clone(),
+        code: Some((hash.to_vec(), channel)),
+        expect: c.code_hash.clone(),
+        now,
+    };
+    let taken = phones::commit_with_sends(app, &caller.user, &number, &[set])
+        .await?
+        .map_err(|_| Error::Conflict("this login changed at the same time; try again".into()))?;
     if let Err(e) = phones::deliver(app, &number, channel, &code).await {
         let previous = c
             .code_hash

@@ -80,6 +80,28 @@ pub fn masked(keys: &DataKeys, f: &Factor) -> Result<String> {
     )
 }
 
+/// The scopes of a phone send's budgets: the user's, and the number's (by its MAC, so the
+/// number itself is not a key).
+fn send_scopes(app_keys: &DataKeys, user: &UserId, phone: &PhoneNumber) -> [String; 2] {
+    [
+        limits::user_scope(user),
+        format!(
+            "PHONE#{}",
+            app_keys.mac_hex("phone-number", &[phone.e164().as_bytes()])
+        ),
+    ]
+}
+
+/// A phone send's budgets: the user's, the number's hourly and the number's daily.
+fn send_budgets(scopes: &[String; 2]) -> [(&str, &crate::rules::SendLimit); 3] {
+    let [user_scope, number_scope] = scopes;
+    [
+        (user_scope, &PHONE_SENDS_PER_USER),
+        (number_scope, &PHONE_SENDS_PER_NUMBER_HOUR),
+        (number_scope, &PHONE_SENDS_PER_NUMBER_DAY),
+    ]
+}
+
 /// Takes a send from the user's, the number's hourly and the number's daily budgets: all or
 /// none.
 pub(crate) async fn reserve_sends(
@@ -87,21 +109,20 @@ pub(crate) async fn reserve_sends(
     user: &UserId,
     phone: &PhoneNumber,
 ) -> Result<Vec<Reservation>> {
-    let keys = app.keys().await?;
-    let number_scope = format!(
-        "PHONE#{}",
-        keys.mac_hex("phone-number", &[phone.e164().as_bytes()])
-    );
-    let user_scope = limits::user_scope(user);
-    limits::reserve_all(
-        app,
-        &[
-            (&user_scope, &PHONE_SENDS_PER_USER),
-            (&number_scope, &PHONE_SENDS_PER_NUMBER_HOUR),
-            (&number_scope, &PHONE_SENDS_PER_NUMBER_DAY),
-        ],
-    )
-    .await
+    let scopes = send_scopes(app.keys().await?, user, phone);
+    limits::reserve_all(app, &send_budgets(&scopes)).await
+}
+
+/// Commits `changes` together with a send from each of the phone budgets, in one
+/// transaction (see [`limits::commit_with_slots`]).
+pub(crate) async fn commit_with_sends(
+    app: &App,
+    user: &UserId,
+    phone: &PhoneNumber,
+    changes: &[Change],
+) -> Result<std::result::Result<Vec<Reservation>, crate::model::ChangeKind>> {
+    let scopes = send_scopes(app.keys().await?, user, phone);
+    limits::commit_with_slots(app, &send_budgets(&scopes), changes).await
 }
 
 /// Sends `code` to `phone` on `channel`.

@@ -33,6 +33,17 @@ use mfa_domain::types::{ChallengeId, FactorId, UserId};
 
 type Item = HashMap<String, AttributeValue>;
 
+// The expressions of a limiter slot and of a challenge's code, shared by the single-item
+// writes and their transaction items.
+const TAKE_SLOT: &str = "SET #slot = :now, #ttl = :ttl, #type = :type";
+const SLOT_FREE: &str = "attribute_not_exists(#slot)";
+const SLOT_SEEN: &str = "#slot = :seen";
+const SET_CODE: &str = "SET code_hash = :h, code_channel = :c";
+const REMOVE_CODE: &str = "REMOVE code_hash, code_channel";
+const CHALLENGE_OPEN: &str = "#status = :open AND expires_at > :now AND attempts < max_attempts";
+const CODE_IS: &str = "code_hash = :expect";
+const NO_CODE: &str = "attribute_not_exists(code_hash)";
+
 pub struct DynamoStore {
     client: Client,
     table: String,
@@ -261,6 +272,57 @@ impl DynamoStore {
             Change::DeleteLimit { scope, limit } => {
                 delete(key(scope.clone(), format!("LIMIT#{}", limit.name)))
             }
+            Change::TakeLimitSlot {
+                scope,
+                limit,
+                slot,
+                seen,
+                now,
+            } => {
+                let u = update(key(scope.clone(), format!("LIMIT#{}", limit.name)))
+                    .update_expression(TAKE_SLOT)
+                    .expression_attribute_names("#slot", format!("s{slot}"))
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_names("#type", "type")
+                    .expression_attribute_values(":now", n(*now))
+                    .expression_attribute_values(":type", s("send_limit"))
+                    .expression_attribute_values(
+                        ":ttl",
+                        n(now + limit.window_secs + TTL_GRACE_SECS),
+                    );
+                updated(match seen {
+                    None => u.condition_expression(SLOT_FREE),
+                    Some(v) => u
+                        .condition_expression(SLOT_SEEN)
+                        .expression_attribute_values(":seen", n(*v)),
+                })
+            }
+            Change::SetChallengeCode {
+                user,
+                purpose,
+                id,
+                code,
+                expect,
+                now,
+            } => {
+                let u = update(key(user_pk(user), challenge_sk(*purpose, id)))
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":open", s("open"))
+                    .expression_attribute_values(":now", n(*now));
+                let u = match code {
+                    Some((hash, channel)) => u
+                        .update_expression(SET_CODE)
+                        .expression_attribute_values(":h", b(hash))
+                        .expression_attribute_values(":c", s(channel.as_str())),
+                    None => u.update_expression(REMOVE_CODE),
+                };
+                updated(match expect {
+                    Some(old) => u
+                        .condition_expression(format!("{CHALLENGE_OPEN} AND {CODE_IS}"))
+                        .expression_attribute_values(":expect", b(old)),
+                    None => u.condition_expression(format!("{CHALLENGE_OPEN} AND {NO_CODE}")),
+                })
+            }
             Change::DeleteResetMarker { user } => delete(key(user_pk(user), RESET_SK.into())),
             Change::PutResetMarker { user, marker } => {
                 let mut item = key(user_pk(user), RESET_SK.into());
@@ -449,7 +511,7 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(scope.into(), format!("LIMIT#{}", limit.name))))
-            .update_expression("SET #slot = :now, #ttl = :ttl, #type = :type")
+            .update_expression(TAKE_SLOT)
             .expression_attribute_names("#slot", format!("s{slot}"))
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_names("#type", "type")
@@ -457,9 +519,9 @@ impl Store for DynamoStore {
             .expression_attribute_values(":type", s("send_limit"))
             .expression_attribute_values(":ttl", n(now + limit.window_secs + TTL_GRACE_SECS));
         let req = match seen {
-            None => req.condition_expression("attribute_not_exists(#slot)"),
+            None => req.condition_expression(SLOT_FREE),
             Some(v) => req
-                .condition_expression("#slot = :seen")
+                .condition_expression(SLOT_SEEN)
                 .expression_attribute_values(":seen", n(v)),
         };
         applied(req.send().await)
@@ -515,17 +577,16 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", n(now));
         req = match code {
             Some((hash, channel)) => req
-                .update_expression("SET code_hash = :h, code_channel = :c")
+                .update_expression(SET_CODE)
                 .expression_attribute_values(":h", b(hash))
                 .expression_attribute_values(":c", s(channel.as_str())),
-            None => req.update_expression("REMOVE code_hash, code_channel"),
+            None => req.update_expression(REMOVE_CODE),
         };
-        let open = "#status = :open AND expires_at > :now AND attempts < max_attempts";
         req = match expect {
             Some(old) => req
-                .condition_expression(format!("{open} AND code_hash = :expect"))
+                .condition_expression(format!("{CHALLENGE_OPEN} AND {CODE_IS}"))
                 .expression_attribute_values(":expect", b(old)),
-            None => req.condition_expression(format!("{open} AND attribute_not_exists(code_hash)")),
+            None => req.condition_expression(format!("{CHALLENGE_OPEN} AND {NO_CODE}")),
         };
         applied(req.send().await)
     }

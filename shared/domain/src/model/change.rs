@@ -6,8 +6,8 @@ use crate::rules::SendLimit;
 use crate::types::{ChallengeId, FactorId, UserId};
 
 use super::{
-    Device, Factor, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus, Settings,
-    StepUpLevel,
+    Channel, Device, Factor, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus,
+    Settings, StepUpLevel,
 };
 
 /// One change in an all-or-nothing [`Store::commit`]. Each carries its own condition.
@@ -92,6 +92,26 @@ pub enum Change {
     DeleteLoginGuard { user: UserId },
     /// Forgets a sliding-window limiter of `scope` (its slots start empty again).
     DeleteLimit { scope: String, limit: SendLimit },
+    /// Takes `slot` of a limiter at `now`; refused unless it still holds `seen` (a concurrent
+    /// send took it otherwise). Committed with the write the send is for, so a slot is never
+    /// counted for a message that was not even prepared.
+    TakeLimitSlot {
+        scope: String,
+        limit: SendLimit,
+        slot: usize,
+        seen: Option<i64>,
+        now: UnixTime,
+    },
+    /// Sets an open challenge's code (`None` removes it); refused unless its code is still
+    /// `expect` and the challenge is open and unexpired at `now`.
+    SetChallengeCode {
+        user: UserId,
+        purpose: Purpose,
+        id: ChallengeId,
+        code: Option<(Vec<u8>, Channel)>,
+        expect: Option<Vec<u8>>,
+        now: UnixTime,
+    },
     /// Records that the user must enroll again.
     PutResetMarker { user: UserId, marker: ResetMarker },
     /// The user has a factor again: no more enrollment required by a reset.
@@ -132,6 +152,8 @@ pub enum ChangeKind {
     ResetLoginFailures,
     DeleteLoginGuard,
     DeleteLimit,
+    TakeLimitSlot,
+    SetChallengeCode,
     PutResetMarker,
     DeleteResetMarker,
     PutSelfReset,
@@ -163,6 +185,8 @@ impl Change {
             Change::ResetLoginFailures { .. } => ChangeKind::ResetLoginFailures,
             Change::DeleteLoginGuard { .. } => ChangeKind::DeleteLoginGuard,
             Change::DeleteLimit { .. } => ChangeKind::DeleteLimit,
+            Change::TakeLimitSlot { .. } => ChangeKind::TakeLimitSlot,
+            Change::SetChallengeCode { .. } => ChangeKind::SetChallengeCode,
             Change::PutResetMarker { .. } => ChangeKind::PutResetMarker,
             Change::DeleteResetMarker { .. } => ChangeKind::DeleteResetMarker,
             Change::PutSelfReset { .. } => ChangeKind::PutSelfReset,

@@ -1,0 +1,267 @@
+//! Fault runs: DynamoDB Local or moto stopped at every point in the middle of a send, a verify
+//! and a reset. For each point k the private gateway stops the dependency just before its kth
+//! AWS call of the request; then the answer must be a 503 with `Retry-After` (or the whole
+//! success, when the stop came after the last call that mattered), nothing may be half-written
+//! (the table is as it was, no message went out), and once the dependency is back the same
+//! request must succeed. The sweep ends at the first k the request did not reach.
+
+use e2e::*;
+use serde_json::json;
+
+use crate::resets::{member_with_app_and_device, reset};
+
+/// The request under test, ready to be sent (its setup done with every dependency up).
+enum Ready {
+    /// `POST /v1/challenges/{id}/send` by SMS to `number`.
+    Send {
+        user: User,
+        challenge: String,
+        number: String,
+    },
+    /// `POST /v1/challenges/{id}/verify` with the SMS code.
+    Verify {
+        user: User,
+        challenge: String,
+        code: String,
+    },
+    /// An owner resets a member's 2FA.
+    Reset {
+        owner: User,
+        step_up: String,
+        org: String,
+        member: User,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Flow {
+    Send,
+    Verify,
+    Reset,
+}
+
+async fn sms_count(stack: &PrivateStack, number: &str) -> usize {
+    sms_to(&stack.moto, number).await.len()
+}
+
+/// A user with a phone and an open login challenge: (user, challenge id, number).
+async fn login_with_phone(stack: &PrivateStack) -> (User, String, String) {
+    let user = User::new("paid");
+    let number = add_phone_on(&stack.api, &stack.moto, &user).await;
+    let c = challenge(&stack.api, &user).await;
+    assert_eq!(c.status, 201, "{:?}", c.body);
+    let id = c.body["challenge_id"].as_str().unwrap().to_owned();
+    (user, id, number)
+}
+
+async fn send_sms(stack: &PrivateStack, user: &User, challenge: &str) -> Reply {
+    stack
+        .api
+        .post(
+            &format!("/v1/challenges/{challenge}/send"),
+            &user.token,
+            json!({ "channel": "sms" }),
+        )
+        .await
+}
+
+async fn prepare(stack: &PrivateStack, flow: Flow) -> Ready {
+    match flow {
+        Flow::Send => {
+            let (user, challenge, number) = login_with_phone(stack).await;
+            Ready::Send {
+                user,
+                challenge,
+                number,
+            }
+        }
+        Flow::Verify => {
+            let (user, challenge, number) = login_with_phone(stack).await;
+            let sent = send_sms(stack, &user, &challenge).await;
+            assert_eq!(sent.status, 202, "{:?}", sent.body);
+            let code = code_in(sms_to(&stack.moto, &number).await.last().unwrap(), 6).unwrap();
+            Ready::Verify {
+                user,
+                challenge,
+                code,
+            }
+        }
+        Flow::Reset => {
+            let org = format!("org-{}", uuid::Uuid::new_v4().simple());
+            let member = User::in_org(&org, "member");
+            member_with_app_and_device(&stack.api, &stack.moto, &member).await;
+            let owner = User::in_org(&org, "owner");
+            let step_up = stack.api.step_up(&stack.moto, &owner).await;
+            Ready::Reset {
+                owner,
+                step_up,
+                org,
+                member,
+            }
+        }
+    }
+}
+
+async fn send(stack: &PrivateStack, ready: &Ready) -> Reply {
+    match ready {
+        Ready::Send {
+            user, challenge, ..
+        } => send_sms(stack, user, challenge).await,
+        Ready::Verify {
+            user,
+            challenge,
+            code,
+        } => verify(&stack.api, user, challenge, "sms", code).await,
+        Ready::Reset {
+            owner,
+            step_up,
+            org,
+            member,
+        } => reset(&stack.api, owner, Some(step_up), org, member).await,
+    }
+}
+
+/// The request did all it is for: the code went out, the login was approved, the member has
+/// no factor left.
+async fn assert_done(stack: &PrivateStack, ready: &Ready, r: &Reply, sms_before: usize) {
+    match ready {
+        Ready::Send { number, .. } => {
+            assert_eq!(r.status, 202, "{:?}", r.body);
+            assert_eq!(sms_count(stack, number).await, sms_before + 1);
+        }
+        Ready::Verify { user, .. } => {
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            assert_eq!(r.body["status"], "approved");
+            check_assertion(
+                &stack.api,
+                user,
+                r.body["assertion"].as_str().unwrap(),
+                "sms",
+            )
+            .await;
+        }
+        Ready::Reset { member, .. } => {
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            let page = stack
+                .api
+                .send("GET", "/v1/mfa", member, None, None, &[])
+                .await;
+            assert_eq!(page.body["factors"], json!([]));
+        }
+    }
+}
+
+/// Sweeps every stop point of `flow` with `which` stopped; the number of points that stopped
+/// the request before it was done.
+async fn sweep(flow: Flow, which: Dependency) -> u32 {
+    let mut stack = match which {
+        Dependency::DynamoDb => PrivateStack::with_own_dynamodb().await,
+        Dependency::Moto => PrivateStack::start().await,
+    };
+    let mut refused = 0;
+    for k in 1.. {
+        assert!(k <= 40, "{flow:?}: more than 40 AWS calls in one request");
+        let ready = prepare(&stack, flow).await;
+        let number = match &ready {
+            Ready::Send { number, .. } => Some(number.clone()),
+            _ => None,
+        };
+        let sms_before = match &number {
+            Some(n) => sms_count(&stack, n).await,
+            None => 0,
+        };
+        let before = stack.snapshot().await;
+        stack.stop_at_call(which, k).await;
+        let r = send(&stack, &ready).await;
+        if !stack.stop_fired().await {
+            // The request made fewer than k calls: every point has been tried.
+            assert_done(&stack, &ready, &r, sms_before).await;
+            return refused;
+        }
+        stack.restart(which).await;
+        if r.status.is_success() {
+            // Stopped after the last call that mattered: the request is whole.
+            assert_done(&stack, &ready, &r, sms_before).await;
+            continue;
+        }
+        refused += 1;
+        let at = format!("{flow:?} with {which:?} stopped before call {k}");
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (503, "unavailable"),
+            "{at}: {:?}",
+            r.body
+        );
+        assert!(
+            r.headers.contains_key("retry-after"),
+            "{at}: no Retry-After"
+        );
+        let after = stack.snapshot().await;
+        let added: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+        let removed: Vec<&String> = before.iter().filter(|l| !after.contains(l)).collect();
+        assert!(
+            added.is_empty() && removed.is_empty(),
+            "{at}: the table changed; now {added:#?}, was {removed:#?}"
+        );
+        if let Some(n) = &number {
+            assert_eq!(
+                sms_count(&stack, n).await,
+                sms_before,
+                "{at}: a message went out"
+            );
+        }
+        let again = send(&stack, &ready).await;
+        assert_done(&stack, &ready, &again, sms_before).await;
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn given_dynamodb_stopped_at_any_point_of_a_login_send_then_503_nothing_sent_or_counted_and_it_works_after(
+) {
+    let points = sweep(Flow::Send, Dependency::DynamoDb).await;
+    eprintln!("[faults] send, DynamoDB stopped: {points} points refused, all whole");
+}
+
+#[tokio::test]
+#[ignore = "open finding (issue 12): a verify writes a guess and a try before it compares the \
+            code, so DynamoDB lost between those writes and the give-back leaves them counted; \
+            the fix is to compare first and write once"]
+async fn given_dynamodb_stopped_at_any_point_of_a_login_verify_then_503_nothing_used_up_and_it_works_after(
+) {
+    let points = sweep(Flow::Verify, Dependency::DynamoDb).await;
+    eprintln!("[faults] verify, DynamoDB stopped: {points} points refused, all whole");
+}
+
+#[tokio::test]
+async fn given_dynamodb_stopped_at_any_point_of_an_admin_reset_then_503_nothing_half_reset_and_it_works_after(
+) {
+    let points = sweep(Flow::Reset, Dependency::DynamoDb).await;
+    eprintln!("[faults] reset, DynamoDB stopped: {points} points refused, all whole");
+}
+
+#[tokio::test]
+#[ignore = "open finding (issue 12): a frozen SNS times out after it has the message; the SDK \
+            sends it again and the send is undone as if nothing went out, so the user gets \
+            uncounted texts with a code that no longer verifies"]
+async fn given_moto_stopped_at_any_point_of_a_login_send_then_503_nothing_counted_and_it_works_after(
+) {
+    let points = sweep(Flow::Send, Dependency::Moto).await;
+    eprintln!("[faults] send, moto stopped: {points} points refused, all whole");
+}
+
+#[tokio::test]
+async fn given_moto_stopped_at_any_point_of_a_login_verify_then_503_nothing_used_up_and_it_works_after(
+) {
+    let points = sweep(Flow::Verify, Dependency::Moto).await;
+    eprintln!("[faults] verify, moto stopped: {points} points refused, all whole");
+}
+
+#[tokio::test]
+async fn given_moto_stopped_at_any_point_of_an_admin_reset_then_the_reset_is_whole_or_503_and_it_works_after(
+) {
+    // A reset's notice email is best effort after the commit; moto down before the commit
+    // refuses the reset whole.
+    let points = sweep(Flow::Reset, Dependency::Moto).await;
+    eprintln!("[faults] reset, moto stopped: {points} points refused, all whole");
+}
