@@ -46,7 +46,7 @@ if [ "${1:-}" = fuzz ]; then
   "$here/fuzz.sh" long "$E2E_GATEWAY_URL"
   # Replay races: every way a code is checked, 50 rounds of 20 concurrent same-code requests.
   start=$(date +%s)
-  cargo test -q -p e2e --test api races -- --ignored --test-threads 1 --nocapture 2>&1 \
+  cargo test -q --workspace --test api races -- --ignored --test-threads 1 --nocapture 2>&1 \
     | tee "$state/races.log" | grep -oE '\[races\].*|panicked.*|FAILED.*|test result.*'
   races_status=${PIPESTATUS[0]}
   echo "[races] $(( $(date +%s) - start )) s"
@@ -62,7 +62,7 @@ readme_status=$?
 openapi_status=$?
 "$here/fuzz.sh" short "$E2E_GATEWAY_URL"
 fuzz_status=$?
-cargo test -q -p e2e --test api logs::after_the_whole_suite -- --ignored --nocapture 2>&1 \
+cargo test -q --workspace --test api logs::after_the_whole_suite -- --ignored --nocapture 2>&1 \
   | tee "$state/log-audit.txt" | grep -E '^\[logs\]|panicked|secrets in|test result'
 audit_status=${PIPESTATUS[0]}
 set -e
