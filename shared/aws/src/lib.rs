@@ -103,13 +103,23 @@ impl Signer for NotWired {
 /// An SDK interceptor every client of an app carries (the dev gateway's fault injection).
 pub use aws_sdk_dynamodb::config::SharedInterceptor;
 
-/// A client of `$service` from `$sdk`, with every interceptor of `$extra`.
+/// A client of `$service` from `$sdk`, with every interceptor of `$extra`; `once` for a
+/// client that sends messages, which the SDK must never retry (a timed-out send may have gone
+/// out, and a retry would send it again).
 macro_rules! client {
     ($service:ident, $sdk:expr, $extra:expr) => {{
         let mut builder = $service::config::Builder::from($sdk);
         for i in $extra {
             builder.push_interceptor(i.clone());
         }
+        $service::Client::from_conf(builder.build())
+    }};
+    ($service:ident, $sdk:expr, $extra:expr, once) => {{
+        let mut builder = $service::config::Builder::from($sdk);
+        for i in $extra {
+            builder.push_interceptor(i.clone());
+        }
+        builder.set_retry_config(Some(RetryConfig::disabled()));
         $service::Client::from_conf(builder.build())
     }};
 }
@@ -134,7 +144,7 @@ pub async fn adapters_with(
             &config.table_name,
         )),
         mailer: Arc::new(SesMailer::new(
-            client!(aws_sdk_sesv2, &sdk, extra),
+            client!(aws_sdk_sesv2, &sdk, extra, once),
             &config.ses_from_address,
         )),
         vault: Arc::new(KmsVault::new(kms.clone(), &config.kms_data_key_id)),
@@ -143,12 +153,12 @@ pub async fn adapters_with(
             false => Arc::new(NotWired("the assertion signer")),
         },
         sms: match clients.sms {
-            true => Arc::new(SnsSms::new(client!(aws_sdk_sns, &sdk, extra))),
+            true => Arc::new(SnsSms::new(client!(aws_sdk_sns, &sdk, extra, once))),
             false => Arc::new(NotWired("SMS")),
         },
         voice: match clients.voice {
             true => Arc::new(EndUserMessagingVoice::new(
-                client!(aws_sdk_pinpointsmsvoicev2, &sdk, extra),
+                client!(aws_sdk_pinpointsmsvoicev2, &sdk, extra, once),
                 config.voice_origination_identity.clone(),
             )),
             false => Arc::new(NotWired("voice")),
@@ -181,18 +191,22 @@ fn dependency<E, R>(service: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata,
 {
-    let kind = match &err {
-        SdkError::ConstructionFailure(_) => "request construction failed",
-        SdkError::TimeoutError(_) => "timed out",
-        SdkError::DispatchFailure(_) => "could not connect",
-        SdkError::ResponseError(_) => "unreadable response",
-        SdkError::ServiceError(_) => "service error",
-        _ => "failed",
+    // A call that timed out, or whose answer could not be read, may have been carried out:
+    // the caller must not assume that nothing happened (a text may still arrive).
+    let (kind, maybe_done) = match &err {
+        SdkError::ConstructionFailure(_) => ("request construction failed", false),
+        SdkError::TimeoutError(_) => ("timed out", true),
+        SdkError::DispatchFailure(d) if d.is_timeout() => ("timed out", true),
+        SdkError::DispatchFailure(_) => ("could not connect", false),
+        SdkError::ResponseError(_) => ("unreadable response", true),
+        SdkError::ServiceError(_) => ("service error", false),
+        _ => ("failed", true),
     };
-    Error::unavailable(format!(
-        "{service}: {kind} ({})",
-        err.code().unwrap_or("no code")
-    ))
+    let detail = format!("{service}: {kind} ({})", err.code().unwrap_or("no code"));
+    match maybe_done {
+        true => Error::unavailable_maybe_done(detail),
+        false => Error::unavailable(detail),
+    }
 }
 
 #[cfg(test)]
@@ -213,6 +227,18 @@ mod tests {
         let signer: &dyn Signer = &NotWired("the assertion signer");
         assert_eq!(signer.public_key().await.unwrap_err().code(), "internal");
     }
+    #[test]
+    fn a_timed_out_call_may_have_been_done_and_a_refused_connection_was_not() {
+        let timeout: SdkError<SendEmailError, ()> =
+            SdkError::timeout_error("operation timed out".to_owned());
+        let e = dependency("ses", timeout);
+        assert!(e.maybe_done(), "{e:?}");
+        assert_eq!(e.code(), "unavailable");
+        let service: SdkError<SendEmailError, ()> =
+            SdkError::service_error(SendEmailError::unhandled("throttled".to_owned()), ());
+        assert!(!dependency("ses", service).maybe_done());
+    }
+
     use aws_sdk_sesv2::operation::send_email::SendEmailError;
     use aws_sdk_sesv2::types::error::MessageRejected;
 
@@ -232,8 +258,9 @@ mod tests {
             (),
         );
         match dependency("ses", err) {
-            Error::Unavailable { detail } => {
+            Error::Unavailable { detail, maybe_done } => {
                 assert_eq!(detail, "ses: service error (MessageRejected)");
+                assert!(!maybe_done, "refused outright: nothing was sent");
             }
             other => panic!("{other:?}"),
         }

@@ -102,6 +102,11 @@ pub async fn email_code(
     let sent = app.mailer.send(&message).await;
     crate::metrics::delivery(&sent);
     if let Err(e) = sent {
+        // The provider may have the message (it timed out): keep the code and the count, so
+        // an email that arrives still works and is counted.
+        if e.maybe_done() {
+            return Err(e);
+        }
         undo(app, user, purpose, Some(&created.challenge.id), reservation).await;
         return Err(e);
     }

@@ -36,9 +36,11 @@ pub enum Error {
     TooManyAttempts(String),
     #[error("rate limited, retry after {retry_after}s")]
     RateLimited { retry_after: u64 },
-    /// A dependency (DynamoDB, SES, KMS, ...) failed. `detail` is for the log only, never the body.
+    /// A dependency (DynamoDB, SES, KMS, ...) failed. `detail` is for the log only, never the
+    /// body. With `maybe_done`, the dependency may have acted before it failed (it took the
+    /// request, then timed out): a message may still go out.
     #[error("unavailable: {detail}")]
-    Unavailable { detail: String },
+    Unavailable { detail: String, maybe_done: bool },
     /// A bug or a broken deployment (bad configuration, corrupt item). Logged; the caller sees a
     /// generic message.
     #[error("internal: {0}")]
@@ -55,7 +57,27 @@ impl Error {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Error::Unavailable {
             detail: detail.into(),
+            maybe_done: false,
         }
+    }
+
+    /// A dependency that took the request and then did not answer: it may have done it.
+    pub fn unavailable_maybe_done(detail: impl Into<String>) -> Self {
+        Error::Unavailable {
+            detail: detail.into(),
+            maybe_done: true,
+        }
+    }
+
+    /// True when the failed call may still have taken effect (a message may arrive).
+    pub fn maybe_done(&self) -> bool {
+        matches!(
+            self,
+            Error::Unavailable {
+                maybe_done: true,
+                ..
+            }
+        )
     }
 
     /// Stable machine-readable code (DESIGN.md "Errors").

@@ -145,6 +145,22 @@ pub fn user_scope(user: &crate::types::UserId) -> String {
     format!("USER#{}", user.as_ref())
 }
 
+/// The account's wrong-code budgets (hour and day) under `scope` (the user's).
+pub fn guess_budgets(scope: &str) -> [(&str, &SendLimit); 2] {
+    [
+        (scope, &crate::rules::WRONG_CODES_PER_HOUR),
+        (scope, &crate::rules::WRONG_CODES_PER_DAY),
+    ]
+}
+
+/// Answers `rate_limited` (with the wait) unless every budget has a slot free; writes nothing.
+pub async fn ensure_room(app: &App, budgets: &[(&str, &SendLimit)]) -> Result<()> {
+    for (scope, limit) in budgets {
+        plan(app, scope, limit).await?;
+    }
+    Ok(())
+}
+
 /// Takes one guess from the account's wrong-code budget (hour and day), or answers
 /// `rate_limited` with the wait. Give it back with [`release_all`] when the code was right or
 /// was never checked.

@@ -71,8 +71,8 @@ pub struct Proof {
 impl Proof {
     /// Commits the proof with `more` in one transaction. A refusal of the proof's own writes
     /// (a concurrent request used the code first) is its error; `Ok(Some(kind))` says a change
-    /// of `more` was refused. On a dependency failure the try is given back, so the same request can
-    /// succeed later.
+    /// of `more` was refused. Nothing was written before it, so after a dependency failure the
+    /// same request can succeed later.
     pub async fn commit(&self, app: &App, more: Vec<Change>) -> Result<Option<ChangeKind>> {
         let mut all = self.changes.clone();
         all.extend(more);
@@ -90,16 +90,8 @@ impl Proof {
                     .saturating_sub(self.challenge.attempts),
             }),
             Ok(Commit::Refused(kind)) => Ok(Some(kind)),
-            Err(e) => {
-                self.give_back(app).await;
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
-    }
-
-    /// The request failed after the check: the try is given back.
-    pub async fn give_back(&self, app: &App) {
-        challenge::give_back(app, &self.challenge).await;
     }
 
     /// Whether the proof uses up the recovery code (its item is then written by the proof).
@@ -272,6 +264,11 @@ pub async fn send(
         .await?
         .map_err(|_| Error::Conflict("this login changed at the same time; try again".into()))?;
     if let Err(e) = phones::deliver(app, &number, channel, &code).await {
+        // The provider may have the message (it timed out): keep the code and the count, so
+        // a text that arrives still works and is counted.
+        if e.maybe_done() {
+            return Err(e);
+        }
         let previous = c
             .code_hash
             .as_deref()
@@ -329,13 +326,7 @@ pub async fn verify(
     crate::metrics::verification(async {
         let proof = pass(app, caller, id, method, code).await?;
         let assertion =
-            match assertion::issue(app, &caller.user, assertion::Passed::Now(proof.method)).await {
-                Ok(a) => a,
-                Err(e) => {
-                    proof.give_back(app).await;
-                    return Err(e);
-                }
-            };
+            assertion::issue(app, &caller.user, assertion::Passed::Now(proof.method)).await?;
         if proof.commit(app, vec![]).await?.is_some() {
             return Err(Error::Internal(
                 "login commit refused a change it does not hold".into(),
@@ -400,22 +391,43 @@ pub async fn pass(
             )));
         }
     }
-    let taken = limits::take_guess(app, &caller.user).await?;
-    let checked = check(app, caller, id, &presented).await;
-    match checked {
-        Ok((c, Some((changes, next)))) => {
-            limits::release_all(app, taken).await;
-            Ok(proof(app, caller, c, method, changes, next))
-        }
-        Ok((c, None)) => {
-            record_failure(app, caller).await?;
-            Err(wrong_code(&c))
-        }
-        Err(e) => {
-            limits::release_all(app, taken).await;
-            Err(e)
-        }
+    if seen.status != ChallengeStatus::Open
+        || seen.expires_at <= now
+        || seen.attempts >= seen.max_attempts
+    {
+        return Err(challenge::refusal(&seen, now));
     }
+    // Nothing is written before the code is compared: a right code writes only its use (with
+    // what it unlocks, in the caller's commit); a wrong one its guess and its try, together.
+    // An account out of guesses is refused before the compare, right code or not.
+    let scope = limits::user_scope(&caller.user);
+    let budgets = limits::guess_budgets(&scope);
+    limits::ensure_room(app, &budgets).await?;
+    if let Some((changes, next)) = check(app, caller, &seen, &presented).await? {
+        return Ok(proof(app, caller, seen, method, changes, next));
+    }
+    let count = Change::CountAttempt {
+        user: caller.user.clone(),
+        purpose: Purpose::Login,
+        id: id.clone(),
+        now,
+    };
+    if limits::commit_with_slots(app, &budgets, &[count])
+        .await?
+        .is_err()
+    {
+        // A concurrent request used the challenge up, or it expired meanwhile.
+        let now_seen = app
+            .store
+            .get_challenge(&caller.user, Purpose::Login, id)
+            .await?
+            .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
+        return Err(challenge::refusal(&now_seen, app.clock.now()));
+    }
+    record_failure(app, caller).await?;
+    let mut counted = seen;
+    counted.attempts += 1;
+    Err(wrong_code(&counted))
 }
 
 /// The proof's writes: the challenge consumed, what `check` found to use up, the failure count
@@ -459,16 +471,11 @@ enum Presented {
 /// `None` for a wrong code.
 type Found = Option<(Vec<Change>, Option<RecoveryCode>)>;
 
-/// Counts the attempt on the challenge and checks the code, writing nothing else: the counted
-/// challenge, and what uses the code up when it is right.
-async fn check(
-    app: &App,
-    caller: &Caller,
-    id: &ChallengeId,
-    presented: &Presented,
-) -> Result<(Challenge, Found)> {
+/// Checks the code against the challenge as read, writing nothing: what uses the code up when
+/// it is right.
+async fn check(app: &App, caller: &Caller, c: &Challenge, presented: &Presented) -> Result<Found> {
     let keys = app.keys().await?;
-    let c = challenge::count_try(app, &caller.user, Purpose::Login, id).await?;
+    let id = &c.id;
     let found = match presented {
         Presented::App(otp) => {
             let apps = factors::active(app, &caller.user, FactorKind::Totp).await?;
@@ -492,5 +499,5 @@ async fn check(
             .await?
             .map(|(change, next)| (vec![change], Some(next))),
     };
-    Ok((c, found))
+    Ok(found)
 }

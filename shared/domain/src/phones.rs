@@ -199,6 +199,11 @@ pub async fn start(
         };
     }
     if let Err(e) = deliver(app, &phone, channel, &code).await {
+        // The provider may have the message (it timed out): keep the code and the count, so
+        // a text that arrives still works and is counted.
+        if e.maybe_done() {
+            return Err(e);
+        }
         let undo = [Change::DeleteFactor {
             user: caller.user.clone(),
             id: id.clone(),
@@ -272,6 +277,11 @@ pub async fn resend(
         ));
     }
     if let Err(e) = deliver(app, &phone, channel, &code).await {
+        // The provider may have the message (it timed out): keep the code and the count, so
+        // a text that arrives still works and is counted.
+        if e.maybe_done() {
+            return Err(e);
+        }
         let back = PhoneCode {
             hash: old,
             channel: stored.channel,

@@ -203,13 +203,7 @@ pub async fn disable(
             .await?
             .for_removal();
         let now = app.clock.now();
-        let devices = match app.store.list_devices(&caller.user).await {
-            Ok(d) => d,
-            Err(e) => {
-                proof.give_back(app).await;
-                return Err(e);
-            }
-        };
+        let devices = app.store.list_devices(&caller.user).await?;
         let event = SecurityEvent::by_caller(app, caller, Action::MfaDisabled, "");
         let live: Vec<_> = factors.into_iter().filter(|f| f.is_live(now)).collect();
         let mut changes: Vec<Change> = crate::factors::deletions(&live).collect();
@@ -225,12 +219,9 @@ pub async fn disable(
                 notify(app, caller.email.as_ref(), &event).await;
                 Ok(())
             }
-            Some(_) => {
-                proof.give_back(app).await;
-                Err(Error::Conflict(
-                    "the account's two-factor settings changed meanwhile; try again".into(),
-                ))
-            }
+            Some(_) => Err(Error::Conflict(
+                "the account's two-factor settings changed meanwhile; try again".into(),
+            )),
         }
     })
     .await

@@ -251,6 +251,11 @@ pub async fn start_phone(
         return Err(e);
     }
     if let Err(e) = phones::deliver(app, &number, channel, &code).await {
+        // The provider may have the message (it timed out): keep the code and the count, so
+        // a text that arrives still works and is counted.
+        if e.maybe_done() {
+            return Err(e);
+        }
         if let Err(u) = app
             .store
             .delete_challenge(&caller.user, Purpose::StepUpPhone, &id)

@@ -204,8 +204,8 @@ pub fn status(err: &Error) -> u16 {
 /// The one place an error becomes an HTTP response (and a log line).
 pub fn error_response(err: &Error) -> Response<Body> {
     match err {
-        Error::Unavailable { detail } => {
-            tracing::warn!(code = err.code(), %detail, "dependency failed")
+        Error::Unavailable { detail, maybe_done } => {
+            tracing::warn!(code = err.code(), %detail, maybe_done, "dependency failed")
         }
         Error::Internal(detail) => tracing::error!(code = err.code(), %detail, "internal error"),
         _ => tracing::info!(code = err.code(), status = status(err), "request refused"),

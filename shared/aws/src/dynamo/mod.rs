@@ -43,6 +43,9 @@ const REMOVE_CODE: &str = "REMOVE code_hash, code_channel";
 const CHALLENGE_OPEN: &str = "#status = :open AND expires_at > :now AND attempts < max_attempts";
 const CODE_IS: &str = "code_hash = :expect";
 const NO_CODE: &str = "attribute_not_exists(code_hash)";
+const COUNT_TRY: &str = "ADD attempts :one";
+const TRY_LEFT: &str =
+    "attribute_exists(pk) AND #status = :open AND attempts < max_attempts AND expires_at > :now";
 
 pub struct DynamoStore {
     client: Client,
@@ -110,10 +113,8 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(k.clone()))
-            .update_expression("ADD attempts :one")
-            .condition_expression(
-                "attribute_exists(pk) AND #status = :open AND attempts < max_attempts AND expires_at > :now",
-            )
+            .update_expression(COUNT_TRY)
+            .condition_expression(TRY_LEFT)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":open", s(open_status))
@@ -296,6 +297,21 @@ impl DynamoStore {
                         .condition_expression(SLOT_SEEN)
                         .expression_attribute_values(":seen", n(*v)),
                 })
+            }
+            Change::CountAttempt {
+                user,
+                purpose,
+                id,
+                now,
+            } => {
+                let u = update(key(user_pk(user), challenge_sk(*purpose, id)))
+                    .update_expression(COUNT_TRY)
+                    .condition_expression(TRY_LEFT)
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":open", s("open"))
+                    .expression_attribute_values(":now", n(*now));
+                updated(u)
             }
             Change::SetChallengeCode {
                 user,

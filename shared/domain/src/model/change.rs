@@ -102,6 +102,14 @@ pub enum Change {
         seen: Option<i64>,
         now: UnixTime,
     },
+    /// Counts one try on an open challenge; refused unless it is still open, unexpired at
+    /// `now` and has a try left (a concurrent request used it up).
+    CountAttempt {
+        user: UserId,
+        purpose: Purpose,
+        id: ChallengeId,
+        now: UnixTime,
+    },
     /// Sets an open challenge's code (`None` removes it); refused unless its code is still
     /// `expect` and the challenge is open and unexpired at `now`.
     SetChallengeCode {
@@ -153,6 +161,7 @@ pub enum ChangeKind {
     DeleteLoginGuard,
     DeleteLimit,
     TakeLimitSlot,
+    CountAttempt,
     SetChallengeCode,
     PutResetMarker,
     DeleteResetMarker,
@@ -186,6 +195,7 @@ impl Change {
             Change::DeleteLoginGuard { .. } => ChangeKind::DeleteLoginGuard,
             Change::DeleteLimit { .. } => ChangeKind::DeleteLimit,
             Change::TakeLimitSlot { .. } => ChangeKind::TakeLimitSlot,
+            Change::CountAttempt { .. } => ChangeKind::CountAttempt,
             Change::SetChallengeCode { .. } => ChangeKind::SetChallengeCode,
             Change::PutResetMarker { .. } => ChangeKind::PutResetMarker,
             Change::DeleteResetMarker { .. } => ChangeKind::DeleteResetMarker,
