@@ -24,6 +24,14 @@ enum Ready {
         challenge: String,
         code: String,
     },
+    /// `POST /v1/step-up/email`: a code by email.
+    StepUpSend { user: User },
+    /// `POST /v1/step-up/email/verify` with the emailed code.
+    StepUpVerify {
+        user: User,
+        challenge: String,
+        code: String,
+    },
     /// An owner resets a member's 2FA.
     Reset {
         owner: User,
@@ -37,6 +45,8 @@ enum Ready {
 enum Flow {
     Send,
     Verify,
+    StepUpSend,
+    StepUpVerify,
     Reset,
 }
 
@@ -114,6 +124,18 @@ async fn prepare(stack: &PrivateStack, flow: Flow) -> Ready {
                 code,
             }
         }
+        Flow::StepUpSend => Ready::StepUpSend {
+            user: User::new("paid"),
+        },
+        Flow::StepUpVerify => {
+            let user = User::new("paid");
+            let (challenge, code) = code_for(&stack.api, &stack.moto, &user).await;
+            Ready::StepUpVerify {
+                user,
+                challenge,
+                code,
+            }
+        }
         Flow::Reset => {
             let org = format!("org-{}", uuid::Uuid::new_v4().simple());
             let member = User::in_org(&org, "member");
@@ -140,6 +162,17 @@ async fn send(stack: &PrivateStack, ready: &Ready) -> Reply {
             challenge,
             code,
         } => verify(&stack.api, user, challenge, "sms", code).await,
+        Ready::StepUpSend { user } => {
+            stack
+                .api
+                .post("/v1/step-up/email", &user.token, json!({}))
+                .await
+        }
+        Ready::StepUpVerify {
+            user,
+            challenge,
+            code,
+        } => stack.api.verify_step_up(user, challenge, code).await,
         Ready::Reset {
             owner,
             step_up,
@@ -149,13 +182,30 @@ async fn send(stack: &PrivateStack, ready: &Ready) -> Reply {
     }
 }
 
-/// The request did all it is for: the code went out, the login was approved, the member has
-/// no factor left.
-async fn assert_done(stack: &PrivateStack, ready: &Ready, r: &Reply, sms_before: usize) {
+/// The messages the request under test sends: texts to the number, or emails to the user.
+async fn messages(stack: &PrivateStack, ready: &Ready) -> usize {
     match ready {
-        Ready::Send { number, .. } => {
+        Ready::Send { number, .. } => sms_count(stack, number).await,
+        Ready::StepUpSend { user } => mails_to(&stack.moto, &user.email).await.len(),
+        _ => 0,
+    }
+}
+
+/// The request did all it is for: the code went out, the login was approved, the step-up
+/// token issued, the member has no factor left.
+async fn assert_done(stack: &PrivateStack, ready: &Ready, r: &Reply, sent_before: usize) {
+    match ready {
+        Ready::Send { .. } => {
             assert_eq!(r.status, 202, "{:?}", r.body);
-            assert_eq!(sms_count(stack, number).await, sms_before + 1);
+            assert_eq!(messages(stack, ready).await, sent_before + 1);
+        }
+        Ready::StepUpSend { .. } => {
+            assert_eq!(r.status, 202, "{:?}", r.body);
+            assert_eq!(messages(stack, ready).await, sent_before + 1);
+        }
+        Ready::StepUpVerify { .. } => {
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            assert!(r.body["step_up_token"].is_string(), "{:?}", r.body);
         }
         Ready::Verify { user, .. } => {
             assert_eq!(r.status, 200, "{:?}", r.body);
@@ -190,14 +240,7 @@ async fn sweep(flow: Flow, which: Dependency) -> u32 {
     for k in 1.. {
         assert!(k <= 40, "{flow:?}: more than 40 AWS calls in one request");
         let ready = prepare(&stack, flow).await;
-        let number = match &ready {
-            Ready::Send { number, .. } => Some(number.clone()),
-            _ => None,
-        };
-        let sms_before = match &number {
-            Some(n) => sms_count(&stack, n).await,
-            None => 0,
-        };
+        let sms_before = messages(&stack, &ready).await;
         let before = stack.snapshot().await;
         stack.stop_at_call(which, k).await;
         let r = send(&stack, &ready).await;
@@ -258,13 +301,11 @@ async fn sweep(flow: Flow, which: Dependency) -> u32 {
             added.is_empty() && removed.is_empty(),
             "{at}: the table changed; now {added:#?}, was {removed:#?}"
         );
-        if let Some(n) = &number {
-            assert_eq!(
-                sms_count(&stack, n).await,
-                sms_before,
-                "{at}: a message went out"
-            );
-        }
+        assert_eq!(
+            messages(&stack, &ready).await,
+            sms_before,
+            "{at}: a message went out"
+        );
         assert_counted_as_sent(&stack, &ready, &at).await;
         let again = send(&stack, &ready).await;
         assert_done(&stack, &ready, &again, sms_before).await;
@@ -318,4 +359,22 @@ async fn given_moto_stopped_at_any_point_of_an_admin_reset_then_the_reset_is_who
     // refuses the reset whole.
     let points = sweep(Flow::Reset, Dependency::Moto).await;
     eprintln!("[faults] reset, moto stopped: {points} points refused, all whole");
+}
+
+#[tokio::test]
+async fn given_dynamodb_stopped_at_any_point_of_an_email_step_up_send_then_503_nothing_sent_or_counted_and_it_works_after(
+) {
+    let points = sweep(Flow::StepUpSend, Dependency::DynamoDb).await;
+    assert!(points > 0);
+    eprintln!("[faults] step-up email send, DynamoDB stopped: {points} points refused, all whole");
+}
+
+#[tokio::test]
+async fn given_dynamodb_stopped_at_any_point_of_an_email_step_up_verify_then_503_nothing_used_up_and_it_works_after(
+) {
+    let points = sweep(Flow::StepUpVerify, Dependency::DynamoDb).await;
+    assert!(points > 0);
+    eprintln!(
+        "[faults] step-up email verify, DynamoDB stopped: {points} points refused, all whole"
+    );
 }

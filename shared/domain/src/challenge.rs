@@ -8,7 +8,7 @@ use crate::clock::UnixTime;
 use crate::crypto::{ct_eq, random_code, DataKeys};
 use crate::error::{Error, Result};
 use crate::limits;
-use crate::model::{Attempt, Challenge, ChallengeStatus, Change, Purpose};
+use crate::model::{Challenge, ChallengeStatus, Change, Purpose};
 use crate::ports::EmailMessage;
 use crate::rules::{SendLimit, CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE};
 use crate::types::{ChallengeId, Email, OtpCode, UserId};
@@ -50,13 +50,12 @@ pub fn open(user: &UserId, purpose: Purpose, now: UnixTime) -> Challenge {
     }
 }
 
-/// Creates and stores a fresh open challenge with a random code.
-pub async fn create(app: &App, user: &UserId, purpose: Purpose) -> Result<NewChallenge> {
+/// A fresh open challenge with a random code, not stored yet.
+pub async fn fresh(app: &App, user: &UserId, purpose: Purpose) -> Result<NewChallenge> {
     let keys = app.keys().await?;
     let code = random_code(app.config.code_length);
     let mut challenge = open(user, purpose, app.clock.now());
     challenge.code_hash = Some(code_hash(keys, purpose, &challenge.id, &code).to_vec());
-    app.store.put_challenge(&challenge).await?;
     Ok(NewChallenge { challenge, code })
 }
 
@@ -81,16 +80,15 @@ pub async fn email_code(
     limit: &SendLimit,
     compose: ComposeCode,
 ) -> Result<EmailChallengeSent> {
-    app.keys().await?;
     let scope = limits::user_scope(user);
-    let reservation = limits::reserve(app, &scope, limit).await?;
-    let created = match create(app, user, purpose).await {
-        Ok(c) => c,
-        Err(e) => {
-            undo(app, user, purpose, None, reservation).await;
-            return Err(e);
-        }
-    };
+    let created = fresh(app, user, purpose).await?;
+    // The send is counted in the transaction that stores the challenge: both or neither.
+    let put = Change::PutChallenge(created.challenge.clone());
+    let reservation = limits::commit_with_slots(app, &[(&scope, limit)], &[put])
+        .await?
+        .map_err(|_| Error::Internal("challenge id collision".into()))?
+        .pop()
+        .ok_or_else(|| Error::Internal("no send slot taken".into()))?;
     let (subject, text, html) =
         compose(&app.config.service_name, &created.code, CODE_TTL_SECS / 60);
     let message = EmailMessage {
@@ -107,7 +105,7 @@ pub async fn email_code(
         if e.maybe_done() {
             return Err(e);
         }
-        undo(app, user, purpose, Some(&created.challenge.id), reservation).await;
+        undo(app, user, purpose, &created.challenge.id, reservation).await;
         return Err(e);
     }
     Ok(EmailChallengeSent {
@@ -122,13 +120,11 @@ async fn undo(
     app: &App,
     user: &UserId,
     purpose: Purpose,
-    id: Option<&ChallengeId>,
+    id: &ChallengeId,
     r: limits::Reservation,
 ) {
-    if let Some(id) = id {
-        if let Err(e) = app.store.delete_challenge(user, purpose, id).await {
-            tracing::error!(error = %e, "could not remove challenge after failed send");
-        }
+    if let Err(e) = app.store.delete_challenge(user, purpose, id).await {
+        tracing::error!(error = %e, "could not remove challenge after failed send");
     }
     if let Err(e) = limits::release(app, r).await {
         tracing::error!(error = %e, "could not release send slot after failed send");
@@ -149,9 +145,10 @@ pub fn refusal(c: &Challenge, now: UnixTime) -> Error {
     }
 }
 
-/// Checks `code` against the challenge: counts the attempt first (atomically) and compares in
-/// constant time. Nothing is consumed: the caller commits [`consume`] in the same transaction
-/// as what the code unlocks, so a failure after this leaves the code usable.
+/// Checks `code` against the challenge in constant time, writing nothing unless it is wrong
+/// (see [`guessable`] and [`count_wrong`]). Nothing is consumed: the caller commits
+/// [`consume`] in the same transaction as what the code unlocks, so a failure after this
+/// leaves the code usable and no try counted.
 pub async fn check(
     app: &App,
     user: &UserId,
@@ -160,37 +157,68 @@ pub async fn check(
     code: &OtpCode,
 ) -> Result<Challenge> {
     let keys = app.keys().await?;
-    let guess = crate::limits::take_guess(app, user).await?;
-    let c = match count_try(app, user, purpose, id).await {
-        Ok(c) => c,
-        Err(e) => {
-            // Not a guess at all: give the budget back.
-            crate::limits::release_all(app, guess).await;
-            return Err(e);
-        }
-    };
+    let c = guessable(app, user, purpose, id).await?;
     let expected = c.code_hash.as_deref().unwrap_or_default();
     if ct_eq(&code_hash(keys, purpose, id, code.as_str()), expected) {
-        crate::limits::release_all(app, guess).await;
         return Ok(c);
     }
-    Err(wrong_code(&c))
+    Err(count_wrong(app, c).await?)
 }
 
-/// Counts one try on the user's challenge, or says why it cannot be tried (404 for no such
-/// challenge of this user, 410 or 429 for a used, expired or spent one).
-pub async fn count_try(
+/// The user's challenge as it is now, if a code may be tried on it: it exists (404), is open,
+/// unexpired and has a try left (410, 429), and the account has a guess left (429, with the
+/// wait). Reads only: a code is compared before anything is written.
+pub async fn guessable(
     app: &App,
     user: &UserId,
     purpose: Purpose,
     id: &ChallengeId,
 ) -> Result<Challenge> {
+    let c = app
+        .store
+        .get_challenge(user, purpose, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
+    ensure_guessable(app, &c).await?;
+    Ok(c)
+}
+
+/// Refuses a challenge no code may be tried on (used, expired, spent), and an account with no
+/// guess left. Reads only.
+pub async fn ensure_guessable(app: &App, c: &Challenge) -> Result<()> {
     let now = app.clock.now();
-    match app.store.count_attempt(user, purpose, id, now).await? {
-        Attempt::Missing => Err(Error::NotFound("no such challenge".into())),
-        Attempt::Refused(c) => Err(refusal(&c, now)),
-        Attempt::Counted(c) => Ok(c),
+    if c.status != ChallengeStatus::Open || c.expires_at <= now || c.attempts >= c.max_attempts {
+        return Err(refusal(c, now));
     }
+    let scope = limits::user_scope(&c.user);
+    limits::ensure_room(app, &limits::guess_budgets(&scope)).await
+}
+
+/// Counts a wrong code on `c`: the account's guess and the challenge's try, in one
+/// transaction. `Ok` is the error to answer (`invalid_code`, or `too_many_attempts` for the
+/// last try); `Err` if it could not be counted (the challenge was used up meanwhile, or a
+/// dependency failed).
+pub async fn count_wrong(app: &App, mut c: Challenge) -> Result<Error> {
+    let scope = limits::user_scope(&c.user);
+    let count = Change::CountAttempt {
+        user: c.user.clone(),
+        purpose: c.purpose,
+        id: c.id.clone(),
+        now: app.clock.now(),
+    };
+    if limits::commit_with_slots(app, &limits::guess_budgets(&scope), &[count])
+        .await?
+        .is_err()
+    {
+        let now = app
+            .store
+            .get_challenge(&c.user, c.purpose, &c.id)
+            .await?
+            .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
+        return Err(refusal(&now, app.clock.now()));
+    }
+    c.attempts += 1;
+    Ok(wrong_code(&c))
 }
 
 /// The write that uses a checked challenge up; refused if a concurrent request used it first.
@@ -205,14 +233,6 @@ pub fn consume(c: &Challenge) -> Change {
 /// The error when [`consume`] was refused.
 pub fn already_used() -> Error {
     Error::Expired("this code was already used; request a new one".into())
-}
-
-/// After a correct code whose request then failed: the try is given back (best effort), so
-/// the same request can succeed later.
-pub async fn give_back(app: &App, c: &Challenge) {
-    if let Err(e) = app.store.release_attempt(&c.user, c.purpose, &c.id).await {
-        tracing::warn!(error = %e, "could not give a try back");
-    }
 }
 
 /// The error for a wrong code on a counted attempt.

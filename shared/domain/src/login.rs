@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::assertion;
-use crate::challenge::{self, code_hash, wrong_code};
+use crate::challenge::{self, code_hash};
 use crate::crypto::{ct_eq, random_code, DataKeys};
 use crate::devices;
 use crate::error::{Error, Result};
@@ -391,43 +391,16 @@ pub async fn pass(
             )));
         }
     }
-    if seen.status != ChallengeStatus::Open
-        || seen.expires_at <= now
-        || seen.attempts >= seen.max_attempts
-    {
-        return Err(challenge::refusal(&seen, now));
-    }
     // Nothing is written before the code is compared: a right code writes only its use (with
     // what it unlocks, in the caller's commit); a wrong one its guess and its try, together.
     // An account out of guesses is refused before the compare, right code or not.
-    let scope = limits::user_scope(&caller.user);
-    let budgets = limits::guess_budgets(&scope);
-    limits::ensure_room(app, &budgets).await?;
+    challenge::ensure_guessable(app, &seen).await?;
     if let Some((changes, next)) = check(app, caller, &seen, &presented).await? {
         return Ok(proof(app, caller, seen, method, changes, next));
     }
-    let count = Change::CountAttempt {
-        user: caller.user.clone(),
-        purpose: Purpose::Login,
-        id: id.clone(),
-        now,
-    };
-    if limits::commit_with_slots(app, &budgets, &[count])
-        .await?
-        .is_err()
-    {
-        // A concurrent request used the challenge up, or it expired meanwhile.
-        let now_seen = app
-            .store
-            .get_challenge(&caller.user, Purpose::Login, id)
-            .await?
-            .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
-        return Err(challenge::refusal(&now_seen, app.clock.now()));
-    }
+    let wrong = challenge::count_wrong(app, seen).await?;
     record_failure(app, caller).await?;
-    let mut counted = seen;
-    counted.attempts += 1;
-    Err(wrong_code(&counted))
+    Err(wrong)
 }
 
 /// The proof's writes: the challenge consumed, what `check` found to use up, the failure count

@@ -109,7 +109,6 @@ pub async fn confirm(
             Ok(Commit::Refused(_)) => Error::Internal("event id collision".into()),
             Err(e) => e,
         };
-        challenge::give_back(app, &c).await;
         Err(outcome)
     })
     .await

@@ -63,7 +63,8 @@ pub async fn verify_email(
 }
 
 /// Issues a step-up token for a checked challenge: the challenge is consumed with `more` in
-/// the token's transaction; if that fails, the try is given back.
+/// the token's transaction (no try was counted for the right code, so a failure leaves it
+/// usable).
 pub(crate) async fn grant_for_challenge(
     app: &App,
     c: &Challenge,
@@ -72,13 +73,7 @@ pub(crate) async fn grant_for_challenge(
 ) -> Result<IssuedStepUp> {
     let mut proof = vec![challenge::consume(c)];
     proof.extend(more);
-    match grant(app, &c.user, level, proof, |_| challenge::already_used()).await {
-        Err(e) if !matches!(e, Error::Expired(_)) => {
-            challenge::give_back(app, c).await;
-            Err(e)
-        }
-        r => r,
-    }
+    grant(app, &c.user, level, proof, |_| challenge::already_used()).await
 }
 
 fn token_hash(app_keys: &crate::crypto::DataKeys, user: &UserId, token: &OpaqueToken) -> String {
@@ -101,7 +96,6 @@ pub async fn grant(
     refused: impl FnOnce(ChangeKind) -> Error,
 ) -> Result<IssuedStepUp> {
     let keys = app.keys().await?;
-    let slot = limits::reserve(app, &limits::user_scope(user), &STEP_UP_TOKENS).await?;
     let token = OpaqueToken::from_bytes(&random_bytes::<32>());
     let expires_at: UnixTime = app.clock.now() + STEP_UP_TOKEN_TTL_SECS;
     proof.push(Change::PutStepUpToken {
@@ -110,22 +104,17 @@ pub async fn grant(
         level,
         expires_at,
     });
-    let outcome = match app.store.commit(&proof).await {
-        Ok(Commit::Done) => {
-            return Ok(IssuedStepUp {
-                token,
-                level,
-                expires_in: STEP_UP_TOKEN_TTL_SECS,
-            })
-        }
-        Ok(Commit::Refused(ChangeKind::PutStepUpToken)) => {
-            Error::Internal("step-up token collision".into())
-        }
-        Ok(Commit::Refused(kind)) => refused(kind),
-        Err(e) => e,
-    };
-    limits::release_all(app, vec![slot]).await;
-    Err(outcome)
+    // The token's slot is taken in the same transaction that issues it.
+    let scope = limits::user_scope(user);
+    match limits::commit_with_slots(app, &[(&scope, &STEP_UP_TOKENS)], &proof).await? {
+        Ok(_) => Ok(IssuedStepUp {
+            token,
+            level,
+            expires_in: STEP_UP_TOKEN_TTL_SECS,
+        }),
+        Err(ChangeKind::PutStepUpToken) => Err(Error::Internal("step-up token collision".into())),
+        Err(kind) => Err(refused(kind)),
+    }
 }
 
 /// The level of the step-up token in `header`, if it is an unexpired token issued to `user`;
@@ -285,37 +274,29 @@ pub async fn verify_phone(
     crate::metrics::verification(async {
         let keys = app.keys().await?;
         crate::login::ensure_unlocked(app, caller).await?;
-        let guess = limits::take_guess(app, &caller.user).await?;
-        let counted = async {
-            let c = challenge::count_try(app, &caller.user, Purpose::StepUpPhone, id).await?;
-            let phone = crate::factors::active(app, &caller.user, FactorKind::Phone)
-                .await?
-                .into_iter()
-                .next();
-            let right = match (&phone, c.code_hash.as_deref()) {
-                (Some(p), Some(expected)) => {
-                    ct_eq(&phone_code_hash(keys, id, &p.id, code.as_str()), expected)
-                }
-                _ => false,
-            };
-            Ok((c, right))
-        }
-        .await;
-        match counted {
-            Ok((c, true)) => {
-                limits::release_all(app, guess).await;
+        // Compared before anything is written (see `challenge::check`).
+        let c = challenge::guessable(app, &caller.user, Purpose::StepUpPhone, id).await?;
+        let phone = crate::factors::active(app, &caller.user, FactorKind::Phone)
+            .await?
+            .into_iter()
+            .next();
+        let right = match (&phone, c.code_hash.as_deref()) {
+            (Some(p), Some(expected)) => {
+                ct_eq(&phone_code_hash(keys, id, &p.id, code.as_str()), expected)
+            }
+            _ => false,
+        };
+        match right {
+            true => {
                 let reset = Change::ResetLoginFailures {
                     user: caller.user.clone(),
                 };
                 grant_for_challenge(app, &c, StepUpLevel::Factor, vec![reset]).await
             }
-            Ok((c, false)) => {
+            false => {
+                let wrong = challenge::count_wrong(app, c).await?;
                 crate::login::record_failure(app, caller).await?;
-                Err(challenge::wrong_code(&c))
-            }
-            Err(e) => {
-                limits::release_all(app, guess).await;
-                Err(e)
+                Err(wrong)
             }
         }
     })

@@ -298,6 +298,7 @@ impl DynamoStore {
                         .expression_attribute_values(":seen", n(*v)),
                 })
             }
+            Change::PutChallenge(c) => put(challenge_item(c), Some("attribute_not_exists(pk)")),
             Change::CountAttempt {
                 user,
                 purpose,

@@ -102,6 +102,8 @@ pub enum Change {
         seen: Option<i64>,
         now: UnixTime,
     },
+    /// A new challenge (refused if the id exists).
+    PutChallenge(super::Challenge),
     /// Counts one try on an open challenge; refused unless it is still open, unexpired at
     /// `now` and has a try left (a concurrent request used it up).
     CountAttempt {
@@ -161,6 +163,7 @@ pub enum ChangeKind {
     DeleteLoginGuard,
     DeleteLimit,
     TakeLimitSlot,
+    PutChallenge,
     CountAttempt,
     SetChallengeCode,
     PutResetMarker,
@@ -196,6 +199,7 @@ impl Change {
             Change::DeleteLimit { .. } => ChangeKind::DeleteLimit,
             Change::TakeLimitSlot { .. } => ChangeKind::TakeLimitSlot,
             Change::CountAttempt { .. } => ChangeKind::CountAttempt,
+            Change::PutChallenge(_) => ChangeKind::PutChallenge,
             Change::SetChallengeCode { .. } => ChangeKind::SetChallengeCode,
             Change::PutResetMarker { .. } => ChangeKind::PutResetMarker,
             Change::DeleteResetMarker { .. } => ChangeKind::DeleteResetMarker,
