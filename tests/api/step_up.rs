@@ -316,7 +316,7 @@ async fn given_a_finished_flow_then_the_table_holds_no_plaintext_code_or_token()
         secrets.push(v.body["step_up_token"].as_str().unwrap().to_owned());
         let _ = id2;
     }
-    let dump = table_text(&table_name()).await;
+    let dump = table_strings(&table_name()).await;
     for s in &secrets {
         assert!(
             !dump.contains(s.as_str()),

@@ -10,8 +10,7 @@ use crate::factors::{self, factor_aad, Activated, Activation};
 use crate::identity::Caller;
 use crate::limits::{self, Reservation};
 use crate::model::{
-    Change, Channel, Commit, Credential, Factor, FactorKind, FactorStatus, PhoneCode,
-    PhoneCredential,
+    Change, Channel, Credential, Factor, FactorKind, FactorStatus, PhoneCode, PhoneCredential,
 };
 use crate::phone::PhoneNumber;
 use crate::rules::{
@@ -164,7 +163,6 @@ pub async fn start(
         .filter(|f| f.kind() == FactorKind::Phone && f.status == FactorStatus::Pending)
         .map(|f| f.id)
         .collect();
-    let taken = reserve_sends(app, &caller.user, &phone).await?;
     let id = FactorId::new();
     let code = random_code(app.config.code_length);
     let factor = Factor {
@@ -188,16 +186,12 @@ pub async fn start(
         user: caller.user.clone(),
         id,
     }));
-    let written = app.store.commit(&changes).await;
-    if !matches!(written, Ok(Commit::Done)) {
-        limits::release_all(app, taken).await;
-        return match written {
-            Ok(_) => Err(Error::Conflict(
-                "your phone enrollment changed at the same time; try again".into(),
-            )),
-            Err(e) => Err(e),
-        };
-    }
+    // The sends are counted in the transaction that writes the pending phone.
+    let taken = commit_with_sends(app, &caller.user, &phone, &changes)
+        .await?
+        .map_err(|_| {
+            Error::Conflict("your phone enrollment changed at the same time; try again".into())
+        })?;
     if let Err(e) = deliver(app, &phone, channel, &code).await {
         // The provider may have the message (it timed out): keep the code and the count, so
         // a text that arrives still works and is counted.

@@ -229,16 +229,15 @@ pub async fn start_phone(
 ) -> Result<PhoneChallengeSent> {
     let keys = app.keys().await?;
     let (phone, number) = phones::active_number(app, &caller.user, channel).await?;
-    let taken = phones::reserve_sends(app, &caller.user, &number).await?;
     let code = random_code(app.config.code_length);
     let mut c = challenge::open(&caller.user, Purpose::StepUpPhone, app.clock.now());
     c.code_hash = Some(phone_code_hash(keys, &c.id, &phone.id, &code));
     c.code_channel = Some(channel);
     let id = c.id.clone();
-    if let Err(e) = app.store.put_challenge(&c).await {
-        limits::release_all(app, taken).await;
-        return Err(e);
-    }
+    // The sends are counted in the transaction that stores the challenge.
+    let taken = phones::commit_with_sends(app, &caller.user, &number, &[Change::PutChallenge(c)])
+        .await?
+        .map_err(|_| Error::Internal("challenge id collision".into()))?;
     if let Err(e) = phones::deliver(app, &number, channel, &code).await {
         // The provider may have the message (it timed out): keep the code and the count, so
         // a text that arrives still works and is counted.
