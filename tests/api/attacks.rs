@@ -299,18 +299,6 @@ async fn start_phone_step_up(api: &Api, user: &User, channel: &str) -> Reply {
 
 // --- Issue 10 -------------------------------------------------------------------------------
 
-async fn send_code(api: &Api, user: &User, id: &str, channel: &str) -> Reply {
-    api.send(
-        "POST",
-        &format!("/v1/challenges/{id}/send"),
-        user,
-        None,
-        Some(json!({ "channel": channel })),
-        &[],
-    )
-    .await
-}
-
 fn challenge_id(r: &Reply) -> String {
     assert_eq!(r.status, 201, "{:?}", r.body);
     r.body["challenge_id"].as_str().unwrap().to_owned()

@@ -63,11 +63,7 @@ async fn counted_sends(stack: &PrivateStack, user: &User) -> usize {
         .iter()
         .filter(|l| l.contains(&key) && l.contains("sk=S(\"LIMIT#phone-sends\")"))
         .flat_map(|l| l.split(' '))
-        .filter(|a| {
-            a.strip_prefix('s')
-                .and_then(|r| r.split('=').next())
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
+        .filter(|a| is_slot_attribute(a))
         .count()
 }
 
@@ -92,17 +88,6 @@ async fn login_with_phone(stack: &PrivateStack) -> (User, String, String) {
     (user, id, number)
 }
 
-async fn send_sms(stack: &PrivateStack, user: &User, challenge: &str) -> Reply {
-    stack
-        .api
-        .post(
-            &format!("/v1/challenges/{challenge}/send"),
-            &user.token,
-            json!({ "channel": "sms" }),
-        )
-        .await
-}
-
 async fn prepare(stack: &PrivateStack, flow: Flow) -> Ready {
     match flow {
         Flow::Send => {
@@ -115,7 +100,7 @@ async fn prepare(stack: &PrivateStack, flow: Flow) -> Ready {
         }
         Flow::Verify => {
             let (user, challenge, number) = login_with_phone(stack).await;
-            let sent = send_sms(stack, &user, &challenge).await;
+            let sent = send_code(&stack.api, &user, &challenge, "sms").await;
             assert_eq!(sent.status, 202, "{:?}", sent.body);
             let code = code_in(sms_to(&stack.moto, &number).await.last().unwrap(), 6).unwrap();
             Ready::Verify {
@@ -156,7 +141,7 @@ async fn send(stack: &PrivateStack, ready: &Ready) -> Reply {
     match ready {
         Ready::Send {
             user, challenge, ..
-        } => send_sms(stack, user, challenge).await,
+        } => send_code(&stack.api, user, challenge, "sms").await,
         Ready::Verify {
             user,
             challenge,

@@ -61,16 +61,7 @@ async fn given_a_phone_when_logging_in_by_sms_or_by_call_then_the_code_approves_
     let c = challenge(&api, &user).await;
     assert_eq!(c.body["methods"], json!(["sms", "voice", "recovery_code"]));
     let id = c.body["challenge_id"].as_str().unwrap().to_owned();
-    let sent = api
-        .send(
-            "POST",
-            &format!("/v1/challenges/{id}/send"),
-            &user,
-            None,
-            Some(json!({ "channel": "sms" })),
-            &[],
-        )
-        .await;
+    let sent = send_code(&api, &user, &id, "sms").await;
     assert_eq!(sent.status, 202, "{:?}", sent.body);
     assert!(sent.body["to"]
         .as_str()
@@ -86,16 +77,7 @@ async fn given_a_phone_when_logging_in_by_sms_or_by_call_then_the_code_approves_
     let id = c.body["challenge_id"].as_str().unwrap().to_owned();
     let stale = verify(&api, &user, &id, "sms", &sms_code).await;
     assert_eq!((stale.status.as_u16(), stale.code()), (400, "invalid_code"));
-    let sent = api
-        .send(
-            "POST",
-            &format!("/v1/challenges/{id}/send"),
-            &user,
-            None,
-            Some(json!({ "channel": "voice" })),
-            &[],
-        )
-        .await;
+    let sent = send_code(&api, &user, &id, "voice").await;
     assert_eq!(sent.status, 202);
     let words = calls_to(&number).pop().unwrap();
     let voice_code = spoken_code(&words);
@@ -140,15 +122,7 @@ async fn given_twenty_concurrent_verifications_with_one_valid_code_then_exactly_
     let (user, number) = user_with_phone(&api).await;
     let c = challenge(&api, &user).await;
     let id = c.body["challenge_id"].as_str().unwrap().to_owned();
-    api.send(
-        "POST",
-        &format!("/v1/challenges/{id}/send"),
-        &user,
-        None,
-        Some(json!({ "channel": "sms" })),
-        &[],
-    )
-    .await;
+    send_code(&api, &user, &id, "sms").await;
     let code = code_in(sms_to(&moto_url(), &number).await.last().unwrap(), 6).unwrap();
     let statuses = api
         .post_concurrently(

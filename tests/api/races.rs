@@ -89,16 +89,7 @@ async fn phone_round(channel: &'static str) -> (Api, String, String, Value) {
     let api = Api::shared();
     let (user, number) = user_with_phone(&api).await;
     let id = login_challenge(&api, &user).await;
-    let sent = api
-        .send(
-            "POST",
-            &format!("/v1/challenges/{id}/send"),
-            &user,
-            None,
-            Some(json!({ "channel": channel })),
-            &[],
-        )
-        .await;
+    let sent = send_code(&api, &user, &id, channel).await;
     assert_eq!(sent.status, 202, "{:?}", sent.body);
     let code = match channel {
         "sms" => code_in(sms_to(&moto_url(), &number).await.last().unwrap(), 6).unwrap(),

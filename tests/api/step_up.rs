@@ -292,14 +292,7 @@ async fn given_moto_is_down_then_503_nothing_recorded_and_after_it_returns_the_f
 
 /// Number of taken send slots in a table dump.
 fn slot_count(dump: &str) -> usize {
-    dump.lines()
-        .filter(|l| {
-            l.len() > 1
-                && l.starts_with('s')
-                && l[1..2].chars().all(|c| c.is_ascii_digit())
-                && l.contains('=')
-        })
-        .count()
+    dump.lines().filter(|l| is_slot_attribute(l)).count()
 }
 
 #[tokio::test]

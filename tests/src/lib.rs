@@ -745,38 +745,57 @@ pub async fn table_strings(table: &str) -> String {
 }
 
 async fn dump_table(table: &str, numbers: bool) -> String {
-    let db = dynamodb(None).await;
     let mut out = String::new();
+    for item in scan_all(None, table).await {
+        for (k, v) in &item {
+            out.push_str(k);
+            out.push('=');
+            match v {
+                aws_sdk_dynamodb::types::AttributeValue::S(s) => out.push_str(s),
+                aws_sdk_dynamodb::types::AttributeValue::N(n) if numbers => out.push_str(n),
+                aws_sdk_dynamodb::types::AttributeValue::N(_) => out.push('#'),
+                aws_sdk_dynamodb::types::AttributeValue::B(b) => {
+                    out.push_str(&String::from_utf8_lossy(b.as_ref()))
+                }
+                other => out.push_str(&format!("{other:?}")),
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Every item of `table` (DynamoDB at `endpoint`, else the shared one), read consistently,
+/// page by page.
+pub async fn scan_all(
+    endpoint: Option<&str>,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let db = dynamodb(endpoint).await;
+    let mut items = vec![];
     let mut start = None;
     loop {
         let page = db
             .scan()
             .table_name(table)
+            .consistent_read(true)
             .set_exclusive_start_key(start)
             .send()
             .await
             .expect("scan table");
-        for item in page.items() {
-            for (k, v) in item {
-                out.push_str(k);
-                out.push('=');
-                match v {
-                    aws_sdk_dynamodb::types::AttributeValue::S(s) => out.push_str(s),
-                    aws_sdk_dynamodb::types::AttributeValue::N(n) if numbers => out.push_str(n),
-                    aws_sdk_dynamodb::types::AttributeValue::N(_) => out.push('#'),
-                    aws_sdk_dynamodb::types::AttributeValue::B(b) => {
-                        out.push_str(&String::from_utf8_lossy(b.as_ref()))
-                    }
-                    other => out.push_str(&format!("{other:?}")),
-                }
-                out.push('\n');
-            }
-        }
-        match page.last_evaluated_key() {
-            Some(k) => start = Some(k.clone()),
-            None => return out,
+        items.extend(page.items().iter().cloned());
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return items;
         }
     }
+}
+
+/// True for a limiter slot attribute written as `sN=...` (`s0=...`, `s12=...`).
+pub fn is_slot_attribute(attr: &str) -> bool {
+    attr.strip_prefix('s')
+        .and_then(|r| r.split('=').next())
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn free_port() -> u16 {
@@ -1027,41 +1046,21 @@ impl PrivateStack {
     /// "nothing half-written" checks.
     pub async fn snapshot(&self) -> Vec<String> {
         let endpoint = self.own_dynamo.as_ref().map(OwnDynamo::endpoint);
-        let db = dynamodb(endpoint.as_deref()).await;
         let mut lines = vec![];
-        let mut start = None;
-        loop {
-            let page = db
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan the private table");
-            for item in page.items() {
-                let mut attrs: Vec<String> = item
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != "ttl")
-                    .map(|(k, v)| format!("{k}={v:?}"))
-                    .collect();
-                attrs.sort();
-                // A limiter whose slots were all given back is as good as none.
-                let is_limit = attrs.iter().any(|a| a == "type=S(\"send_limit\")");
-                let has_slot = attrs.iter().any(|a| {
-                    a.strip_prefix('s')
-                        .and_then(|r| r.split('=').next())
-                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                });
-                if is_limit && !has_slot {
-                    continue;
-                }
-                lines.push(attrs.join(" "));
+        for item in scan_all(endpoint.as_deref(), &self.table).await {
+            let mut attrs: Vec<String> = item
+                .iter()
+                .filter(|(k, _)| k.as_str() != "ttl")
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
+            attrs.sort();
+            // A limiter whose slots were all given back is as good as none.
+            let is_limit = attrs.iter().any(|a| a == "type=S(\"send_limit\")");
+            let has_slot = attrs.iter().any(|a| is_slot_attribute(a));
+            if is_limit && !has_slot {
+                continue;
             }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
+            lines.push(attrs.join(" "));
         }
         lines.sort();
         lines
@@ -1173,6 +1172,19 @@ async fn bootstrap(moto: &str, dynamo: Option<&str>, table: &str) {
 pub async fn challenge(api: &Api, user: &User) -> Reply {
     api.send("POST", "/v1/challenges", user, None, Some(json!({})), &[])
         .await
+}
+
+/// `POST /v1/challenges/{id}/send`: a login code by `channel` (`sms` or `voice`).
+pub async fn send_code(api: &Api, user: &User, id: &str, channel: &str) -> Reply {
+    api.send(
+        "POST",
+        &format!("/v1/challenges/{id}/send"),
+        user,
+        None,
+        Some(json!({ "channel": channel })),
+        &[],
+    )
+    .await
 }
 
 pub async fn verify(api: &Api, user: &User, id: &str, method: &str, code: &str) -> Reply {

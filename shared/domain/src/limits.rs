@@ -25,28 +25,13 @@ const MAX_RACES: usize = 8;
 /// Takes one slot of `limit` for `scope`, or answers `rate_limited` with the wait.
 pub async fn reserve(app: &App, scope: &str, limit: &SendLimit) -> Result<Reservation> {
     for _ in 0..MAX_RACES {
-        let now = app.clock.now();
-        let slots = app.store.limit_slots(scope, limit).await?;
-        let slot = pick_slot(&slots, limit, now)
-            .map_err(|wait| Error::RateLimited { retry_after: wait })?;
-        let previous = slots.get(slot).copied().flatten();
+        let r = plan(app, scope, limit).await?;
         if app
             .store
-            .take_limit_slot(scope, limit, slot, previous, now)
+            .take_limit_slot(scope, limit, r.slot, r.previous, r.taken_at)
             .await?
         {
-            let lapsed = |t: &Option<i64>| t.is_none_or(|t| t <= now - limit.window_secs);
-            let remaining = (0..limit.max)
-                .filter(|&i| i != slot && lapsed(&slots.get(i).copied().flatten()))
-                .count();
-            return Ok(Reservation {
-                scope: scope.to_owned(),
-                limit: *limit,
-                slot,
-                taken_at: now,
-                previous,
-                remaining,
-            });
+            return Ok(r);
         }
     }
     Err(Error::RateLimited { retry_after: 1 })

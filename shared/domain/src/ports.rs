@@ -51,29 +51,12 @@ pub trait Store: Send + Sync {
         purpose: Purpose,
         id: &ChallengeId,
     ) -> Result<Option<Challenge>>;
-    /// Gives back one counted try of a still-open challenge (a correct code whose request then
-    /// failed does not use up a try).
-    async fn release_attempt(
-        &self,
-        user: &UserId,
-        purpose: Purpose,
-        id: &ChallengeId,
-    ) -> Result<()>;
     async fn delete_challenge(
         &self,
         user: &UserId,
         purpose: Purpose,
         id: &ChallengeId,
     ) -> Result<()>;
-    /// Atomically counts one attempt if the challenge is open, unexpired at `now`, and has
-    /// tries left.
-    async fn count_attempt(
-        &self,
-        user: &UserId,
-        purpose: Purpose,
-        id: &ChallengeId,
-        now: UnixTime,
-    ) -> Result<Attempt>;
     /// Sets the code (and the channel it goes by; `None` removes both) of an open, unexpired
     /// challenge with tries left, only if its current code hash is `expect` (`None`: it has no
     /// code); `false` otherwise.

@@ -75,12 +75,13 @@ pub fn init_tracing() {
                 .without_time()
                 .with_filter(log_filter(spec.as_deref())),
         )
-        .with(
-            EmfLayer::new(namespace, std::io::stdout).with_filter(filter_fn(|m| {
-                m.target() == METRIC_TARGET || (m.is_span() && m.name() == REQUEST_SPAN)
-            })),
-        )
+        .with(EmfLayer::new(namespace, std::io::stdout).with_filter(filter_fn(emf_sees)))
         .try_init();
+}
+
+/// What the metric writer needs to see: the counters, and the request spans they name.
+fn emf_sees(m: &tracing::Metadata<'_>) -> bool {
+    m.target() == METRIC_TARGET || (m.is_span() && m.name() == REQUEST_SPAN)
 }
 
 /// The error code a response was refused with, set by [`crate::error_response`] for the
@@ -269,11 +270,7 @@ mod tests {
                     .with_writer(logs.clone())
                     .with_filter(log_filter(Some("trace"))),
             )
-            .with(
-                EmfLayer::new("MfaTest", emf.clone()).with_filter(filter_fn(|m| {
-                    m.target() == METRIC_TARGET || (m.is_span() && m.name() == REQUEST_SPAN)
-                })),
-            );
+            .with(EmfLayer::new("MfaTest", emf.clone()).with_filter(filter_fn(emf_sees)));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(
                 REQUEST_SPAN,

@@ -620,29 +620,6 @@ impl Store for DynamoStore {
             .transpose()
     }
 
-    async fn release_attempt(
-        &self,
-        user: &UserId,
-        purpose: Purpose,
-        id: &ChallengeId,
-    ) -> Result<()> {
-        applied(
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(user_pk(user), challenge_sk(purpose, id))))
-                .update_expression("ADD attempts :minus_one")
-                .condition_expression("#status = :open AND attempts > :zero")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":minus_one", n(-1))
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":open", s("open"))
-                .send()
-                .await,
-        )
-        .map(|_| ())
-    }
-
     async fn delete_challenge(
         &self,
         user: &UserId,
@@ -657,25 +634,6 @@ impl Store for DynamoStore {
             .await
             .map_err(|e| dependency("dynamodb", e))?;
         Ok(())
-    }
-
-    async fn count_attempt(
-        &self,
-        user: &UserId,
-        purpose: Purpose,
-        id: &ChallengeId,
-        now: UnixTime,
-    ) -> Result<Attempt> {
-        Ok(
-            match self
-                .count_attempt_on(key(user_pk(user), challenge_sk(purpose, id)), "open", now)
-                .await?
-            {
-                Attempt::Counted(i) => Attempt::Counted(challenge_from(&i, user, purpose)?),
-                Attempt::Refused(i) => Attempt::Refused(challenge_from(&i, user, purpose)?),
-                Attempt::Missing => Attempt::Missing,
-            },
-        )
     }
 
     async fn get_step_up_token(
