@@ -5,6 +5,9 @@
 //!   condition of its last item one that cannot hold. DynamoDB then cancels the whole
 //!   transaction after it has seen every earlier write in it, which is how a test shows that a
 //!   multi-item change (a reset) is never left half-done.
+//! - [`PauseNextTransaction`], when armed, holds the next DynamoDB transaction back for a
+//!   while before it is sent, so a test can let another request commit first: what a right
+//!   code's commit does when a wrong one used the last try in between.
 //! - [`StopAtCall`], when armed, stops a process (DynamoDB Local or moto, by the pid the test
 //!   gives) just before the gateway's Nth AWS call from then on: a dependency going away at an
 //!   exact point in the middle of a request. `TERM` ends it and waits until its port is closed
@@ -85,6 +88,52 @@ impl Intercept for PoisonNextTransaction {
                     tracing::warn!("fault injected: this transaction will be refused");
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+/// Holds the next `TransactWriteItems` back; clones share the plan.
+#[derive(Debug, Clone, Default)]
+pub struct PauseNextTransaction {
+    pause: Arc<Mutex<Option<Duration>>>,
+}
+
+impl PauseNextTransaction {
+    /// The longest a test may hold a transaction back.
+    pub const MAX: Duration = Duration::from_secs(10);
+
+    /// The next transaction waits `pause` (at most [`Self::MAX`]) before it is sent.
+    pub fn arm(&self, pause: Duration) {
+        *self.pause.lock().unwrap_or_else(|e| e.into_inner()) = Some(pause.min(Self::MAX));
+    }
+}
+
+impl Intercept for PauseNextTransaction {
+    fn name(&self) -> &'static str {
+        "PauseNextTransaction"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if context
+            .input()
+            .downcast_ref::<TransactWriteItemsInput>()
+            .is_none()
+        {
+            return Ok(());
+        }
+        let pause = self.pause.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(pause) = pause {
+            tracing::warn!(
+                ms = pause.as_millis() as u64,
+                "fault injected: this transaction is held back"
+            );
+            // Interceptors cannot await: the worker hands its other tasks over while it waits.
+            tokio::task::block_in_place(|| std::thread::sleep(pause));
         }
         Ok(())
     }
@@ -190,6 +239,7 @@ impl Intercept for StopAtCall {
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     pub poison: PoisonNextTransaction,
+    pub pause: PauseNextTransaction,
     pub stop: StopAtCall,
 }
 

@@ -138,7 +138,8 @@ pub struct Gateway {
     /// Allows `POST /__dev/clock {"advance_seconds": N}` (tests only; off by default).
     pub clock_control: bool,
     /// Allows `POST /__dev/faults` (tests only; off by default): `{"poison_next_transaction":
-    /// true}`, `{"stop_at_call": N, "pid": P, "port": Q, "freeze": bool}` or `{"disarm": true}`.
+    /// true}`, `{"pause_next_transaction_ms": N}`, `{"stop_at_call": N, "pid": P, "port": Q,
+    /// "freeze": bool}` or `{"disarm": true}`.
     pub faults: Option<crate::faults::Faults>,
 }
 
@@ -197,6 +198,10 @@ async fn handle(
             faults.poison.arm();
             return axum::Json(json!({ "armed": true })).into_response();
         }
+        if let Some(ms) = v["pause_next_transaction_ms"].as_u64() {
+            faults.pause.arm(std::time::Duration::from_millis(ms));
+            return axum::Json(json!({ "armed": true })).into_response();
+        }
         if v["disarm"] == json!(true) {
             let was_armed = faults.stop.disarm();
             return axum::Json(json!({ "was_armed": was_armed })).into_response();
@@ -213,7 +218,7 @@ async fn handle(
             }
             _ => gateway_error(
                 StatusCode::BAD_REQUEST,
-                "poison_next_transaction, disarm, or stop_at_call with pid and port required",
+                "poison_next_transaction, pause_next_transaction_ms, disarm, or stop_at_call with pid and port required",
             ),
         };
     }

@@ -742,3 +742,145 @@ async fn given_more_than_100_lapsed_enrollments_then_turning_2fa_off_and_an_admi
         "enrollment_required"
     );
 }
+
+/// A user with an app who spent four of the app step-up's five tries: (user, the right code
+/// as a body, a wrong code as a body).
+async fn one_app_try_left(api: &Api, moto: &str) -> (User, Value, Value) {
+    let (user, uri, _) = user_with_app_on(api, moto).await;
+    let right = app_code(&uri, unix_now() + 30);
+    let wrong = json!({ "code": wrong_code(&right) });
+    for _ in 0..4 {
+        let r = api
+            .post("/v1/step-up/totp", &user.token, wrong.clone())
+            .await;
+        assert_eq!(r.code(), "invalid_code", "{:?}", r.body);
+    }
+    (user, json!({ "code": right }), wrong)
+}
+
+/// Ten wrong codes and the right one, sent at once; the replies, the right one's last.
+async fn race_right_against_wrong(
+    api: &Api,
+    user: &User,
+    path: &str,
+    right: Value,
+    wrong: Value,
+) -> Vec<Reply> {
+    let mut bodies = vec![wrong; 10];
+    bodies.push(right);
+    api.post_all_at_once(path, &user.token, bodies).await
+}
+
+#[tokio::test]
+async fn given_one_app_step_up_try_left_when_wrong_codes_race_the_right_one_then_one_wrong_code_is_counted(
+) {
+    let api = Api::shared();
+    for round in 0..5 {
+        let (user, right, wrong) = one_app_try_left(&api, &moto_url()).await;
+        // One try of five is left: one wrong code uses it and every other is refused before
+        // it counts. The right code passes only if it was taken before that wrong one (a
+        // right code after it is refused: see the held-commit test below).
+        let replies = race_right_against_wrong(&api, &user, "/v1/step-up/totp", right, wrong).await;
+        let answers: Vec<(u16, &str)> = replies
+            .iter()
+            .map(|r| (r.status.as_u16(), r.code()))
+            .collect();
+        let counted = answers.iter().filter(|(_, c)| *c == "invalid_code").count();
+        assert_eq!(counted, 1, "round {round}: {answers:?}");
+        assert!(
+            answers[..10]
+                .iter()
+                .all(|a| matches!(a, (400, "invalid_code") | (429, "rate_limited"))),
+            "round {round}: {answers:?}"
+        );
+        assert!(
+            matches!(answers[10], (200, _) | (429, "rate_limited")),
+            "round {round}: {answers:?}"
+        );
+    }
+}
+
+/// A login challenge's stored tries and status (read, never changed).
+async fn stored_challenge(user: &User, id: &str) -> (i64, String) {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let item = dynamodb(None)
+        .await
+        .get_item()
+        .table_name(table_name())
+        .key("pk", S(format!("USER#{}", user.sub)))
+        .key("sk", S(format!("CHALLENGE#login#{id}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the challenge is stored");
+    let attempts = item["attempts"].as_n().unwrap().parse().unwrap();
+    (attempts, item["status"].as_s().unwrap().clone())
+}
+
+#[tokio::test]
+async fn given_a_challenge_with_one_try_left_when_wrong_codes_race_the_right_one_then_not_both_are_taken(
+) {
+    let api = Api::shared();
+    for round in 0..5 {
+        let (user, uri, _) = user_with_app_on(&api, &moto_url()).await;
+        let id = challenge_id(&challenge(&api, &user).await);
+        let right = app_code(&uri, unix_now() + 30);
+        for _ in 0..4 {
+            let r = verify(&api, &user, &id, "totp", &wrong_code(&right)).await;
+            assert_eq!(r.code(), "invalid_code", "{:?}", r.body);
+        }
+        let path = format!("/v1/challenges/{id}/verify");
+        let body = |code: &str| json!({ "method": "totp", "code": code });
+        let replies =
+            race_right_against_wrong(&api, &user, &path, body(&right), body(&wrong_code(&right)))
+                .await;
+        let approved = replies.iter().filter(|r| r.status == 200).count();
+        let (attempts, status) = stored_challenge(&user, &id).await;
+        let answers: Vec<(u16, &str)> = replies
+            .iter()
+            .map(|r| (r.status.as_u16(), r.code()))
+            .collect();
+        // The fifth try went either to a wrong code or to the right one, never to both.
+        assert!(approved <= 1, "round {round}: {answers:?}");
+        assert_eq!(
+            (attempts - 4) as usize + approved,
+            1,
+            "round {round}: {attempts} tries, {status}, {answers:?}"
+        );
+        assert_eq!(status == "used", approved == 1, "round {round}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn given_a_right_app_code_held_before_its_commit_when_a_wrong_one_uses_the_last_try_then_the_right_one_is_refused(
+) {
+    let stack = PrivateStack::start().await;
+    let (api, moto) = (&stack.api, stack.moto.as_str());
+    let (user, right, wrong) = one_app_try_left(api, moto).await;
+    // The right code is compared while a try is left, then held just before its commit; a
+    // wrong code uses the last try meanwhile.
+    stack.pause_next_transaction(4000).await;
+    let held = {
+        let (api, token) = (api.clone(), user.token.clone());
+        tokio::spawn(async move { api.post("/v1/step-up/totp", &token, right).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let last = api.post("/v1/step-up/totp", &user.token, wrong).await;
+    assert_eq!(
+        (last.status.as_u16(), last.code()),
+        (400, "invalid_code"),
+        "{:?}",
+        last.body
+    );
+    assert_eq!(last.body["error"]["attempts_remaining"], 0);
+    let r = held.await.expect("the held request");
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (429, "rate_limited"),
+        "a right code after the limit was reached: {:?}",
+        r.body
+    );
+    assert!(r.headers.contains_key("retry-after"));
+}

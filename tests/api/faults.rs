@@ -8,6 +8,7 @@
 use e2e::*;
 use serde_json::json;
 
+use crate::phones::start_phone;
 use crate::resets::{member_with_app_and_device, reset};
 
 /// The request under test, ready to be sent (its setup done with every dependency up).
@@ -32,6 +33,26 @@ enum Ready {
         challenge: String,
         code: String,
     },
+    /// `POST /v1/step-up/totp` with an app code, right or wrong.
+    AppStepUp {
+        user: User,
+        code: String,
+        right: bool,
+    },
+    /// `POST /v1/step-up/recovery-code` with the recovery code.
+    RecoveryStepUp { user: User, code: String },
+    /// `POST /v1/factors/phone/{id}/resend` by SMS for a pending phone.
+    Resend {
+        user: User,
+        factor: String,
+        number: String,
+    },
+    /// `POST /v1/factors/totp/{id}/verify`: a pending app confirmed with its code.
+    Activate {
+        user: User,
+        factor: String,
+        code: String,
+    },
     /// An owner resets a member's 2FA.
     Reset {
         owner: User,
@@ -47,11 +68,33 @@ enum Flow {
     Verify,
     StepUpSend,
     StepUpVerify,
+    AppStepUp,
+    WrongAppStepUp,
+    RecoveryStepUp,
+    Resend,
+    Activate,
     Reset,
 }
 
 async fn sms_count(stack: &PrivateStack, number: &str) -> usize {
     sms_to(&stack.moto, number).await.len()
+}
+
+/// The consecutive wrong codes counted for `user` (their login guard).
+async fn counted_failures(stack: &PrivateStack, user: &User) -> usize {
+    let key = format!("pk=S(\"USER#{}\")", user.sub);
+    let guard = stack
+        .snapshot()
+        .await
+        .into_iter()
+        .find(|l| l.contains(&key) && l.contains("sk=S(\"LOGIN_GUARD\")"));
+    guard
+        .and_then(|l| {
+            l.split(' ')
+                .find_map(|a| a.strip_prefix("consecutive_failures=N(\""))
+                .and_then(|n| n.trim_end_matches("\")").parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// The phone sends counted for `user` (slots taken in their limiter).
@@ -69,7 +112,7 @@ async fn counted_sends(stack: &PrivateStack, user: &User) -> usize {
 
 /// Every text that went out to the number was counted, and only those.
 async fn assert_counted_as_sent(stack: &PrivateStack, ready: &Ready, at: &str) {
-    if let Ready::Send { user, number, .. } = ready {
+    if let Ready::Send { user, number, .. } | Ready::Resend { user, number, .. } = ready {
         assert_eq!(
             counted_sends(stack, user).await,
             sms_count(stack, number).await,
@@ -121,6 +164,45 @@ async fn prepare(stack: &PrivateStack, flow: Flow) -> Ready {
                 code,
             }
         }
+        Flow::AppStepUp | Flow::WrongAppStepUp => {
+            let (user, uri, _) = user_with_app_on(&stack.api, &stack.moto).await;
+            // The next step's code: newer than the one that confirmed the app.
+            let code = app_code(&uri, unix_now() + 30);
+            let right = matches!(flow, Flow::AppStepUp);
+            Ready::AppStepUp {
+                user,
+                code: if right { code } else { wrong_code(&code) },
+                right,
+            }
+        }
+        Flow::RecoveryStepUp => {
+            let (user, _, code) = user_with_app_on(&stack.api, &stack.moto).await;
+            Ready::RecoveryStepUp { user, code }
+        }
+        Flow::Resend => {
+            let user = User::new("paid");
+            let step_up = stack.api.step_up(&stack.moto, &user).await;
+            let number = fresh_mobile();
+            let r = start_phone(&stack.api, &user, &step_up, &number, "sms").await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            Ready::Resend {
+                user,
+                factor: r.body["factor_id"].as_str().unwrap().to_owned(),
+                number,
+            }
+        }
+        Flow::Activate => {
+            let user = User::new("paid");
+            let step_up = stack.api.step_up(&stack.moto, &user).await;
+            let r = start_app(&stack.api, &user, &step_up, json!({ "label": "Phone" })).await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            let uri = decode_qr_png(r.body["qr_png_base64"].as_str().unwrap());
+            Ready::Activate {
+                user,
+                factor: r.body["factor_id"].as_str().unwrap().to_owned(),
+                code: app_code(&uri, unix_now()),
+            }
+        }
         Flow::Reset => {
             let org = format!("org-{}", uuid::Uuid::new_v4().simple());
             let member = User::in_org(&org, "member");
@@ -158,6 +240,24 @@ async fn send(stack: &PrivateStack, ready: &Ready) -> Reply {
             challenge,
             code,
         } => stack.api.verify_step_up(user, challenge, code).await,
+        Ready::AppStepUp { user, code, .. } => {
+            stack
+                .api
+                .post("/v1/step-up/totp", &user.token, json!({ "code": code }))
+                .await
+        }
+        Ready::RecoveryStepUp { user, code } => step_up_by_recovery(&stack.api, user, code).await,
+        Ready::Resend { user, factor, .. } => {
+            let path = format!("/v1/factors/phone/{factor}/resend");
+            stack.api.post(&path, &user.token, json!({})).await
+        }
+        Ready::Activate { user, factor, code } => {
+            let path = format!("/v1/factors/totp/{factor}/verify");
+            stack
+                .api
+                .post(&path, &user.token, json!({ "code": code }))
+                .await
+        }
         Ready::Reset {
             owner,
             step_up,
@@ -170,7 +270,7 @@ async fn send(stack: &PrivateStack, ready: &Ready) -> Reply {
 /// The messages the request under test sends: texts to the number, or emails to the user.
 async fn messages(stack: &PrivateStack, ready: &Ready) -> usize {
     match ready {
-        Ready::Send { number, .. } => sms_count(stack, number).await,
+        Ready::Send { number, .. } | Ready::Resend { number, .. } => sms_count(stack, number).await,
         Ready::StepUpSend { user } => mails_to(&stack.moto, &user.email).await.len(),
         _ => 0,
     }
@@ -184,9 +284,37 @@ async fn assert_done(stack: &PrivateStack, ready: &Ready, r: &Reply, sent_before
             assert_eq!(r.status, 202, "{:?}", r.body);
             assert_eq!(messages(stack, ready).await, sent_before + 1);
         }
-        Ready::StepUpSend { .. } => {
+        Ready::StepUpSend { .. } | Ready::Resend { .. } => {
             assert_eq!(r.status, 202, "{:?}", r.body);
             assert_eq!(messages(stack, ready).await, sent_before + 1);
+        }
+        Ready::AppStepUp { right: true, .. } | Ready::RecoveryStepUp { .. } => {
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            assert_eq!(r.body["level"], "factor", "{:?}", r.body);
+        }
+        Ready::AppStepUp { user, .. } => {
+            // The wrong code is counted whole: the route's try and the account's failure.
+            assert_eq!(
+                (r.status.as_u16(), r.code()),
+                (400, "invalid_code"),
+                "{:?}",
+                r.body
+            );
+            assert_eq!(r.body["error"]["attempts_remaining"], 4, "{:?}", r.body);
+            assert_eq!(counted_failures(stack, user).await, 1);
+        }
+        Ready::Activate { user, .. } => {
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            assert!(r.body["recovery_code"].is_string(), "{:?}", r.body);
+            let page = stack
+                .api
+                .send("GET", "/v1/mfa", user, None, None, &[])
+                .await;
+            assert_eq!(
+                page.body["factors"][0]["status"], "active",
+                "{:?}",
+                page.body
+            );
         }
         Ready::StepUpVerify { .. } => {
             assert_eq!(r.status, 200, "{:?}", r.body);
@@ -362,4 +490,46 @@ async fn given_dynamodb_stopped_at_any_point_of_an_email_step_up_verify_then_503
     eprintln!(
         "[faults] step-up email verify, DynamoDB stopped: {points} points refused, all whole"
     );
+}
+
+#[tokio::test]
+async fn given_dynamodb_stopped_at_any_point_of_an_app_step_up_then_503_nothing_used_up_and_it_works_after(
+) {
+    let points = sweep(Flow::AppStepUp, Dependency::DynamoDb).await;
+    assert!(points > 0);
+    eprintln!("[faults] app step-up, DynamoDB stopped: {points} points refused, all whole");
+}
+
+#[tokio::test]
+async fn given_dynamodb_stopped_at_any_point_of_a_wrong_app_code_then_503_nothing_counted_and_then_it_is_counted_once(
+) {
+    let points = sweep(Flow::WrongAppStepUp, Dependency::DynamoDb).await;
+    assert!(points > 0);
+    eprintln!("[faults] wrong app code, DynamoDB stopped: {points} points refused, all whole");
+}
+
+#[tokio::test]
+async fn given_dynamodb_stopped_at_any_point_of_a_recovery_code_step_up_then_503_the_code_still_works_after(
+) {
+    let points = sweep(Flow::RecoveryStepUp, Dependency::DynamoDb).await;
+    assert!(points > 0);
+    eprintln!(
+        "[faults] recovery-code step-up, DynamoDB stopped: {points} points refused, all whole"
+    );
+}
+
+#[tokio::test]
+async fn given_dynamodb_stopped_at_any_point_of_a_phone_code_resend_then_503_nothing_sent_or_counted_and_it_works_after(
+) {
+    let points = sweep(Flow::Resend, Dependency::DynamoDb).await;
+    assert!(points > 0);
+    eprintln!("[faults] phone resend, DynamoDB stopped: {points} points refused, all whole");
+}
+
+#[tokio::test]
+async fn given_dynamodb_stopped_at_any_point_of_an_app_activation_then_503_nothing_half_activated_and_it_works_after(
+) {
+    let points = sweep(Flow::Activate, Dependency::DynamoDb).await;
+    assert!(points > 0);
+    eprintln!("[faults] app activation, DynamoDB stopped: {points} points refused, all whole");
 }

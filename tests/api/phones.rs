@@ -4,7 +4,13 @@
 use e2e::*;
 use serde_json::json;
 
-async fn start_phone(api: &Api, user: &User, step_up: &str, number: &str, channel: &str) -> Reply {
+pub(crate) async fn start_phone(
+    api: &Api,
+    user: &User,
+    step_up: &str,
+    number: &str,
+    channel: &str,
+) -> Reply {
     api.send(
         "POST",
         "/v1/factors/phone",

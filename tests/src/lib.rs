@@ -357,22 +357,32 @@ impl Api {
         token: &str,
         body: Value,
     ) -> Vec<u16> {
-        let tasks: Vec<_> = (0..n)
-            .map(|_| {
-                let (api, path, token, body) = (
-                    self.clone(),
-                    path.to_owned(),
-                    token.to_owned(),
-                    body.clone(),
-                );
-                tokio::spawn(async move { api.post(&path, &token, body).await.status.as_u16() })
+        self.post_all_at_once(path, token, vec![body; n])
+            .await
+            .iter()
+            .map(|r| r.status.as_u16())
+            .collect()
+    }
+
+    /// Sends one POST per body, all at once; the replies in the order of `bodies`.
+    pub async fn post_all_at_once(
+        &self,
+        path: &str,
+        token: &str,
+        bodies: Vec<Value>,
+    ) -> Vec<Reply> {
+        let tasks: Vec<_> = bodies
+            .into_iter()
+            .map(|body| {
+                let (api, path, token) = (self.clone(), path.to_owned(), token.to_owned());
+                tokio::spawn(async move { api.post(&path, &token, body).await })
             })
             .collect();
-        let mut statuses = vec![];
+        let mut replies = vec![];
         for t in tasks {
-            statuses.push(t.await.expect("request task"));
+            replies.push(t.await.expect("request task"));
         }
-        statuses
+        replies
     }
 
     /// A step-up token for `user` by the email flow, reading the code from moto at `moto`.
@@ -1080,6 +1090,12 @@ impl PrivateStack {
         self.moto_child = Some(spawn_moto(self.moto_port));
         let endpoint = self.own_dynamo.as_ref().map(OwnDynamo::endpoint);
         bootstrap(&self.moto, endpoint.as_deref(), &self.table).await;
+    }
+
+    /// The gateway holds its next DynamoDB transaction back for `ms` milliseconds.
+    pub async fn pause_next_transaction(&self, ms: u64) {
+        self.dev_control("/__dev/faults", json!({ "pause_next_transaction_ms": ms }))
+            .await;
     }
 
     /// Makes DynamoDB refuse this stack's next transaction (a condition that cannot hold is

@@ -29,6 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .flat_map(|f| {
             [
                 SharedInterceptor::new(f.poison.clone()),
+                SharedInterceptor::new(f.pause.clone()),
                 SharedInterceptor::new(f.stop.clone()),
             ]
         })

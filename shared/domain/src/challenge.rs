@@ -145,24 +145,33 @@ pub fn refusal(c: &Challenge, now: UnixTime) -> Error {
     }
 }
 
+/// A challenge a code may be tried on, as read, with the account's guess budgets as read.
+/// Nothing has been written: a right code commits [`Guess::consume`] with what it unlocks, a
+/// wrong one [`Guess::count_wrong`].
+#[derive(Debug)]
+pub struct Guess {
+    pub challenge: Challenge,
+    budgets: Vec<limits::Reservation>,
+}
+
 /// Checks `code` against the challenge in constant time, writing nothing unless it is wrong
-/// (see [`guessable`] and [`count_wrong`]). Nothing is consumed: the caller commits
-/// [`consume`] in the same transaction as what the code unlocks, so a failure after this
-/// leaves the code usable and no try counted.
+/// (see [`guessable`] and [`Guess::count_wrong`]). Nothing is consumed: the caller commits
+/// [`Guess::consume`] in the same transaction as what the code unlocks, so a failure after
+/// this leaves the code usable and no try counted.
 pub async fn check(
     app: &App,
     user: &UserId,
     purpose: Purpose,
     id: &ChallengeId,
     code: &OtpCode,
-) -> Result<Challenge> {
+) -> Result<Guess> {
     let keys = app.keys().await?;
-    let c = guessable(app, user, purpose, id).await?;
-    let expected = c.code_hash.as_deref().unwrap_or_default();
+    let guess = guessable(app, user, purpose, id).await?;
+    let expected = guess.challenge.code_hash.as_deref().unwrap_or_default();
     if ct_eq(&code_hash(keys, purpose, id, code.as_str()), expected) {
-        return Ok(c);
+        return Ok(guess);
     }
-    Err(count_wrong(app, c).await?)
+    Err(guess.count_wrong(app, &[]).await?)
 }
 
 /// The user's challenge as it is now, if a code may be tried on it: it exists (404), is open,
@@ -173,64 +182,75 @@ pub async fn guessable(
     user: &UserId,
     purpose: Purpose,
     id: &ChallengeId,
-) -> Result<Challenge> {
+) -> Result<Guess> {
     let c = app
         .store
         .get_challenge(user, purpose, id)
         .await?
         .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
-    ensure_guessable(app, &c).await?;
-    Ok(c)
+    guess_on(app, c).await
 }
 
 /// Refuses a challenge no code may be tried on (used, expired, spent), and an account with no
 /// guess left. Reads only.
-pub async fn ensure_guessable(app: &App, c: &Challenge) -> Result<()> {
+pub async fn guess_on(app: &App, c: Challenge) -> Result<Guess> {
     let now = app.clock.now();
     if c.status != ChallengeStatus::Open || c.expires_at <= now || c.attempts >= c.max_attempts {
-        return Err(refusal(c, now));
+        return Err(refusal(&c, now));
     }
     let scope = limits::user_scope(&c.user);
-    limits::ensure_room(app, &limits::guess_budgets(&scope)).await
+    let budgets = limits::plan_all(app, &limits::guess_budgets(&scope)).await?;
+    Ok(Guess {
+        challenge: c,
+        budgets,
+    })
 }
 
-/// Counts a wrong code on `c`: the account's guess and the challenge's try, in one
-/// transaction. `Ok` is the error to answer (`invalid_code`, or `too_many_attempts` for the
-/// last try); `Err` if it could not be counted (the challenge was used up meanwhile, or a
-/// dependency failed).
-pub async fn count_wrong(app: &App, mut c: Challenge) -> Result<Error> {
-    let scope = limits::user_scope(&c.user);
-    let count = Change::CountAttempt {
-        user: c.user.clone(),
-        purpose: c.purpose,
-        id: c.id.clone(),
-        now: app.clock.now(),
-    };
-    if limits::commit_with_slots(app, &limits::guess_budgets(&scope), &[count])
-        .await?
-        .is_err()
-    {
-        let now = app
-            .store
-            .get_challenge(&c.user, c.purpose, &c.id)
+impl Guess {
+    /// The writes that use a right code up: the challenge, on the conditions that it still has
+    /// a try left and the account a guess left. Concurrent wrong codes that use either up
+    /// first make the right one fail too, so no more codes are compared than the limits allow.
+    pub fn consume(&self) -> Vec<Change> {
+        let c = &self.challenge;
+        let mut changes = vec![Change::ConsumeChallenge {
+            user: c.user.clone(),
+            purpose: c.purpose,
+            id: c.id.clone(),
+        }];
+        changes.extend(self.budgets.iter().map(limits::Reservation::room));
+        changes
+    }
+
+    /// Counts a wrong code: the account's guess and the challenge's try, with `more`, in one
+    /// transaction. `Ok` is the error to answer (`invalid_code`, or `too_many_attempts` for
+    /// the last try); `Err` if it could not be counted (the challenge was used up meanwhile,
+    /// or a dependency failed).
+    pub async fn count_wrong(self, app: &App, more: &[Change]) -> Result<Error> {
+        let mut c = self.challenge;
+        let mut changes = vec![Change::CountAttempt {
+            user: c.user.clone(),
+            purpose: c.purpose,
+            id: c.id.clone(),
+            now: app.clock.now(),
+        }];
+        changes.extend_from_slice(more);
+        if limits::take_planned(app, self.budgets, &changes)
             .await?
-            .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
-        return Err(refusal(&now, app.clock.now()));
-    }
-    c.attempts += 1;
-    Ok(wrong_code(&c))
-}
-
-/// The write that uses a checked challenge up; refused if a concurrent request used it first.
-pub fn consume(c: &Challenge) -> Change {
-    Change::ConsumeChallenge {
-        user: c.user.clone(),
-        purpose: c.purpose,
-        id: c.id.clone(),
+            .is_err()
+        {
+            let now = app
+                .store
+                .get_challenge(&c.user, c.purpose, &c.id)
+                .await?
+                .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
+            return Err(refusal(&now, app.clock.now()));
+        }
+        c.attempts += 1;
+        Ok(wrong_code(&c))
     }
 }
 
-/// The error when [`consume`] was refused.
+/// The error when [`Guess::consume`] was refused.
 pub fn already_used() -> Error {
     Error::Expired("this code was already used; request a new one".into())
 }

@@ -137,32 +137,50 @@ pub async fn start_totp(
     })
 }
 
-/// Why a pending factor refused a try without counting it.
-fn pending_refusal(f: &Factor, now: i64) -> Error {
+/// Why a pending factor takes no try, if it does not.
+fn pending_refusal(f: &Factor, now: i64) -> Option<Error> {
     if f.status == FactorStatus::Active {
-        Error::Conflict("this factor is already verified".into())
+        Some(Error::Conflict("this factor is already verified".into()))
     } else if f.attempts >= f.max_attempts {
-        Error::TooManyAttempts("too many wrong codes; start the enrollment again".into())
-    } else if f.expires_at.is_some_and(|e| e <= now) {
-        Error::Expired("the enrollment expired; start it again".into())
+        Some(Error::TooManyAttempts(
+            "too many wrong codes; start the enrollment again".into(),
+        ))
+    } else if f.expires_at.is_none_or(|e| e <= now) {
+        Some(Error::Expired(
+            "the enrollment expired; start it again".into(),
+        ))
     } else {
-        Error::unavailable("pending factor refused an attempt for an unknown reason")
+        None
     }
 }
 
-/// Counts one try on a pending factor of `kind`, or says why it cannot be tried.
-pub async fn count_pending_try(
-    app: &App,
-    user: &UserId,
-    id: &FactorId,
-    kind: FactorKind,
-) -> Result<Factor> {
+/// The caller's pending factor of `kind`, as read, if a code may be tried on it (404, 409,
+/// 410, 429 otherwise). Reads only: the code is compared before anything is written; a right
+/// one activates the factor only while it still has a try left (`Change::ActivateFactor`), a
+/// wrong one is counted with [`count_wrong_try`].
+pub async fn triable(app: &App, user: &UserId, id: &FactorId, kind: FactorKind) -> Result<Factor> {
+    let f = app
+        .store
+        .get_factor(user, id)
+        .await?
+        .filter(|f| f.kind() == kind)
+        .ok_or_else(|| Error::NotFound("no such factor".into()))?;
+    match pending_refusal(&f, app.clock.now()) {
+        Some(e) => Err(e),
+        None => Ok(f),
+    }
+}
+
+/// Counts a wrong code on a pending factor: the error to answer (`invalid_code`, or
+/// `too_many_attempts` for its last try), or why it could not be counted.
+pub async fn count_wrong_try(app: &App, f: &Factor) -> Result<Error> {
     let now = app.clock.now();
-    match app.store.count_factor_attempt(user, id, now).await? {
+    match app.store.count_factor_attempt(&f.user, &f.id, now).await? {
+        Attempt::Counted(f) => Ok(wrong_code(&f)),
+        Attempt::Refused(f) => Err(pending_refusal(&f, now).unwrap_or_else(|| {
+            Error::unavailable("pending factor refused an attempt for an unknown reason")
+        })),
         Attempt::Missing => Err(Error::NotFound("no such factor".into())),
-        Attempt::Refused(f) if f.kind() == kind => Err(pending_refusal(&f, now)),
-        Attempt::Counted(f) if f.kind() == kind => Ok(f),
-        _ => Err(Error::NotFound("no such factor".into())),
     }
 }
 
@@ -189,10 +207,12 @@ pub async fn verify_totp(
 ) -> Result<Activated> {
     crate::metrics::verification(async {
         let keys = app.keys().await?;
-        let f = count_pending_try(app, &caller.user, id, FactorKind::Totp).await?;
-        let step = open_secret(keys, &f, app_of(&f)?)?
-            .matching_step(code, app.clock.now())?
-            .ok_or_else(|| wrong_code(&f))?;
+        let f = triable(app, &caller.user, id, FactorKind::Totp).await?;
+        let Some(step) =
+            open_secret(keys, &f, app_of(&f)?)?.matching_step(code, app.clock.now())?
+        else {
+            return Err(count_wrong_try(app, &f).await?);
+        };
         let how = Activation {
             action: Action::FactorAdded,
             detail: describe(&f, None),
@@ -349,55 +369,46 @@ pub async fn active(app: &App, user: &UserId, kind: FactorKind) -> Result<Vec<Fa
 /// Step-up with a current code from any of the user's authenticator apps: a `factor` step-up
 /// token. Each time step is accepted at most once per factor, in the token's own transaction.
 /// Wrong codes are limited per user, use the account's guessing budget, and count toward the
-/// lock after 100 in a row, like login codes.
+/// lock after 100 in a row, like login codes. The code is compared before anything is
+/// written: a wrong one is counted in one transaction, a right one is accepted only while the
+/// limits still have room.
 pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Result<IssuedStepUp> {
     crate::metrics::verification(async {
         let apps = active(app, &caller.user, FactorKind::Totp).await?;
         if apps.is_empty() {
             return Err(Error::Conflict("no authenticator app is set up".into()));
         }
-        crate::login::ensure_unlocked(app, caller).await?;
-        // Every try takes a slot first, so concurrent guesses cannot outrun the limit; a success
-        // gives its slot back.
+        let guard = crate::login::ensure_unlocked(app, caller).await?;
         let scope = limits::user_scope(&caller.user);
-        let reservation = limits::reserve(app, &scope, &STEP_UP_TOTP_FAILURES).await?;
-        let remaining = reservation.remaining as u32;
-        let guess = match limits::take_guess(app, &caller.user).await {
-            Ok(g) => g,
-            Err(e) => {
-                limits::release_all(app, vec![reservation]).await;
-                return Err(e);
+        let [hour, day] = limits::guess_budgets(&scope);
+        let budgets = limits::plan_all(app, &[(&scope, &STEP_UP_TOTP_FAILURES), hour, day]).await?;
+        // This route's own limit is the one it reports.
+        let remaining = budgets.first().map_or(0, |r| r.remaining) as u32;
+        let Some(step) = matching_totp(app, &apps, code).await? else {
+            let failure = crate::login::failure(app, caller, guard);
+            if let Err(kind) = limits::take_planned(app, budgets, &failure.changes).await? {
+                return Err(Error::Internal(format!(
+                    "a wrong code's count was refused: {kind:?}"
+                )));
             }
+            failure.after(app, caller).await;
+            return Err(Error::InvalidCode {
+                attempts_remaining: remaining,
+            });
         };
-        match matching_totp(app, &apps, code).await {
-            Ok(Some(step)) => {
-                limits::release_all(app, guess).await;
-                limits::release_all(app, vec![reservation]).await;
-                let proof = vec![
-                    step,
-                    Change::ResetLoginFailures {
-                        user: caller.user.clone(),
-                    },
-                ];
-                step_up::grant(app, &caller.user, StepUpLevel::Factor, proof, |_| {
-                    Error::InvalidCode {
-                        attempts_remaining: remaining,
-                    }
-                })
-                .await
+        let mut proof = vec![
+            step,
+            Change::ResetLoginFailures {
+                user: caller.user.clone(),
+            },
+        ];
+        proof.extend(budgets.iter().map(limits::Reservation::room));
+        step_up::grant(app, &caller.user, StepUpLevel::Factor, proof, |_| {
+            Error::InvalidCode {
+                attempts_remaining: remaining,
             }
-            Ok(None) => {
-                crate::login::record_failure(app, caller).await?;
-                Err(Error::InvalidCode {
-                    attempts_remaining: remaining,
-                })
-            }
-            Err(e) => {
-                limits::release_all(app, guess).await;
-                limits::release_all(app, vec![reservation]).await;
-                Err(e)
-            }
-        }
+        })
+        .await
     })
     .await
 }

@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::model::{Change, ChangeKind, Commit};
 use crate::rules::{pick_slot, SendLimit};
 
-/// A slot taken for one send; give it back with [`release`] if the send fails.
+/// A slot of a budget, as planned from a read or taken for one send; give a taken one back
+/// with [`release`] if the send fails.
 #[derive(Debug)]
 pub struct Reservation {
     scope: String,
@@ -21,21 +22,6 @@ pub struct Reservation {
 
 /// Conditional-write retries before we call it contention and ask the caller to retry.
 const MAX_RACES: usize = 8;
-
-/// Takes one slot of `limit` for `scope`, or answers `rate_limited` with the wait.
-pub async fn reserve(app: &App, scope: &str, limit: &SendLimit) -> Result<Reservation> {
-    for _ in 0..MAX_RACES {
-        let r = plan(app, scope, limit).await?;
-        if app
-            .store
-            .take_limit_slot(scope, limit, r.slot, r.previous, r.taken_at)
-            .await?
-        {
-            return Ok(r);
-        }
-    }
-    Err(Error::RateLimited { retry_after: 1 })
-}
 
 /// Picks a free slot of `limit` for `scope` without writing anything, or answers
 /// `rate_limited` with the wait.
@@ -58,6 +44,17 @@ async fn plan(app: &App, scope: &str, limit: &SendLimit) -> Result<Reservation> 
 }
 
 impl Reservation {
+    /// The check that this slot is still as read, that is, the budget still has room; it
+    /// writes nothing (see [`Change::LimitRoom`]).
+    pub fn room(&self) -> Change {
+        Change::LimitRoom {
+            scope: self.scope.clone(),
+            limit: self.limit,
+            slot: self.slot,
+            seen: self.previous,
+        }
+    }
+
     /// The write that takes this slot.
     fn taking(&self) -> Change {
         Change::TakeLimitSlot {
@@ -70,6 +67,17 @@ impl Reservation {
     }
 }
 
+/// Reads each budget: the slot a wrong code or a send would take, or `rate_limited` (with
+/// the wait) if one is full. Writes nothing: commit [`Reservation::room`] with a right code,
+/// or take the slots with [`take_planned`].
+pub async fn plan_all(app: &App, budgets: &[(&str, &SendLimit)]) -> Result<Vec<Reservation>> {
+    let mut planned = Vec::with_capacity(budgets.len());
+    for (scope, limit) in budgets {
+        planned.push(plan(app, scope, limit).await?);
+    }
+    Ok(planned)
+}
+
 /// Commits `changes` together with one slot of each budget, in one transaction: either the
 /// send is counted and its write is done, or neither. A slot a concurrent send took first is
 /// picked again. `Ok(Err(kind))`: a change of `changes` was refused (nothing was written).
@@ -78,20 +86,56 @@ pub async fn commit_with_slots(
     budgets: &[(&str, &SendLimit)],
     changes: &[Change],
 ) -> Result<std::result::Result<Vec<Reservation>, ChangeKind>> {
+    take_planned(app, plan_all(app, budgets).await?, changes).await
+}
+
+/// [`commit_with_slots`] with the slots already planned (read) by [`plan_all`].
+pub async fn take_planned(
+    app: &App,
+    mut planned: Vec<Reservation>,
+    changes: &[Change],
+) -> Result<std::result::Result<Vec<Reservation>, ChangeKind>> {
+    let mut changes = changes.to_vec();
     for _ in 0..MAX_RACES {
-        let mut taken = Vec::with_capacity(budgets.len());
-        for (scope, limit) in budgets {
-            taken.push(plan(app, scope, limit).await?);
-        }
-        let mut all: Vec<Change> = taken.iter().map(Reservation::taking).collect();
-        all.extend_from_slice(changes);
+        let mut all: Vec<Change> = planned.iter().map(Reservation::taking).collect();
+        all.extend_from_slice(&changes);
         match app.store.commit(&all).await? {
-            Commit::Done => return Ok(Ok(taken)),
-            Commit::Refused(ChangeKind::TakeLimitSlot) => continue,
+            Commit::Done => return Ok(Ok(planned)),
+            Commit::Refused(ChangeKind::TakeLimitSlot) => {}
+            Commit::Refused(ChangeKind::LimitRoom) => recheck_room(app, &mut changes).await?,
             Commit::Refused(kind) => return Ok(Err(kind)),
+        }
+        let mut again = Vec::with_capacity(planned.len());
+        for r in &planned {
+            again.push(plan(app, &r.scope, &r.limit).await?);
+        }
+        planned = again;
+    }
+    Err(Error::RateLimited { retry_after: 1 })
+}
+
+/// Commits `changes` in one transaction. A [`Change::LimitRoom`] that a concurrent wrong code
+/// made stale is read again and the commit retried; a budget that is now full answers
+/// `rate_limited`.
+pub async fn commit(app: &App, changes: &[Change]) -> Result<Commit> {
+    let mut changes = changes.to_vec();
+    for _ in 0..MAX_RACES {
+        match app.store.commit(&changes).await? {
+            Commit::Refused(ChangeKind::LimitRoom) => recheck_room(app, &mut changes).await?,
+            outcome => return Ok(outcome),
         }
     }
     Err(Error::RateLimited { retry_after: 1 })
+}
+
+/// Reads again each budget a [`Change::LimitRoom`] of `changes` checks.
+async fn recheck_room(app: &App, changes: &mut [Change]) -> Result<()> {
+    for c in changes.iter_mut() {
+        if let Change::LimitRoom { scope, limit, .. } = c {
+            *c = plan(app, scope, limit).await?.room();
+        }
+    }
+    Ok(())
 }
 
 /// Gives a reserved slot back, so a send that failed is not counted.
@@ -99,21 +143,6 @@ pub async fn release(app: &App, r: Reservation) -> Result<()> {
     app.store
         .release_limit_slot(&r.scope, &r.limit, r.slot, r.taken_at, r.previous)
         .await
-}
-
-/// Takes one slot from each budget, or none: if any is full, the ones taken are given back.
-pub async fn reserve_all(app: &App, budgets: &[(&str, &SendLimit)]) -> Result<Vec<Reservation>> {
-    let mut taken = Vec::new();
-    for (scope, limit) in budgets {
-        match reserve(app, scope, limit).await {
-            Ok(r) => taken.push(r),
-            Err(e) => {
-                release_all(app, taken).await;
-                return Err(e);
-            }
-        }
-    }
-    Ok(taken)
 }
 
 /// Gives back every reservation (a failure to do so is logged: the slot lapses on its own).
@@ -136,27 +165,4 @@ pub fn guess_budgets(scope: &str) -> [(&str, &SendLimit); 2] {
         (scope, &crate::rules::WRONG_CODES_PER_HOUR),
         (scope, &crate::rules::WRONG_CODES_PER_DAY),
     ]
-}
-
-/// Answers `rate_limited` (with the wait) unless every budget has a slot free; writes nothing.
-pub async fn ensure_room(app: &App, budgets: &[(&str, &SendLimit)]) -> Result<()> {
-    for (scope, limit) in budgets {
-        plan(app, scope, limit).await?;
-    }
-    Ok(())
-}
-
-/// Takes one guess from the account's wrong-code budget (hour and day), or answers
-/// `rate_limited` with the wait. Give it back with [`release_all`] when the code was right or
-/// was never checked.
-pub async fn take_guess(app: &App, user: &crate::types::UserId) -> Result<Vec<Reservation>> {
-    let scope = user_scope(user);
-    reserve_all(
-        app,
-        &[
-            (&scope, &crate::rules::WRONG_CODES_PER_HOUR),
-            (&scope, &crate::rules::WRONG_CODES_PER_DAY),
-        ],
-    )
-    .await
 }

@@ -7,7 +7,7 @@ use crate::challenge::{self, code_hash};
 use crate::crypto::{ct_eq, random_code, DataKeys};
 use crate::devices;
 use crate::error::{Error, Result};
-use crate::events::{notify, record, Action, SecurityEvent};
+use crate::events::{notify, Action, SecurityEvent};
 use crate::factors;
 use crate::identity::Caller;
 use crate::limits;
@@ -15,7 +15,7 @@ pub use crate::model::Method;
 use crate::model::{
     Challenge, ChallengeStatus, Channel, Credential, Factor, FactorKind, FactorStatus, Purpose,
 };
-use crate::model::{Change, ChangeKind, Commit, RememberPolicy};
+use crate::model::{Change, ChangeKind, Commit, LoginGuard, RememberPolicy};
 use crate::phone::{LineKind, PhoneNumber};
 use crate::phones;
 use crate::recovery::{self, RecoveryCode};
@@ -58,7 +58,8 @@ pub struct Approved {
 #[derive(Debug)]
 pub struct Proof {
     pub method: Method,
-    /// The challenge is consumed first; then the app step, the recovery code's swap, the
+    /// The challenge is consumed first (with the checks that it and the account had a guess
+    /// left); then the app step, the recovery code's swap, the
     /// failure count's reset, and the recovery code's event.
     pub changes: Vec<Change>,
     /// The recovery code that replaces the one presented, once `changes` are committed.
@@ -76,7 +77,7 @@ impl Proof {
     pub async fn commit(&self, app: &App, more: Vec<Change>) -> Result<Option<ChangeKind>> {
         let mut all = self.changes.clone();
         all.extend(more);
-        match app.store.commit(&all).await {
+        match limits::commit(app, &all).await {
             Ok(Commit::Done) => Ok(None),
             Ok(Commit::Refused(ChangeKind::ConsumeChallenge)) => Err(Error::Expired(
                 "this login challenge was already used".into(),
@@ -201,17 +202,19 @@ pub async fn start(
         .filter(|m| methods.contains(m))
         .unwrap_or(first);
     let scope = limits::user_scope(&caller.user);
-    let slot = limits::reserve(app, &scope, &LOGIN_CHALLENGES).await?;
     let c = Challenge {
         methods: methods.clone(),
         ..challenge::open(&caller.user, Purpose::Login, app.clock.now())
     };
     let id = c.id.clone();
-    if let Err(e) = app.store.put_challenge(&c).await {
-        // No challenge was opened: it does not count.
-        limits::release_all(app, vec![slot]).await;
-        return Err(e);
-    }
+    // The challenge counts in the transaction that opens it.
+    limits::commit_with_slots(
+        app,
+        &[(&scope, &LOGIN_CHALLENGES)],
+        &[Change::PutChallenge(c)],
+    )
+    .await?
+    .map_err(|_| Error::Internal("challenge id collision".into()))?;
     Ok(LoginStart::Pending {
         challenge_id: id,
         methods,
@@ -286,29 +289,52 @@ pub async fn send(
     Ok(number.masked())
 }
 
-/// Refuses when the account's second step is locked.
-pub(crate) async fn ensure_unlocked(app: &App, caller: &Caller) -> Result<()> {
-    if app.store.login_locked_at(&caller.user).await?.is_some() {
+/// Refuses when the account's second step is locked; otherwise the guard as read, for
+/// [`failure`].
+pub(crate) async fn ensure_unlocked(app: &App, caller: &Caller) -> Result<LoginGuard> {
+    let guard = app.store.login_guard(&caller.user).await?;
+    if guard.locked_at.is_some() {
         return Err(Error::TooManyAttempts(
             "two-factor sign-in is locked after too many wrong codes; an administrator can reset it"
                 .into(),
         ));
     }
-    Ok(())
+    Ok(guard)
 }
 
-/// Counts a wrong factor code against the account; the 100th in a row locks it (event and
-/// email). Login, phone, app and recovery-code step-ups all count here.
-pub(crate) async fn record_failure(app: &App, caller: &Caller) -> Result<()> {
-    let n = app.store.record_login_failure(&caller.user).await?;
-    if n >= LOCKOUT_AFTER_FAILURES && app.store.lock_login(&caller.user, app.clock.now()).await? {
-        crate::metrics::count(crate::metrics::Metric::Lockout);
+/// A wrong factor code's writes against the account, to commit in the transaction that counts
+/// the wrong code: one more consecutive failure, and with the 100th in a row the lock and its
+/// event. Login, phone, app and recovery-code step-ups all count here. Two wrong codes that
+/// land at once both count, and the lock then comes with the next one.
+pub(crate) struct Failure {
+    pub changes: Vec<Change>,
+    event: Option<SecurityEvent>,
+}
+
+/// The writes of one more wrong code, for an account whose guard read `guard`.
+pub(crate) fn failure(app: &App, caller: &Caller, guard: LoginGuard) -> Failure {
+    let n = guard.failures.saturating_add(1);
+    let lock = n >= LOCKOUT_AFTER_FAILURES;
+    let mut changes = vec![Change::CountLoginFailure {
+        user: caller.user.clone(),
+        lock_at: lock.then(|| app.clock.now()),
+    }];
+    let event = lock.then(|| {
         let event = SecurityEvent::by_caller(app, caller, Action::LoginLocked, n.to_string());
-        if let Commit::Refused(_) = record(app, vec![], &event, caller.email.as_ref()).await? {
-            tracing::error!("lockout event id collision");
+        changes.push(Change::PutEvent(event.clone()));
+        event
+    });
+    Failure { changes, event }
+}
+
+impl Failure {
+    /// After the failure was committed: the lockout's count and email, if it locked.
+    pub(crate) async fn after(self, app: &App, caller: &Caller) {
+        if let Some(event) = self.event {
+            crate::metrics::count(crate::metrics::Metric::Lockout);
+            notify(app, caller.email.as_ref(), &event).await;
         }
     }
-    Ok(())
 }
 
 /// Verifies the second step with `method` and issues the assertion. The assertion is signed
@@ -369,7 +395,7 @@ pub async fn pass(
         }
         Method::RecoveryCode => Presented::Recovery(RecoveryCode::parse(code)?),
     };
-    ensure_unlocked(app, caller).await?;
+    let guard = ensure_unlocked(app, caller).await?;
     let now = app.clock.now();
     let seen = app
         .store
@@ -394,12 +420,13 @@ pub async fn pass(
     // Nothing is written before the code is compared: a right code writes only its use (with
     // what it unlocks, in the caller's commit); a wrong one its guess and its try, together.
     // An account out of guesses is refused before the compare, right code or not.
-    challenge::ensure_guessable(app, &seen).await?;
-    if let Some((changes, next)) = check(app, caller, &seen, &presented).await? {
-        return Ok(proof(app, caller, seen, method, changes, next));
+    let guess = challenge::guess_on(app, seen).await?;
+    if let Some((changes, next)) = check(app, caller, &guess.challenge, &presented).await? {
+        return Ok(proof(app, caller, guess, method, changes, next));
     }
-    let wrong = challenge::count_wrong(app, seen).await?;
-    record_failure(app, caller).await?;
+    let failure = failure(app, caller, guard);
+    let wrong = guess.count_wrong(app, &failure.changes).await?;
+    failure.after(app, caller).await;
     Err(wrong)
 }
 
@@ -408,12 +435,12 @@ pub async fn pass(
 fn proof(
     app: &App,
     caller: &Caller,
-    c: Challenge,
+    guess: challenge::Guess,
     method: Method,
     found: Vec<Change>,
     new_recovery_code: Option<RecoveryCode>,
 ) -> Proof {
-    let mut changes = vec![challenge::consume(&c)];
+    let mut changes = guess.consume();
     changes.extend(found);
     changes.push(Change::ResetLoginFailures {
         user: caller.user.clone(),
@@ -428,7 +455,7 @@ fn proof(
         changes,
         new_recovery_code,
         recovery_event,
-        challenge: c,
+        challenge: guess.challenge,
     }
 }
 

@@ -101,17 +101,6 @@ fn send_budgets(scopes: &[String; 2]) -> [(&str, &crate::rules::SendLimit); 3] {
     ]
 }
 
-/// Takes a send from the user's, the number's hourly and the number's daily budgets: all or
-/// none.
-pub(crate) async fn reserve_sends(
-    app: &App,
-    user: &UserId,
-    phone: &PhoneNumber,
-) -> Result<Vec<Reservation>> {
-    let scopes = send_scopes(app.keys().await?, user, phone);
-    limits::reserve_all(app, &send_budgets(&scopes)).await
-}
-
 /// Commits `changes` together with a send from each of the phone budgets, in one
 /// transaction (see [`limits::commit_with_slots`]).
 pub(crate) async fn commit_with_sends(
@@ -252,7 +241,6 @@ pub async fn resend(
         .code_hash
         .clone()
         .ok_or_else(|| Error::Internal("pending phone without a code".into()))?;
-    let taken = reserve_sends(app, &caller.user, &phone).await?;
     let code = random_code(app.config.code_length);
     let new = PhoneCode {
         hash: code_hash(keys, id, &code),
@@ -260,16 +248,18 @@ pub async fn resend(
         expires_at: now + CODE_TTL_SECS,
         now,
     };
-    if !app
-        .store
-        .set_phone_code(&caller.user, id, &new, &old)
+    // The sends are counted in the transaction that sets the new code.
+    let set = Change::SetPhoneCode {
+        user: caller.user.clone(),
+        id: id.clone(),
+        code: new.clone(),
+        expect: old.clone(),
+    };
+    let taken = commit_with_sends(app, &caller.user, &phone, &[set])
         .await?
-    {
-        limits::release_all(app, taken).await;
-        return Err(Error::Conflict(
-            "the enrollment changed at the same time; try again".into(),
-        ));
-    }
+        .map_err(|_| {
+            Error::Conflict("the enrollment changed at the same time; try again".into())
+        })?;
     if let Err(e) = deliver(app, &phone, channel, &code).await {
         // The provider may have the message (it timed out): keep the code and the count, so
         // a text that arrives still works and is counted.
@@ -282,11 +272,13 @@ pub async fn resend(
             expires_at: f.expires_at.unwrap_or(now),
             now,
         };
-        if let Err(u) = app
-            .store
-            .set_phone_code(&caller.user, id, &back, &new.hash)
-            .await
-        {
+        let undo = [Change::SetPhoneCode {
+            user: caller.user.clone(),
+            id: id.clone(),
+            code: back,
+            expect: new.hash,
+        }];
+        if let Err(u) = app.store.commit(&undo).await {
             tracing::error!(error = %u, "could not restore the previous phone code");
         }
         limits::release_all(app, taken).await;
@@ -310,13 +302,13 @@ pub async fn verify(
 ) -> Result<Activated> {
     crate::metrics::verification(async {
         let keys = app.keys().await?;
-        let f = factors::count_pending_try(app, &caller.user, id, FactorKind::Phone).await?;
+        let f = factors::triable(app, &caller.user, id, FactorKind::Phone).await?;
         let expected = phone_of(&f)?
             .code_hash
             .as_deref()
             .ok_or_else(|| Error::Internal("pending phone without a code".into()))?;
         if !ct_eq(&code_hash(keys, id, code.as_str()), expected) {
-            return Err(factors::wrong_code(&f));
+            return Err(factors::count_wrong_try(app, &f).await?);
         }
         let new_masked = masked(keys, &f)?;
         let old = app

@@ -8,7 +8,7 @@ use crate::clock::UnixTime;
 use crate::error::Result;
 use crate::events::EventCursor;
 use crate::model::{
-    Attempt, Challenge, Change, Channel, Commit, Device, EventPage, Factor, PhoneCode, Profile,
+    Attempt, Challenge, Change, Channel, Commit, Device, EventPage, Factor, LoginGuard, Profile,
     Purpose, RecoveryRecord, ResetMarker, SelfReset, Settings, StepUpLevel,
 };
 use crate::phone::PhoneNumber;
@@ -24,15 +24,6 @@ pub trait Store: Send + Sync {
 
     /// The slots of a sliding-window limiter (`None` for a slot never taken).
     async fn limit_slots(&self, scope: &str, limit: &SendLimit) -> Result<Vec<Option<i64>>>;
-    /// Takes `slot` at `now` if it still holds `seen`; `false` when a concurrent writer took it.
-    async fn take_limit_slot(
-        &self,
-        scope: &str,
-        limit: &SendLimit,
-        slot: usize,
-        seen: Option<i64>,
-        now: UnixTime,
-    ) -> Result<bool>;
     /// Gives a slot back (sets it to `restore`) if it still holds `taken_at`.
     async fn release_limit_slot(
         &self,
@@ -89,12 +80,8 @@ pub trait Store: Send + Sync {
         now: UnixTime,
     ) -> Result<Attempt<Factor>>;
     async fn get_recovery(&self, user: &UserId) -> Result<Option<RecoveryRecord>>;
-    /// Counts one more consecutive wrong second-step code for the account; the new count.
-    async fn record_login_failure(&self, user: &UserId) -> Result<u32>;
-    /// Locks the account's second step; `false` if it was already locked.
-    async fn lock_login(&self, user: &UserId, now: UnixTime) -> Result<bool>;
-    /// When the account's second step was locked, if it is.
-    async fn login_locked_at(&self, user: &UserId) -> Result<Option<UnixTime>>;
+    /// The account's consecutive wrong second-step codes and its lock (a fresh guard if none).
+    async fn login_guard(&self, user: &UserId) -> Result<LoginGuard>;
     /// The user's last seen membership, if any.
     async fn get_profile(&self, user: &UserId) -> Result<Option<Profile>>;
     /// Records what the user's latest token said about them.
@@ -125,15 +112,6 @@ pub trait Store: Send + Sync {
         limit: usize,
         before: Option<&EventCursor>,
     ) -> Result<EventPage>;
-    /// Sets a new code on a pending phone factor that is still open (unexpired, tries left),
-    /// only if its current code hash is `expect`: `false` otherwise.
-    async fn set_phone_code(
-        &self,
-        user: &UserId,
-        id: &FactorId,
-        code: &PhoneCode,
-        expect: &[u8],
-    ) -> Result<bool>;
 }
 
 /// Sends text messages.

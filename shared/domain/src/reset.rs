@@ -69,7 +69,7 @@ pub async fn wipe(app: &App, user: &UserId, by: &str, now: UnixTime) -> Result<W
             token_hash,
         });
     }
-    let locked = store.login_locked_at(user).await?.is_some();
+    let locked = store.login_guard(user).await?.locked_at.is_some();
     let removed_anything = !changes.is_empty() || locked;
     changes.push(Change::DeleteLoginGuard { user: user.clone() });
     // The guessing budget starts afresh too: whoever reset the account vouched for the person

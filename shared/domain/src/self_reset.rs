@@ -74,7 +74,7 @@ pub async fn confirm(
 ) -> Result<UnixTime> {
     crate::metrics::verification(async {
         ensure_eligible(caller)?;
-        let c = challenge::check(app, &caller.user, Purpose::SelfReset, id, code).await?;
+        let guess = challenge::check(app, &caller.user, Purpose::SelfReset, id, code).await?;
         let now = app.clock.now();
         let completes_at = now + app.config.self_reset_wait_secs;
         let event = SecurityEvent::by_caller(
@@ -84,8 +84,8 @@ pub async fn confirm(
             rfc3339(completes_at),
         );
         // The code is used up in the same write that starts the wait.
-        let changes = [
-            challenge::consume(&c),
+        let mut changes = guess.consume();
+        changes.extend([
             Change::PutSelfReset(SelfReset {
                 user: caller.user.clone(),
                 request_id: id.clone(),
@@ -94,8 +94,8 @@ pub async fn confirm(
                 completes_at,
             }),
             Change::PutEvent(event.clone()),
-        ];
-        let outcome = match app.store.commit(&changes).await {
+        ]);
+        let outcome = match crate::limits::commit(app, &changes).await {
             Ok(Commit::Done) => {
                 notify(app, caller.email.as_ref(), &event).await;
                 return Ok(completes_at);

@@ -13,9 +13,7 @@ use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::limits;
-use crate::model::{
-    Challenge, Change, ChangeKind, Channel, Commit, FactorKind, Method, Purpose, StepUpLevel,
-};
+use crate::model::{Change, ChangeKind, Channel, Commit, FactorKind, Method, Purpose, StepUpLevel};
 use crate::phones;
 use crate::recovery::RecoveryCode;
 use crate::rules::{CODE_TTL_SECS, STEP_UP_EMAIL_SENDS, STEP_UP_TOKENS, STEP_UP_TOKEN_TTL_SECS};
@@ -56,8 +54,8 @@ pub async fn verify_email(
     code: &OtpCode,
 ) -> Result<IssuedStepUp> {
     crate::metrics::verification(async {
-        let c = challenge::check(app, user, Purpose::StepUpEmail, id, code).await?;
-        grant_for_challenge(app, &c, StepUpLevel::Email, vec![]).await
+        let guess = challenge::check(app, user, Purpose::StepUpEmail, id, code).await?;
+        grant_for_challenge(app, &guess, StepUpLevel::Email, vec![]).await
     })
     .await
 }
@@ -67,13 +65,14 @@ pub async fn verify_email(
 /// usable).
 pub(crate) async fn grant_for_challenge(
     app: &App,
-    c: &Challenge,
+    guess: &challenge::Guess,
     level: StepUpLevel,
     more: Vec<Change>,
 ) -> Result<IssuedStepUp> {
-    let mut proof = vec![challenge::consume(c)];
+    let mut proof = guess.consume();
     proof.extend(more);
-    grant(app, &c.user, level, proof, |_| challenge::already_used()).await
+    let user = &guess.challenge.user;
+    grant(app, user, level, proof, |_| challenge::already_used()).await
 }
 
 fn token_hash(app_keys: &crate::crypto::DataKeys, user: &UserId, token: &OpaqueToken) -> String {
@@ -272,14 +271,14 @@ pub async fn verify_phone(
 ) -> Result<IssuedStepUp> {
     crate::metrics::verification(async {
         let keys = app.keys().await?;
-        crate::login::ensure_unlocked(app, caller).await?;
+        let guard = crate::login::ensure_unlocked(app, caller).await?;
         // Compared before anything is written (see `challenge::check`).
-        let c = challenge::guessable(app, &caller.user, Purpose::StepUpPhone, id).await?;
+        let guess = challenge::guessable(app, &caller.user, Purpose::StepUpPhone, id).await?;
         let phone = crate::factors::active(app, &caller.user, FactorKind::Phone)
             .await?
             .into_iter()
             .next();
-        let right = match (&phone, c.code_hash.as_deref()) {
+        let right = match (&phone, guess.challenge.code_hash.as_deref()) {
             (Some(p), Some(expected)) => {
                 ct_eq(&phone_code_hash(keys, id, &p.id, code.as_str()), expected)
             }
@@ -290,11 +289,12 @@ pub async fn verify_phone(
                 let reset = Change::ResetLoginFailures {
                     user: caller.user.clone(),
                 };
-                grant_for_challenge(app, &c, StepUpLevel::Factor, vec![reset]).await
+                grant_for_challenge(app, &guess, StepUpLevel::Factor, vec![reset]).await
             }
             false => {
-                let wrong = challenge::count_wrong(app, c).await?;
-                crate::login::record_failure(app, caller).await?;
+                let failure = crate::login::failure(app, caller, guard);
+                let wrong = guess.count_wrong(app, &failure.changes).await?;
+                failure.after(app, caller).await;
                 Err(wrong)
             }
         }
@@ -304,44 +304,46 @@ pub async fn verify_phone(
 
 /// Step-up with the recovery code (for someone who lost their phone): accepted once, it is
 /// swapped for a new one in the same write that stores the `factor` token, and the new code is
-/// returned to be shown. Wrong codes use the guessing budget and count toward the lock.
+/// returned to be shown. Compared before anything is written; wrong codes use the guessing
+/// budget and count toward the lock, in one transaction.
 pub async fn with_recovery_code(
     app: &App,
     caller: &Caller,
     code: &RecoveryCode,
 ) -> Result<(IssuedStepUp, RecoveryCode)> {
     crate::metrics::verification(async {
-        crate::login::ensure_unlocked(app, caller).await?;
-        let guess = limits::take_guess(app, &caller.user).await?;
-        let remaining = guess.iter().map(|r| r.remaining).min().unwrap_or(0) as u32;
+        let guard = crate::login::ensure_unlocked(app, caller).await?;
+        let scope = limits::user_scope(&caller.user);
+        let budgets = limits::plan_all(app, &limits::guess_budgets(&scope)).await?;
+        let remaining = budgets.iter().map(|r| r.remaining).min().unwrap_or(0) as u32;
         let refused = move |_: ChangeKind| Error::InvalidCode {
             attempts_remaining: remaining,
         };
-        let (swap, next) = match crate::recovery::matching(app, &caller.user, code).await {
-            Ok(Some(found)) => found,
-            Ok(None) => {
-                crate::login::record_failure(app, caller).await?;
-                return Err(refused(ChangeKind::SwapRecovery));
+        let Some((swap, next)) = crate::recovery::matching(app, &caller.user, code).await? else {
+            let failure = crate::login::failure(app, caller, guard);
+            if let Err(kind) = limits::take_planned(app, budgets, &failure.changes).await? {
+                return Err(Error::Internal(format!(
+                    "a wrong code's count was refused: {kind:?}"
+                )));
             }
-            Err(e) => {
-                limits::release_all(app, guess).await;
-                return Err(e);
-            }
+            failure.after(app, caller).await;
+            return Err(refused(ChangeKind::SwapRecovery));
         };
-        limits::release_all(app, guess).await;
         let event = SecurityEvent::by_caller(
             app,
             caller,
             Action::RecoveryCodeUsed,
             "to step up; a new one was issued",
         );
-        let proof = vec![
+        let mut proof = vec![
             swap,
             Change::ResetLoginFailures {
                 user: caller.user.clone(),
             },
             Change::PutEvent(event.clone()),
         ];
+        // Only while the account still has a guess left (see `challenge::Guess::consume`).
+        proof.extend(budgets.iter().map(limits::Reservation::room));
         let issued = grant(app, &caller.user, StepUpLevel::Factor, proof, refused).await?;
         notify(app, caller.email.as_ref(), &event).await;
         Ok((issued, next))

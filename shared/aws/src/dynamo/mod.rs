@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
@@ -24,8 +24,8 @@ use mfa_domain::error::{Error, Result};
 use mfa_domain::events::EventCursor;
 use mfa_domain::model::{
     Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor,
-    PhoneCode, Profile, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus, Settings,
-    StepUpLevel,
+    LoginGuard, Profile, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus,
+    Settings, StepUpLevel,
 };
 use mfa_domain::ports::Store;
 use mfa_domain::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
@@ -44,6 +44,10 @@ const CHALLENGE_OPEN: &str = "#status = :open AND expires_at > :now AND attempts
 const CODE_IS: &str = "code_hash = :expect";
 const NO_CODE: &str = "attribute_not_exists(code_hash)";
 const COUNT_TRY: &str = "ADD attempts :one";
+const SET_PHONE_CODE: &str =
+    "SET code_hash = :new, channel = :channel, expires_at = :expires, #ttl = :ttl";
+const PHONE_CODE_IS: &str =
+    "#status = :pending AND expires_at > :now AND attempts < max_attempts AND code_hash = :expect";
 const TRY_LEFT: &str =
     "attribute_exists(pk) AND #status = :open AND attempts < max_attempts AND expires_at > :now";
 
@@ -221,7 +225,7 @@ impl DynamoStore {
             Change::ConsumeChallenge { user, purpose, id } => {
                 let u = update(key(user_pk(user), challenge_sk(*purpose, id)))
                     .update_expression("SET #status = :used")
-                    .condition_expression("#status = :open")
+                    .condition_expression("#status = :open AND attempts < max_attempts")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":used", s("used"))
                     .expression_attribute_values(":open", s("open"));
@@ -269,6 +273,21 @@ impl DynamoStore {
                     .expression_attribute_values(":type", s("login_guard"));
                 updated(u)
             }
+            Change::CountLoginFailure { user, lock_at } => {
+                let u = update(key(user_pk(user), LOGIN_GUARD_SK.into()))
+                    .expression_attribute_names("#type", "type")
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":type", s("login_guard"));
+                updated(match lock_at {
+                    None => u.update_expression("ADD consecutive_failures :one SET #type = :type"),
+                    Some(at) => u
+                        .update_expression(
+                            "ADD consecutive_failures :one \
+                             SET #type = :type, locked_at = if_not_exists(locked_at, :at)",
+                        )
+                        .expression_attribute_values(":at", n(*at)),
+                })
+            }
             Change::DeleteLoginGuard { user } => delete(key(user_pk(user), LOGIN_GUARD_SK.into())),
             Change::DeleteLimit { scope, limit } => {
                 delete(key(scope.clone(), format!("LIMIT#{}", limit.name)))
@@ -297,6 +316,26 @@ impl DynamoStore {
                         .condition_expression(SLOT_SEEN)
                         .expression_attribute_values(":seen", n(*v)),
                 })
+            }
+            Change::LimitRoom {
+                scope,
+                limit,
+                slot,
+                seen,
+            } => {
+                let c = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(scope.clone(), format!("LIMIT#{}", limit.name))))
+                    .expression_attribute_names("#slot", format!("s{slot}"));
+                let c = match seen {
+                    None => c.condition_expression(SLOT_FREE),
+                    Some(v) => c
+                        .condition_expression(SLOT_SEEN)
+                        .expression_attribute_values(":seen", n(*v)),
+                };
+                Ok(TransactWriteItem::builder()
+                    .condition_check(build(c.build())?)
+                    .build())
             }
             Change::PutChallenge(c) => put(challenge_item(c), Some("attribute_not_exists(pk)")),
             Change::CountAttempt {
@@ -415,6 +454,26 @@ impl DynamoStore {
                     .delete(build(d.build())?)
                     .build())
             }
+            Change::SetPhoneCode {
+                user,
+                id,
+                code,
+                expect,
+            } => {
+                let u = update(key(user_pk(user), factor_sk(id)))
+                    .update_expression(SET_PHONE_CODE)
+                    .condition_expression(PHONE_CODE_IS)
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":new", b(&code.hash))
+                    .expression_attribute_values(":channel", s(code.channel.as_str()))
+                    .expression_attribute_values(":expires", n(code.expires_at))
+                    .expression_attribute_values(":ttl", n(code.expires_at + TTL_GRACE_SECS))
+                    .expression_attribute_values(":pending", s("pending"))
+                    .expression_attribute_values(":now", n(code.now))
+                    .expression_attribute_values(":expect", b(expect));
+                updated(u)
+            }
             Change::ActivateFactor {
                 user,
                 id,
@@ -442,7 +501,7 @@ impl DynamoStore {
                         "SET #status = :active, activated_at = :now{set} REMOVE expires_at, #ttl"
                     ))
                     .condition_expression(format!(
-                        "#status = :pending AND expires_at > :now{cond}"
+                        "#status = :pending AND expires_at > :now AND attempts < max_attempts{cond}"
                     ));
                 updated(u)
             }
@@ -513,35 +572,6 @@ impl Store for DynamoStore {
         Ok((0..limit.max)
             .map(|i| get_n(&item, &format!("s{i}")).ok())
             .collect())
-    }
-
-    async fn take_limit_slot(
-        &self,
-        scope: &str,
-        limit: &SendLimit,
-        slot: usize,
-        seen: Option<i64>,
-        now: UnixTime,
-    ) -> Result<bool> {
-        let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(scope.into(), format!("LIMIT#{}", limit.name))))
-            .update_expression(TAKE_SLOT)
-            .expression_attribute_names("#slot", format!("s{slot}"))
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_names("#type", "type")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":type", s("send_limit"))
-            .expression_attribute_values(":ttl", n(now + limit.window_secs + TTL_GRACE_SECS));
-        let req = match seen {
-            None => req.condition_expression(SLOT_FREE),
-            Some(v) => req
-                .condition_expression(SLOT_SEEN)
-                .expression_attribute_values(":seen", n(v)),
-        };
-        applied(req.send().await)
     }
 
     async fn release_limit_slot(
@@ -728,70 +758,6 @@ impl Store for DynamoStore {
             .transpose()
     }
 
-    async fn set_phone_code(
-        &self,
-        user: &UserId,
-        id: &FactorId,
-        code: &PhoneCode,
-        expect: &[u8],
-    ) -> Result<bool> {
-        applied(
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(user_pk(user), factor_sk(id))))
-                .update_expression(
-                    "SET code_hash = :new, channel = :channel, expires_at = :expires, #ttl = :ttl",
-                )
-                .condition_expression(
-                    "#status = :pending AND expires_at > :now AND attempts < max_attempts AND code_hash = :expect",
-                )
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":new", b(&code.hash))
-                .expression_attribute_values(":channel", s(code.channel.as_str()))
-                .expression_attribute_values(":expires", n(code.expires_at))
-                .expression_attribute_values(":ttl", n(code.expires_at + TTL_GRACE_SECS))
-                .expression_attribute_values(":pending", s("pending"))
-                .expression_attribute_values(":now", n(code.now))
-                .expression_attribute_values(":expect", b(expect))
-                .send()
-                .await,
-        )
-    }
-
-    async fn record_login_failure(&self, user: &UserId) -> Result<u32> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(user), LOGIN_GUARD_SK.into())))
-            .update_expression("ADD consecutive_failures :one SET #type = :type")
-            .expression_attribute_names("#type", "type")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":type", s("login_guard"))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| dependency("dynamodb", e))?;
-        let item = out.attributes.unwrap_or_default();
-        Ok(get_n(&item, "consecutive_failures")? as u32)
-    }
-
-    async fn lock_login(&self, user: &UserId, now: UnixTime) -> Result<bool> {
-        applied(
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(user_pk(user), LOGIN_GUARD_SK.into())))
-                .update_expression("SET locked_at = :now")
-                .condition_expression("attribute_not_exists(locked_at)")
-                .expression_attribute_values(":now", n(now))
-                .send()
-                .await,
-        )
-    }
-
     async fn get_profile(&self, user: &UserId) -> Result<Option<Profile>> {
         self.get(key(user_pk(user), PROFILE_SK.into()))
             .await?
@@ -953,11 +919,15 @@ impl Store for DynamoStore {
         Ok(EventPage { events, next })
     }
 
-    async fn login_locked_at(&self, user: &UserId) -> Result<Option<UnixTime>> {
+    async fn login_guard(&self, user: &UserId) -> Result<LoginGuard> {
         Ok(self
             .get(key(user_pk(user), LOGIN_GUARD_SK.into()))
             .await?
-            .and_then(|i| get_n(&i, "locked_at").ok()))
+            .map(|i| LoginGuard {
+                failures: get_n(&i, "consecutive_failures").unwrap_or(0) as u32,
+                locked_at: get_n(&i, "locked_at").ok(),
+            })
+            .unwrap_or_default())
     }
 }
 

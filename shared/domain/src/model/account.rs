@@ -135,3 +135,10 @@ pub struct EventPage {
     pub events: Vec<SecurityEvent>,
     pub next: Option<EventCursor>,
 }
+
+/// The guard of an account's second step: consecutive wrong codes, and when it was locked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginGuard {
+    pub failures: u32,
+    pub locked_at: Option<UnixTime>,
+}

@@ -65,7 +65,8 @@ pub enum Change {
         level: StepUpLevel,
         expires_at: UnixTime,
     },
-    /// Marks an open challenge used; refused if it is not open (a concurrent request won).
+    /// Marks an open challenge used; refused unless it is still open with a try left (a
+    /// concurrent request used it, or concurrent wrong codes used its last try).
     ConsumeChallenge {
         user: UserId,
         purpose: Purpose,
@@ -88,6 +89,12 @@ pub enum Change {
     ConsumeRecovery { user: UserId, old_hash: Vec<u8> },
     /// A correct second-step code: the consecutive-failure count starts again.
     ResetLoginFailures { user: UserId },
+    /// A wrong second-step code: one more consecutive failure; with `lock_at`, the account's
+    /// second step is locked from then (if it is not already).
+    CountLoginFailure {
+        user: UserId,
+        lock_at: Option<UnixTime>,
+    },
     /// Clears the consecutive-failure count and the lock of the account's second step.
     DeleteLoginGuard { user: UserId },
     /// Forgets a sliding-window limiter of `scope` (its slots start empty again).
@@ -101,6 +108,16 @@ pub enum Change {
         slot: usize,
         seen: Option<i64>,
         now: UnixTime,
+    },
+    /// Writes nothing; refused unless `slot` of a limiter still holds `seen`, that is, the
+    /// budget still has room as it was read. Committed with a right code for every budget a
+    /// wrong one would have used, so concurrent wrong codes cannot get more codes compared
+    /// than the budget allows.
+    LimitRoom {
+        scope: String,
+        limit: SendLimit,
+        slot: usize,
+        seen: Option<i64>,
     },
     /// A new challenge (refused if the id exists).
     PutChallenge(super::Challenge),
@@ -121,6 +138,14 @@ pub enum Change {
         code: Option<(Vec<u8>, Channel)>,
         expect: Option<Vec<u8>>,
         now: UnixTime,
+    },
+    /// Replaces a pending phone's code; refused unless its code is still `expect` and it is
+    /// pending, unexpired at `code.now` and has a try left.
+    SetPhoneCode {
+        user: UserId,
+        id: FactorId,
+        code: super::PhoneCode,
+        expect: Vec<u8>,
     },
     /// Records that the user must enroll again.
     PutResetMarker { user: UserId, marker: ResetMarker },
@@ -160,12 +185,15 @@ pub enum ChangeKind {
     SwapRecovery,
     ConsumeRecovery,
     ResetLoginFailures,
+    CountLoginFailure,
     DeleteLoginGuard,
     DeleteLimit,
     TakeLimitSlot,
+    LimitRoom,
     PutChallenge,
     CountAttempt,
     SetChallengeCode,
+    SetPhoneCode,
     PutResetMarker,
     DeleteResetMarker,
     PutSelfReset,
@@ -195,12 +223,15 @@ impl Change {
             Change::SwapRecovery { .. } => ChangeKind::SwapRecovery,
             Change::ConsumeRecovery { .. } => ChangeKind::ConsumeRecovery,
             Change::ResetLoginFailures { .. } => ChangeKind::ResetLoginFailures,
+            Change::CountLoginFailure { .. } => ChangeKind::CountLoginFailure,
             Change::DeleteLoginGuard { .. } => ChangeKind::DeleteLoginGuard,
             Change::DeleteLimit { .. } => ChangeKind::DeleteLimit,
             Change::TakeLimitSlot { .. } => ChangeKind::TakeLimitSlot,
+            Change::LimitRoom { .. } => ChangeKind::LimitRoom,
             Change::CountAttempt { .. } => ChangeKind::CountAttempt,
             Change::PutChallenge(_) => ChangeKind::PutChallenge,
             Change::SetChallengeCode { .. } => ChangeKind::SetChallengeCode,
+            Change::SetPhoneCode { .. } => ChangeKind::SetPhoneCode,
             Change::PutResetMarker { .. } => ChangeKind::PutResetMarker,
             Change::DeleteResetMarker { .. } => ChangeKind::DeleteResetMarker,
             Change::PutSelfReset { .. } => ChangeKind::PutSelfReset,
