@@ -17,6 +17,23 @@ if ! out="$(cd "$root/infra" && SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DE
 fi
 echo "[lint] sam validate --lint: template.yaml is a valid SAM template"
 
+# What `sam build` needs of each function (infra/build.sh runs it): BuildMethod
+# rust-cargolambda, and a CodeUri that is a crate of this workspace.
+bad="$(awk -v root="$root" '
+  /^  [A-Za-z]+Function:$/ { fn = $1; method = 0 }
+  fn && /BuildMethod: rust-cargolambda/ { method = 1 }
+  fn && /CodeUri:/ {
+    dir = root "/infra/" $2
+    if (!method) print fn " has no BuildMethod rust-cargolambda"
+    if (system("test -f \"" dir "/Cargo.toml\"") != 0) print fn " CodeUri " $2 " is not a crate"
+    fn = ""
+  }' "$template")"
+if [ -n "$bad" ]; then
+  echo "[lint] template functions sam build cannot build: $bad" >&2
+  exit 1
+fi
+echo "[lint] every function builds with sam build (rust-cargolambda, CodeUri a workspace crate)"
+
 unjustified="$(awk '/- id: CKV_/ { id = $3; getline; if ($1 != "comment:" || NF < 3) print id }' "$template")"
 if [ -n "$unjustified" ]; then
   echo "[lint] checkov skips without a reason: $unjustified" >&2
