@@ -715,15 +715,20 @@ pub async fn enroll_app_at(
     assert_eq!(r.status, 201, "{:?}", r.body);
     let uri = decode_qr_png(r.body["qr_png_base64"].as_str().unwrap());
     let id = r.body["factor_id"].as_str().unwrap().to_owned();
+    // The previous step's code (an app a little behind): the current and next steps stay free
+    // for the test's own step-ups and logins. It is two steps old if a step begins between
+    // here and the gateway's check, so it is not taken in a step's last seconds.
+    while (unix_now() as i64 + offset).rem_euclid(30) >= 26 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let code = app_code(&uri, (unix_now() as i64 + offset - 30) as u64);
     let confirm = api
         .send(
             "POST",
             &format!("/v1/factors/totp/{id}/verify"),
             user,
             None,
-            // The previous step's code (an app a little behind): the current and next steps
-            // stay free for the test's own step-ups and logins.
-            Some(json!({ "code": app_code(&uri, (unix_now() as i64 + offset - 30) as u64) })),
+            Some(json!({ "code": code })),
             &[],
         )
         .await;
