@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextMut;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -235,9 +236,65 @@ impl Intercept for StopAtCall {
     }
 }
 
+/// Counts the AWS requests the gateway sends, per service (the signing name in the request's
+/// credential scope: `dynamodb`, `kms`, `ses`, `sns`...), every attempt of a retry included:
+/// the round trips a flow costs. Clones share the counts.
+#[derive(Debug, Clone, Default)]
+pub struct CountCalls {
+    counts: Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
+}
+
+impl CountCalls {
+    /// The requests sent so far, per service.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The service a signed request is for, from `Credential=AKID/date/region/service/aws4_request`.
+    fn service_of(authorization: &str) -> Option<&str> {
+        let scope = authorization.split("Credential=").nth(1)?;
+        let scope = scope.split([',', ' ']).next()?;
+        let mut parts = scope.rsplit('/');
+        (parts.next()? == "aws4_request").then_some(())?;
+        parts.next()
+    }
+}
+
+impl Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "CountCalls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let service = context
+            .request()
+            .headers()
+            .get("authorization")
+            .and_then(Self::service_of)
+            .unwrap_or("unsigned")
+            .to_owned();
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(service)
+            .or_default() += 1;
+        Ok(())
+    }
+}
+
 /// The dev gateway's fault switches.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
+    pub calls: CountCalls,
     pub poison: PoisonNextTransaction,
     pub pause: PauseNextTransaction,
     pub stop: StopAtCall,
@@ -246,6 +303,18 @@ pub struct Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_request_is_counted_under_its_credential_scopes_service() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/dynamodb/aws4_request, \
+                    SignedHeaders=host;x-amz-date, Signature=abc";
+        assert_eq!(CountCalls::service_of(auth), Some("dynamodb"));
+        assert_eq!(CountCalls::service_of("Bearer x"), None);
+        assert_eq!(
+            CountCalls::service_of("AWS4-HMAC-SHA256 Credential=AKID/d/r/kms/other"),
+            None
+        );
+    }
 
     #[test]
     fn a_stop_fires_once_just_before_the_nth_call_and_can_be_disarmed() {

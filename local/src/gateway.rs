@@ -139,7 +139,8 @@ pub struct Gateway {
     pub clock_control: bool,
     /// Allows `POST /__dev/faults` (tests only; off by default): `{"poison_next_transaction":
     /// true}`, `{"pause_next_transaction_ms": N}`, `{"stop_at_call": N, "pid": P, "port": Q,
-    /// "freeze": bool}` or `{"disarm": true}`.
+    /// "freeze": bool}` or `{"disarm": true}`; and `GET /__dev/calls`, the AWS requests sent so
+    /// far per service.
     pub faults: Option<crate::faults::Faults>,
 }
 
@@ -188,6 +189,11 @@ async fn handle(
             }
             None => gateway_error(StatusCode::BAD_REQUEST, "advance_seconds required"),
         };
+    }
+    if let (Some(faults), &http::Method::GET, "/__dev/calls") =
+        (&gw.faults, &parts.method, path.as_str())
+    {
+        return axum::Json(json!(faults.calls.counts())).into_response();
     }
     if let (Some(faults), &http::Method::POST, "/__dev/faults") =
         (&gw.faults, &parts.method, path.as_str())

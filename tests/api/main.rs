@@ -10,5 +10,6 @@ mod logs;
 mod phones;
 mod races;
 mod resets;
+mod round_trips;
 mod settings;
 mod step_up;

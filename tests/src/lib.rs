@@ -1117,6 +1117,20 @@ impl PrivateStack {
     }
 
     /// Posts to one of the private gateway's test-only control routes, asserting it obeyed.
+    /// The AWS requests this stack's gateway has sent so far, per service (`dynamodb`, `kms`...).
+    pub async fn calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let url = format!("{}/__dev/calls", self.api.base);
+        let r = self
+            .api
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("gateway reachable");
+        assert_eq!(r.status(), 200, "/__dev/calls");
+        r.json().await.expect("counts per service")
+    }
+
     async fn dev_control(&self, path: &str, body: Value) {
         let r = self.api.post_raw(path, None, &body.to_string()).await;
         assert_eq!(r.status, 200, "{path}: {:?}", r.body);

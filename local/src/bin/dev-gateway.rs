@@ -28,6 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .flat_map(|f| {
             [
+                SharedInterceptor::new(f.calls.clone()),
                 SharedInterceptor::new(f.poison.clone()),
                 SharedInterceptor::new(f.pause.clone()),
                 SharedInterceptor::new(f.stop.clone()),

@@ -8,7 +8,7 @@ use crate::clock::UnixTime;
 use crate::crypto::{ct_eq, random_code, DataKeys};
 use crate::error::{Error, Result};
 use crate::limits;
-use crate::model::{Challenge, ChallengeStatus, Change, Purpose};
+use crate::model::{Challenge, ChallengeStatus, Change, Found, Purpose, Want};
 use crate::ports::EmailMessage;
 use crate::rules::{SendLimit, CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE};
 use crate::types::{ChallengeId, Email, OtpCode, UserId};
@@ -176,30 +176,47 @@ pub async fn check(
 
 /// The user's challenge as it is now, if a code may be tried on it: it exists (404), is open,
 /// unexpired and has a try left (410, 429), and the account has a guess left (429, with the
-/// wait). Reads only: a code is compared before anything is written.
+/// wait). Reads only, in one round trip: a code is compared before anything is written.
 pub async fn guessable(
     app: &App,
     user: &UserId,
     purpose: Purpose,
     id: &ChallengeId,
 ) -> Result<Guess> {
-    let c = app
-        .store
-        .get_challenge(user, purpose, id)
-        .await?
+    let mut found = read_guess(app, None, user, purpose, id).await?;
+    let c = found
+        .challenge()?
         .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
-    guess_on(app, c).await
+    guess_on(app, c, &mut found)
+}
+
+/// One round trip for a guess: the account's login guard first when `guard` is given (for a
+/// code that counts toward the lock), then the challenge and the account's guess budgets;
+/// take them apart in that order.
+pub async fn read_guess(
+    app: &App,
+    guard: Option<&UserId>,
+    user: &UserId,
+    purpose: Purpose,
+    id: &ChallengeId,
+) -> Result<Found> {
+    let mut wants: Vec<Want> = guard
+        .map(|u| Want::LoginGuard(u.clone()))
+        .into_iter()
+        .collect();
+    wants.push(Want::Challenge(user.clone(), purpose, id.clone()));
+    wants.extend(limits::guess_wants(user));
+    Ok(app.store.read_all(&wants).await?.into())
 }
 
 /// Refuses a challenge no code may be tried on (used, expired, spent), and an account with no
-/// guess left. Reads only.
-pub async fn guess_on(app: &App, c: Challenge) -> Result<Guess> {
+/// guess left, from the budgets [`read_guess`] read (next in `found`). Writes nothing.
+pub fn guess_on(app: &App, c: Challenge, found: &mut Found) -> Result<Guess> {
     let now = app.clock.now();
     if c.status != ChallengeStatus::Open || c.expires_at <= now || c.attempts >= c.max_attempts {
         return Err(refusal(&c, now));
     }
-    let scope = limits::user_scope(&c.user);
-    let budgets = limits::plan_all(app, &limits::guess_budgets(&scope)).await?;
+    let budgets = limits::plan_guesses(app, &c.user, found)?;
     Ok(Guess {
         challenge: c,
         budgets,

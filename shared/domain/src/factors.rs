@@ -8,8 +8,8 @@ use crate::events::{record, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::limits;
 use crate::model::{
-    Attempt, Change, ChangeKind, Commit, Credential, Factor, FactorKind, FactorStatus,
-    RecoveryRecord, StepUpLevel, TotpCredential,
+    Attempt, Change, ChangeKind, Commit, Credential, Factor, FactorKind, FactorStatus, Found,
+    RecoveryRecord, StepUpLevel, TotpCredential, Want,
 };
 use crate::recovery::RecoveryCode;
 use crate::rules::{
@@ -374,14 +374,29 @@ pub async fn active(app: &App, user: &UserId, kind: FactorKind) -> Result<Vec<Fa
 /// limits still have room.
 pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Result<IssuedStepUp> {
     crate::metrics::verification(async {
-        let apps = active(app, &caller.user, FactorKind::Totp).await?;
+        // The apps, and in one batch the guard and the three budgets, read at once.
+        let scope = limits::user_scope(&caller.user);
+        let mut wants = vec![
+            Want::LoginGuard(caller.user.clone()),
+            Want::LimitSlots(scope.clone(), STEP_UP_TOTP_FAILURES),
+        ];
+        wants.extend(limits::guess_wants(&caller.user));
+        let (apps, got) = tokio::try_join!(
+            active(app, &caller.user, FactorKind::Totp),
+            app.store.read_all(&wants)
+        )?;
         if apps.is_empty() {
             return Err(Error::Conflict("no authenticator app is set up".into()));
         }
-        let guard = crate::login::ensure_unlocked(app, caller).await?;
-        let scope = limits::user_scope(&caller.user);
-        let [hour, day] = limits::guess_budgets(&scope);
-        let budgets = limits::plan_all(app, &[(&scope, &STEP_UP_TOTP_FAILURES), hour, day]).await?;
+        let mut found = Found::from(got);
+        let guard = crate::login::unlocked(found.login_guard()?)?;
+        let mut budgets = vec![limits::plan_from(
+            app,
+            &scope,
+            &STEP_UP_TOTP_FAILURES,
+            &found.limit_slots()?,
+        )?];
+        budgets.extend(limits::plan_guesses(app, &caller.user, &mut found)?);
         // This route's own limit is the one it reports.
         let remaining = budgets.first().map_or(0, |r| r.remaining) as u32;
         let Some(step) = matching_totp(app, &apps, code).await? else {
@@ -396,12 +411,8 @@ pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Re
                 attempts_remaining: remaining,
             });
         };
-        let mut proof = vec![
-            step,
-            Change::ResetLoginFailures {
-                user: caller.user.clone(),
-            },
-        ];
+        let mut proof = vec![step];
+        proof.extend(crate::login::reset_failures(caller, guard));
         proof.extend(budgets.iter().map(limits::Reservation::room));
         step_up::grant(app, &caller.user, StepUpLevel::Factor, proof, |_| {
             Error::InvalidCode {

@@ -26,10 +26,20 @@ const MAX_RACES: usize = 8;
 /// Picks a free slot of `limit` for `scope` without writing anything, or answers
 /// `rate_limited` with the wait.
 async fn plan(app: &App, scope: &str, limit: &SendLimit) -> Result<Reservation> {
-    let now = app.clock.now();
     let slots = app.store.limit_slots(scope, limit).await?;
+    plan_from(app, scope, limit, &slots)
+}
+
+/// As [`plan`], from slots already read (a batch read): `rate_limited` if the budget is full.
+pub fn plan_from(
+    app: &App,
+    scope: &str,
+    limit: &SendLimit,
+    slots: &[Option<i64>],
+) -> Result<Reservation> {
+    let now = app.clock.now();
     let slot =
-        pick_slot(&slots, limit, now).map_err(|wait| Error::RateLimited { retry_after: wait })?;
+        pick_slot(slots, limit, now).map_err(|wait| Error::RateLimited { retry_after: wait })?;
     let lapsed = |t: &Option<i64>| t.is_none_or(|t| t <= now - limit.window_secs);
     Ok(Reservation {
         scope: scope.to_owned(),
@@ -157,6 +167,30 @@ pub async fn release_all(app: &App, taken: Vec<Reservation>) {
 /// The scope of a user's own limiters (they live in the user's partition).
 pub fn user_scope(user: &crate::types::UserId) -> String {
     format!("USER#{}", user.as_ref())
+}
+
+/// The reads of the account's wrong-code budgets (hour and day), for a batch read.
+pub fn guess_wants(user: &crate::types::UserId) -> [crate::model::Want; 2] {
+    let scope = user_scope(user);
+    [
+        crate::model::Want::LimitSlots(scope.clone(), crate::rules::WRONG_CODES_PER_HOUR),
+        crate::model::Want::LimitSlots(scope, crate::rules::WRONG_CODES_PER_DAY),
+    ]
+}
+
+/// The wrong-code budgets planned from what [`guess_wants`] read (next in `found`), or
+/// `rate_limited` if one is full.
+pub fn plan_guesses(
+    app: &App,
+    user: &crate::types::UserId,
+    found: &mut crate::model::Found,
+) -> Result<Vec<Reservation>> {
+    let scope = user_scope(user);
+    let mut planned = Vec::with_capacity(2);
+    for (scope, limit) in guess_budgets(&scope) {
+        planned.push(plan_from(app, scope, limit, &found.limit_slots()?)?);
+    }
+    Ok(planned)
 }
 
 /// The account's wrong-code budgets (hour and day) under `scope` (the user's).

@@ -15,7 +15,7 @@ pub use crate::model::Method;
 use crate::model::{
     Challenge, ChallengeStatus, Channel, Credential, Factor, FactorKind, FactorStatus, Purpose,
 };
-use crate::model::{Change, ChangeKind, Commit, LoginGuard, RememberPolicy};
+use crate::model::{Change, ChangeKind, Commit, Found, LoginGuard, RememberPolicy, Want};
 use crate::phone::{LineKind, PhoneNumber};
 use crate::phones;
 use crate::recovery::{self, RecoveryCode};
@@ -168,23 +168,44 @@ pub async fn start(
     caller: &Caller,
     device_token: Option<&OpaqueToken>,
 ) -> Result<LoginStart> {
-    reset::record_profile(app, caller).await?;
-    self_reset::complete_if_due(app, caller).await?;
-    let methods = methods(app, caller).await?;
+    let user = &caller.user;
+    let scope = limits::user_scope(user);
+    // What a login start decides on, in two round trips at once: one batch of items and the
+    // factors. A self-service reset that came due is completed first, and then read again.
+    let wants = [
+        Want::Profile(user.clone()),
+        Want::SelfReset(user.clone()),
+        Want::Recovery(user.clone()),
+        Want::Settings(user.clone()),
+        Want::ResetMarker(user.clone()),
+        Want::LimitSlots(scope.clone(), LOGIN_CHALLENGES),
+    ];
+    let (mut found, factors) = loop {
+        let (got, factors) =
+            tokio::try_join!(app.store.read_all(&wants), app.store.list_factors(user))?;
+        let mut found = Found::from(got);
+        let profile = found.profile()?;
+        let self_reset = found.self_reset()?;
+        if !self_reset::complete_if_due_from(app, caller, self_reset).await? {
+            break (found, (factors, profile));
+        }
+    };
+    let (factors, profile) = factors;
+    let profile = reset::profile_change(caller, profile.as_ref(), app.clock.now());
+    let has_recovery = found.recovery()?.is_some() && factors.iter().any(|f| f.is_active());
+    let settings = found.settings()?.unwrap_or_default();
+    let reset = found.reset_marker()?.is_some();
+    let challenges = found.limit_slots()?;
+    let methods = methods_of(app.keys().await?, &factors, has_recovery)?;
     let Some(&first) = methods.first() else {
+        record(app, profile).await?;
         // No factor: 2FA is optional on trial, required on paid (a missing plan counts as paid)
         // and after a reset.
-        let reset = app.store.get_reset_marker(&caller.user).await?.is_some();
         return Ok(match caller.plan {
             Some(Plan::Trial) if !reset => LoginStart::NotRequired,
             _ => LoginStart::EnrollmentRequired,
         });
     };
-    let settings = app
-        .store
-        .get_settings(&caller.user)
-        .await?
-        .unwrap_or_default();
     if let Some(token) = device_token {
         if settings.remember == RememberPolicy::Device30Days {
             if let Some(device) = devices::recognise(app, &caller.user, token).await? {
@@ -193,6 +214,7 @@ pub async fn start(
                     at: device.created_at,
                 };
                 let assertion = assertion::issue(app, &caller.user, passed).await?;
+                record(app, profile).await?;
                 return Ok(LoginStart::Approved { assertion });
             }
         }
@@ -201,26 +223,36 @@ pub async fn start(
         .default_method
         .filter(|m| methods.contains(m))
         .unwrap_or(first);
-    let scope = limits::user_scope(&caller.user);
     let c = Challenge {
         methods: methods.clone(),
         ..challenge::open(&caller.user, Purpose::Login, app.clock.now())
     };
     let id = c.id.clone();
-    // The challenge counts in the transaction that opens it.
-    limits::commit_with_slots(
-        app,
-        &[(&scope, &LOGIN_CHALLENGES)],
-        &[Change::PutChallenge(c)],
-    )
-    .await?
-    .map_err(|_| Error::Internal("challenge id collision".into()))?;
+    // The challenge counts in the transaction that opens it, with the profile if it changed.
+    let planned = limits::plan_from(app, &scope, &LOGIN_CHALLENGES, &challenges)?;
+    let mut changes = vec![Change::PutChallenge(c)];
+    changes.extend(profile);
+    limits::take_planned(app, vec![planned], &changes)
+        .await?
+        .map_err(|_| Error::Internal("challenge id collision".into()))?;
     Ok(LoginStart::Pending {
         challenge_id: id,
         methods,
         default_method,
         expires_in: CODE_TTL_SECS,
     })
+}
+
+/// Writes the profile's change, if any (outside a transaction that would carry it).
+async fn record(app: &App, profile: Option<Change>) -> Result<()> {
+    if let Some(change) = profile {
+        if let Commit::Refused(kind) = app.store.commit(&[change]).await? {
+            return Err(Error::Internal(format!(
+                "a profile write was refused: {kind:?}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Sends a login code to the user's phone by `channel`. The challenge is checked first (the
@@ -292,7 +324,22 @@ pub async fn send(
 /// Refuses when the account's second step is locked; otherwise the guard as read, for
 /// [`failure`].
 pub(crate) async fn ensure_unlocked(app: &App, caller: &Caller) -> Result<LoginGuard> {
-    let guard = app.store.login_guard(&caller.user).await?;
+    unlocked(app.store.login_guard(&caller.user).await?)
+}
+
+/// A right factor code's write to the guard: the consecutive-failure count starts again, if
+/// there is one to clear (a write that changes nothing is not sent).
+pub(crate) fn reset_failures(caller: &Caller, guard: LoginGuard) -> Vec<Change> {
+    (guard.failures > 0)
+        .then(|| Change::ResetLoginFailures {
+            user: caller.user.clone(),
+        })
+        .into_iter()
+        .collect()
+}
+
+/// Refuses a guard that is locked; otherwise the guard.
+pub(crate) fn unlocked(guard: LoginGuard) -> Result<LoginGuard> {
     if guard.locked_at.is_some() {
         return Err(Error::TooManyAttempts(
             "two-factor sign-in is locked after too many wrong codes; an administrator can reset it"
@@ -395,12 +442,13 @@ pub async fn pass(
         }
         Method::RecoveryCode => Presented::Recovery(RecoveryCode::parse(code)?),
     };
-    let guard = ensure_unlocked(app, caller).await?;
+    // The guard, the challenge and the guess budgets in one round trip.
+    let user = &caller.user;
+    let mut found = challenge::read_guess(app, Some(user), user, Purpose::Login, id).await?;
+    let guard = unlocked(found.login_guard()?)?;
     let now = app.clock.now();
-    let seen = app
-        .store
-        .get_challenge(&caller.user, Purpose::Login, id)
-        .await?
+    let seen = found
+        .challenge()?
         .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
     if !seen.methods.contains(&method) {
         return Err(Error::invalid(format!(
@@ -420,9 +468,9 @@ pub async fn pass(
     // Nothing is written before the code is compared: a right code writes only its use (with
     // what it unlocks, in the caller's commit); a wrong one its guess and its try, together.
     // An account out of guesses is refused before the compare, right code or not.
-    let guess = challenge::guess_on(app, seen).await?;
+    let guess = challenge::guess_on(app, seen, &mut found)?;
     if let Some((changes, next)) = check(app, caller, &guess.challenge, &presented).await? {
-        return Ok(proof(app, caller, guess, method, changes, next));
+        return Ok(proof(app, caller, guess, guard, method, changes, next));
     }
     let failure = failure(app, caller, guard);
     let wrong = guess.count_wrong(app, &failure.changes).await?;
@@ -436,15 +484,14 @@ fn proof(
     app: &App,
     caller: &Caller,
     guess: challenge::Guess,
+    guard: LoginGuard,
     method: Method,
     found: Vec<Change>,
     new_recovery_code: Option<RecoveryCode>,
 ) -> Proof {
     let mut changes = guess.consume();
     changes.extend(found);
-    changes.push(Change::ResetLoginFailures {
-        user: caller.user.clone(),
-    });
+    changes.extend(reset_failures(caller, guard));
     let recovery_event = new_recovery_code.as_ref().map(|_| {
         let event = SecurityEvent::by_caller(app, caller, Action::RecoveryCodeUsed, "");
         changes.push(Change::PutEvent(event.clone()));
@@ -469,11 +516,16 @@ enum Presented {
 
 /// The writes that use up a right code, and the recovery code that replaces a presented one;
 /// `None` for a wrong code.
-type Found = Option<(Vec<Change>, Option<RecoveryCode>)>;
+type CodeUse = Option<(Vec<Change>, Option<RecoveryCode>)>;
 
 /// Checks the code against the challenge as read, writing nothing: what uses the code up when
 /// it is right.
-async fn check(app: &App, caller: &Caller, c: &Challenge, presented: &Presented) -> Result<Found> {
+async fn check(
+    app: &App,
+    caller: &Caller,
+    c: &Challenge,
+    presented: &Presented,
+) -> Result<CodeUse> {
     let keys = app.keys().await?;
     let id = &c.id;
     let found = match presented {

@@ -8,8 +8,8 @@ use crate::clock::UnixTime;
 use crate::error::Result;
 use crate::events::EventCursor;
 use crate::model::{
-    Attempt, Challenge, Change, Channel, Commit, Device, EventPage, Factor, LoginGuard, Profile,
-    Purpose, RecoveryRecord, ResetMarker, SelfReset, Settings, StepUpLevel,
+    Attempt, Challenge, Change, Channel, Commit, Device, EventPage, Factor, Got, LoginGuard,
+    Profile, Purpose, RecoveryRecord, ResetMarker, SelfReset, Settings, StepUpLevel, Want,
 };
 use crate::phone::PhoneNumber;
 use crate::rules::SendLimit;
@@ -82,10 +82,11 @@ pub trait Store: Send + Sync {
     async fn get_recovery(&self, user: &UserId) -> Result<Option<RecoveryRecord>>;
     /// The account's consecutive wrong second-step codes and its lock (a fresh guard if none).
     async fn login_guard(&self, user: &UserId) -> Result<LoginGuard>;
+    /// Every item of `wants` in one round trip (strongly consistent); the answers in the
+    /// order asked (take them apart with [`crate::model::Found`]).
+    async fn read_all(&self, wants: &[Want]) -> Result<Vec<Got>>;
     /// The user's last seen membership, if any.
     async fn get_profile(&self, user: &UserId) -> Result<Option<Profile>>;
-    /// Records what the user's latest token said about them.
-    async fn put_profile(&self, profile: &Profile) -> Result<()>;
     async fn get_reset_marker(&self, user: &UserId) -> Result<Option<ResetMarker>>;
     async fn get_self_reset(&self, user: &UserId) -> Result<Option<SelfReset>>;
     /// The user's challenges that are open and unexpired at `now`.

@@ -17,16 +17,22 @@ pub const SUPPORT_SCOPE: &str = "mfa:support";
 
 /// Records what the caller's token says about their membership, so their organisation's admins
 /// can find them and they can be emailed. Called on every login.
-pub async fn record_profile(app: &App, caller: &Caller) -> Result<()> {
-    app.store
-        .put_profile(&Profile {
+/// The write that records what the caller's token says of them, if that changed since the
+/// profile `seen` (a login that changes nothing writes nothing; `updated_at` is when it last
+/// changed).
+pub fn profile_change(caller: &Caller, seen: Option<&Profile>, now: UnixTime) -> Option<Change> {
+    let same = seen.is_some_and(|p| {
+        p.email == caller.email && p.org_id == caller.org_id && p.org_role == caller.org_role
+    });
+    (!same).then(|| {
+        Change::PutProfile(Profile {
             user: caller.user.clone(),
             email: caller.email.clone(),
             org_id: caller.org_id.clone(),
             org_role: caller.org_role,
-            updated_at: app.clock.now(),
+            updated_at: now,
         })
-        .await
+    })
 }
 
 /// The changes that reset `user`'s second factor at `now`: deletions of everything that could
@@ -261,4 +267,38 @@ pub async fn member_events(
 ) -> Result<crate::settings::EventsPage> {
     member_of(app, org_id, member).await?;
     crate::settings::events(app, member, limit, cursor).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Email, OrgRole};
+
+    fn caller(role: OrgRole) -> Caller {
+        Caller {
+            user: UserId::parse("user-1").unwrap(),
+            email: Some(Email::parse("a@example.com").unwrap()),
+            org_id: Some("org-1".into()),
+            org_role: Some(role),
+            plan: None,
+            scopes: vec![],
+            source_ip: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn a_login_that_changes_nothing_of_the_profile_writes_no_profile() {
+        let first = profile_change(&caller(OrgRole::Member), None, 100);
+        let Some(Change::PutProfile(seen)) = first else {
+            panic!("a first login records the profile: {first:?}");
+        };
+        assert_eq!(seen.updated_at, 100);
+        assert!(profile_change(&caller(OrgRole::Member), Some(&seen), 200).is_none());
+        let promoted = profile_change(&caller(OrgRole::Admin), Some(&seen), 300);
+        assert!(
+            matches!(&promoted, Some(Change::PutProfile(p)) if p.org_role == Some(OrgRole::Admin) && p.updated_at == 300),
+            "{promoted:?}"
+        );
+    }
 }

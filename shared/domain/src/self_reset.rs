@@ -169,8 +169,18 @@ pub async fn cancel(app: &App, caller: &Caller, id: &ChallengeId) -> Result<()> 
 /// account is emailed. Called at the start of the caller's login, settings view and reset
 /// requests.
 pub async fn complete_if_due(app: &App, caller: &Caller) -> Result<bool> {
+    let seen = app.store.get_self_reset(&caller.user).await?;
+    complete_if_due_from(app, caller, seen).await
+}
+
+/// As [`complete_if_due`], with the self-service reset already read (`seen`).
+pub async fn complete_if_due_from(
+    app: &App,
+    caller: &Caller,
+    seen: Option<SelfReset>,
+) -> Result<bool> {
     let now = app.clock.now();
-    let Some(r) = app.store.get_self_reset(&caller.user).await? else {
+    let Some(r) = seen else {
         return Ok(false);
     };
     if r.status != SelfResetStatus::Waiting || r.completes_at > now {

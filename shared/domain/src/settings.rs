@@ -9,7 +9,7 @@ use crate::identity::Caller;
 use crate::login::{self, Method};
 
 use crate::clock::UnixTime;
-use crate::model::{Change, Commit, Factor, FactorStatus, RememberPolicy, Settings};
+use crate::model::{Change, Commit, Factor, FactorStatus, Found, RememberPolicy, Settings, Want};
 use crate::types::{ChallengeId, Plan, UserId};
 
 /// What a user's security page shows (`GET /v1/mfa`).
@@ -46,22 +46,36 @@ fn required(caller: &Caller) -> bool {
 }
 
 pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
-    crate::self_reset::complete_if_due(app, caller).await?;
+    let user = &caller.user;
+    // Three round trips at once: one batch of items, the factors and the devices. A
+    // self-service reset that came due is completed first, and then all is read again.
+    let wants = [
+        Want::SelfReset(user.clone()),
+        Want::Settings(user.clone()),
+        Want::Recovery(user.clone()),
+        Want::ResetMarker(user.clone()),
+    ];
+    let (mut found, stored, devices) = loop {
+        let (got, stored, devices) = tokio::try_join!(
+            app.store.read_all(&wants),
+            app.store.list_factors(user),
+            devices::list(app, user)
+        )?;
+        let mut found = Found::from(got);
+        if !crate::self_reset::complete_if_due_from(app, caller, found.self_reset()?).await? {
+            break (found, stored, devices);
+        }
+    };
     let keys = app.keys().await?;
-    let stored = app.store.list_factors(&caller.user).await?;
     let mut factors = Vec::new();
     for f in stored.iter().filter(|f| f.is_active()) {
         factors.push((f.clone(), crate::factors::masked_phone(keys, f)?));
     }
-    let settings = app
-        .store
-        .get_settings(&caller.user)
-        .await?
-        .unwrap_or_default();
-    let recovery = app.store.get_recovery(&caller.user).await?;
-    let remembered = devices::list(app, &caller.user).await?.len();
+    let settings = found.settings()?.unwrap_or_default();
+    let recovery = found.recovery()?;
+    let remembered = devices.len();
     let enabled = !factors.is_empty();
-    let must_enroll = required(caller) || app.store.get_reset_marker(&caller.user).await?.is_some();
+    let must_enroll = required(caller) || found.reset_marker()?.is_some();
     Ok(Overview {
         enabled,
         required: required(caller),

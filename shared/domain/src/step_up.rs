@@ -271,9 +271,16 @@ pub async fn verify_phone(
 ) -> Result<IssuedStepUp> {
     crate::metrics::verification(async {
         let keys = app.keys().await?;
-        let guard = crate::login::ensure_unlocked(app, caller).await?;
-        // Compared before anything is written (see `challenge::check`).
-        let guess = challenge::guessable(app, &caller.user, Purpose::StepUpPhone, id).await?;
+        // Compared before anything is written (see `challenge::check`); the guard, the
+        // challenge and the budgets are read in one round trip.
+        let user = &caller.user;
+        let mut found =
+            challenge::read_guess(app, Some(user), user, Purpose::StepUpPhone, id).await?;
+        let guard = crate::login::unlocked(found.login_guard()?)?;
+        let c = found
+            .challenge()?
+            .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
+        let guess = challenge::guess_on(app, c, &mut found)?;
         let phone = crate::factors::active(app, &caller.user, FactorKind::Phone)
             .await?
             .into_iter()
@@ -286,10 +293,8 @@ pub async fn verify_phone(
         };
         match right {
             true => {
-                let reset = Change::ResetLoginFailures {
-                    user: caller.user.clone(),
-                };
-                grant_for_challenge(app, &guess, StepUpLevel::Factor, vec![reset]).await
+                let reset = crate::login::reset_failures(caller, guard);
+                grant_for_challenge(app, &guess, StepUpLevel::Factor, reset).await
             }
             false => {
                 let failure = crate::login::failure(app, caller, guard);

@@ -256,6 +256,22 @@ pub(super) fn opt_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
     item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
+pub(super) fn profile_item(p: &Profile) -> Item {
+    let mut item = key(user_pk(&p.user), PROFILE_SK.into());
+    item.insert("type".into(), s("profile"));
+    item.insert("updated_at".into(), n(p.updated_at));
+    if let Some(e) = &p.email {
+        item.insert("email".into(), s(e.as_ref()));
+    }
+    if let Some(o) = &p.org_id {
+        item.insert("org_id".into(), s(o));
+    }
+    if let Some(r) = p.org_role {
+        item.insert("org_role".into(), s(r.as_str()));
+    }
+    item
+}
+
 pub(super) fn profile_from(item: &Item, user: &UserId) -> Result<Profile> {
     Ok(Profile {
         user: user.clone(),

@@ -4,6 +4,7 @@
 
 mod codec;
 mod keys;
+mod read;
 
 use std::collections::HashMap;
 
@@ -23,15 +24,15 @@ use mfa_domain::clock::UnixTime;
 use mfa_domain::error::{Error, Result};
 use mfa_domain::events::EventCursor;
 use mfa_domain::model::{
-    Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor,
+    Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor, Got,
     LoginGuard, Profile, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus,
-    Settings, StepUpLevel,
+    Settings, StepUpLevel, Want,
 };
 use mfa_domain::ports::Store;
 use mfa_domain::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
 use mfa_domain::types::{ChallengeId, FactorId, UserId};
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 // The expressions of a limiter slot and of a challenge's code, shared by the single-item
 // writes and their transaction items.
@@ -67,6 +68,7 @@ impl DynamoStore {
 
 use codec::*;
 use keys::*;
+use read::{guard_from, limit_sk, recovery_from, reset_marker_from, slots_from};
 
 fn build<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
     r.map_err(|e| Error::Internal(format!("dynamodb request: {e}")))
@@ -174,6 +176,7 @@ impl DynamoStore {
         match change {
             Change::PutFactor(f) => put(factor_item(f), Some("attribute_not_exists(pk)")),
             Change::PutEvent(e) => put(event_item(e), Some("attribute_not_exists(pk)")),
+            Change::PutProfile(p) => put(profile_item(p), None),
             Change::PutRecovery {
                 user,
                 record,
@@ -565,13 +568,8 @@ impl Store for DynamoStore {
     }
 
     async fn limit_slots(&self, scope: &str, limit: &SendLimit) -> Result<Vec<Option<i64>>> {
-        let item = self
-            .get(key(scope.into(), format!("LIMIT#{}", limit.name)))
-            .await?
-            .unwrap_or_default();
-        Ok((0..limit.max)
-            .map(|i| get_n(&item, &format!("s{i}")).ok())
-            .collect())
+        let item = self.get(key(scope.into(), limit_sk(limit))).await?;
+        Ok(slots_from(item.as_ref(), limit))
     }
 
     async fn release_limit_slot(
@@ -749,12 +747,8 @@ impl Store for DynamoStore {
     async fn get_recovery(&self, user: &UserId) -> Result<Option<RecoveryRecord>> {
         self.get(key(user_pk(user), RECOVERY_SK.into()))
             .await?
-            .map(|i| {
-                Ok(RecoveryRecord {
-                    hash: get_b(&i, "code_hash")?.to_vec(),
-                    created_at: get_n(&i, "created_at")?,
-                })
-            })
+            .as_ref()
+            .map(recovery_from)
             .transpose()
     }
 
@@ -765,38 +759,11 @@ impl Store for DynamoStore {
             .transpose()
     }
 
-    async fn put_profile(&self, p: &Profile) -> Result<()> {
-        let mut item = key(user_pk(&p.user), PROFILE_SK.into());
-        item.insert("type".into(), s("profile"));
-        item.insert("updated_at".into(), n(p.updated_at));
-        if let Some(e) = &p.email {
-            item.insert("email".into(), s(e.as_ref()));
-        }
-        if let Some(o) = &p.org_id {
-            item.insert("org_id".into(), s(o));
-        }
-        if let Some(r) = p.org_role {
-            item.insert("org_role".into(), s(r.as_str()));
-        }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| dependency("dynamodb", e))?;
-        Ok(())
-    }
-
     async fn get_reset_marker(&self, user: &UserId) -> Result<Option<ResetMarker>> {
         self.get(key(user_pk(user), RESET_SK.into()))
             .await?
-            .map(|i| {
-                Ok(ResetMarker {
-                    reset_at: get_n(&i, "reset_at")?,
-                    by: get_s(&i, "by")?.to_owned(),
-                })
-            })
+            .as_ref()
+            .map(reset_marker_from)
             .transpose()
     }
 
@@ -920,14 +887,12 @@ impl Store for DynamoStore {
     }
 
     async fn login_guard(&self, user: &UserId) -> Result<LoginGuard> {
-        Ok(self
-            .get(key(user_pk(user), LOGIN_GUARD_SK.into()))
-            .await?
-            .map(|i| LoginGuard {
-                failures: get_n(&i, "consecutive_failures").unwrap_or(0) as u32,
-                locked_at: get_n(&i, "locked_at").ok(),
-            })
-            .unwrap_or_default())
+        let item = self.get(key(user_pk(user), LOGIN_GUARD_SK.into())).await?;
+        Ok(guard_from(item.as_ref()))
+    }
+
+    async fn read_all(&self, wants: &[Want]) -> Result<Vec<Got>> {
+        self.batch_read(wants).await
     }
 }
 

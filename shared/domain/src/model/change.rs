@@ -44,6 +44,8 @@ pub enum Change {
     ReleasePhone { user: UserId, id: FactorId },
     /// Appends a security event.
     PutEvent(SecurityEvent),
+    /// Records what the user's latest token said about them (replacing what was there).
+    PutProfile(super::Profile),
     /// Remembers a device (refused if the token hash exists).
     PutDevice(Device),
     /// Forgets a device, if it is still there.
@@ -174,6 +176,7 @@ pub enum ChangeKind {
     ClaimPhone,
     ReleasePhone,
     PutEvent,
+    PutProfile,
     PutDevice,
     DeleteDevice,
     PutSettings,
@@ -212,6 +215,7 @@ impl Change {
             Change::ClaimPhone { .. } => ChangeKind::ClaimPhone,
             Change::ReleasePhone { .. } => ChangeKind::ReleasePhone,
             Change::PutEvent { .. } => ChangeKind::PutEvent,
+            Change::PutProfile(_) => ChangeKind::PutProfile,
             Change::PutDevice { .. } => ChangeKind::PutDevice,
             Change::DeleteDevice { .. } => ChangeKind::DeleteDevice,
             Change::PutSettings { .. } => ChangeKind::PutSettings,

@@ -7,9 +7,11 @@ mod challenge;
 mod change;
 mod factor;
 mod method;
+mod read;
 
 pub use account::*;
 pub use challenge::*;
 pub use change::*;
 pub use factor::*;
 pub use method::*;
+pub use read::*;
