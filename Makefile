@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make dev` runs the service locally, `make test` tests it.
-.PHONY: dev stop test fuzz lint build-lambda openapi
+.PHONY: dev stop test fuzz lint build-lambda openapi bench
 
 dev: ## install what is missing, start DynamoDB Local, moto and the dev gateway on 127.0.0.1:3000
 	./local/stack.sh up
@@ -17,6 +17,9 @@ lint: ## formatting, clippy and the template linter
 	cargo fmt --all -- --check
 	cargo clippy -q --workspace --all-targets -- -D warnings
 	./infra/lint.sh
+
+bench: ## cold start, memory and size of every function against a hello world; writes docs/PERFORMANCE.md
+	./local/bench.sh
 
 build-lambda: ## cross-build every function for Lambda (arm64) with cargo-lambda
 	./infra/build.sh

@@ -35,5 +35,10 @@ for f in $functions; do
     echo "[build] $f: $bin is not an arm64 ELF executable" >&2
     exit 1
   fi
-  echo "[build] $f: $(du -h "$bin" | cut -f1) arm64 bootstrap"
+  zipped="$(python3 -c 'import io, sys, zipfile
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    z.write(sys.argv[1], "bootstrap")
+print(f"{buf.tell() / 1e6:.2f}")' "$bin")"
+  echo "[build] $f: arm64 bootstrap $(du -h "$bin" | cut -f1), zip ${zipped} MB"
 done
