@@ -34,6 +34,23 @@ if [ -n "$bad" ]; then
 fi
 echo "[lint] every function builds with sam build (rust-cargolambda, CodeUri a workspace crate)"
 
+# The DynamoDB actions every function's code path can reach through the shared domain must be
+# granted to each function's role (a local run has no IAM, so nothing else would notice):
+# batch reads, and the condition checks of a transaction (dynamodb:ConditionCheckItem).
+dynamo="$root/shared/aws/src/dynamo"
+needs=()
+grep -rq "batch_get_item()" "$dynamo" && needs+=(dynamodb:BatchGetItem)
+grep -rq "ConditionCheck::builder()" "$dynamo" && needs+=(dynamodb:ConditionCheckItem)
+roles="$(grep -c "Sid: TableItems" "$template")"
+for action in "${needs[@]}"; do
+  granted="$(grep -c -- "- $action\$" "$template" || true)"
+  if [ "$granted" != "$roles" ]; then
+    echo "[lint] $action is used by the DynamoDB adapter but granted to $granted of $roles roles" >&2
+    exit 1
+  fi
+done
+echo "[lint] every role grants the DynamoDB actions the adapter uses (${needs[*]})"
+
 unjustified="$(awk '/- id: CKV_/ { id = $3; getline; if ($1 != "comment:" || NF < 3) print id }' "$template")"
 if [ -n "$unjustified" ]; then
   echo "[lint] checkov skips without a reason: $unjustified" >&2
