@@ -813,11 +813,22 @@ pub fn is_slot_attribute(attr: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// A loopback port free now and never handed out before in this run: the tests run in one
+/// process, and a private stack's DynamoDB Local leaves its port free while a fault test has it
+/// stopped, so another stack must not be given that port meanwhile.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 fn wait_for_port(port: u16, what: &str) {
@@ -905,6 +916,12 @@ impl OwnDynamo {
             .expect("start DynamoDB Local");
         self.child = Some(child);
         wait_for_port(self.port, "private DynamoDB Local");
+        // The port answering is not enough: it must be this process (not one that took the
+        // port while this one was stopped).
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            panic!("private DynamoDB Local on port {} exited: {status}", self.port);
+        }
     }
 
     /// Stops it (if it still runs) and reaps it.
