@@ -919,8 +919,15 @@ impl OwnDynamo {
         // The port answering is not enough: it must be this process (not one that took the
         // port while this one was stopped).
         std::thread::sleep(Duration::from_millis(200));
-        if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-            panic!("private DynamoDB Local on port {} exited: {status}", self.port);
+        if let Some(status) = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
+            panic!(
+                "private DynamoDB Local on port {} exited: {status}",
+                self.port
+            );
         }
     }
 
