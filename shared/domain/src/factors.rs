@@ -8,8 +8,8 @@ use crate::events::{record, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::limits;
 use crate::model::{
-    Attempt, Change, ChangeKind, Commit, Credential, Factor, FactorKind, FactorStatus, Found,
-    RecoveryRecord, StepUpLevel, TotpCredential, Want,
+    Attempt, Change, ChangeKind, Commit, Credential, Factor, FactorKind, FactorStatus,
+    RecoveryRecord, StepUpLevel, TotpCredential,
 };
 use crate::recovery::RecoveryCode;
 use crate::rules::{
@@ -375,38 +375,19 @@ pub async fn active(app: &App, user: &UserId, kind: FactorKind) -> Result<Vec<Fa
 pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Result<IssuedStepUp> {
     crate::metrics::verification(async {
         // The apps, and in one batch the guard and the three budgets, read at once.
-        let scope = limits::user_scope(&caller.user);
-        let mut wants = vec![
-            Want::LoginGuard(caller.user.clone()),
-            Want::LimitSlots(scope.clone(), STEP_UP_TOTP_FAILURES),
-        ];
-        wants.extend(limits::guess_wants(&caller.user));
-        let (apps, got) = tokio::try_join!(
+        let (apps, (guard, budgets)) = tokio::try_join!(
             active(app, &caller.user, FactorKind::Totp),
-            app.store.read_all(&wants)
+            crate::login::read_factor_guess(app, caller, Some(STEP_UP_TOTP_FAILURES))
         )?;
         if apps.is_empty() {
             return Err(Error::Conflict("no authenticator app is set up".into()));
         }
-        let mut found = Found::from(got);
-        let guard = crate::login::unlocked(found.login_guard()?)?;
-        let mut budgets = vec![limits::plan_from(
-            app,
-            &scope,
-            &STEP_UP_TOTP_FAILURES,
-            &found.limit_slots()?,
-        )?];
-        budgets.extend(limits::plan_guesses(app, &caller.user, &mut found)?);
         // This route's own limit is the one it reports.
         let remaining = budgets.first().map_or(0, |r| r.remaining) as u32;
         let Some(step) = matching_totp(app, &apps, code).await? else {
-            let failure = crate::login::failure(app, caller, guard);
-            if let Err(kind) = limits::take_planned(app, budgets, &failure.changes).await? {
-                return Err(Error::Internal(format!(
-                    "a wrong code's count was refused: {kind:?}"
-                )));
-            }
-            failure.after(app, caller).await;
+            crate::login::failure(app, caller, guard)
+                .count(app, caller, budgets)
+                .await?;
             return Err(Error::InvalidCode {
                 attempts_remaining: remaining,
             });

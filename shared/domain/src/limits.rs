@@ -172,10 +172,7 @@ pub fn user_scope(user: &crate::types::UserId) -> String {
 /// The reads of the account's wrong-code budgets (hour and day), for a batch read.
 pub fn guess_wants(user: &crate::types::UserId) -> [crate::model::Want; 2] {
     let scope = user_scope(user);
-    [
-        crate::model::Want::LimitSlots(scope.clone(), crate::rules::WRONG_CODES_PER_HOUR),
-        crate::model::Want::LimitSlots(scope, crate::rules::WRONG_CODES_PER_DAY),
-    ]
+    guess_budgets(&scope).map(|(scope, limit)| crate::model::Want::LimitSlots(scope.into(), *limit))
 }
 
 /// The wrong-code budgets planned from what [`guess_wants`] read (next in `found`), or

@@ -20,7 +20,7 @@ use crate::phone::{LineKind, PhoneNumber};
 use crate::phones;
 use crate::recovery::{self, RecoveryCode};
 use crate::reset;
-use crate::rules::{CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_CHALLENGES};
+use crate::rules::{SendLimit, CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_CHALLENGES};
 use crate::self_reset;
 use crate::totp;
 use crate::types::{ChallengeId, OpaqueToken, OtpCode, Plan};
@@ -59,8 +59,8 @@ pub struct Approved {
 pub struct Proof {
     pub method: Method,
     /// The challenge is consumed first (with the checks that it and the account had a guess
-    /// left); then the app step, the recovery code's swap, the
-    /// failure count's reset, and the recovery code's event.
+    /// left); then the app step, the recovery code's swap, the failure count's reset, and the
+    /// recovery code's event.
     pub changes: Vec<Change>,
     /// The recovery code that replaces the one presented, once `changes` are committed.
     pub new_recovery_code: Option<RecoveryCode>,
@@ -180,17 +180,16 @@ pub async fn start(
         Want::ResetMarker(user.clone()),
         Want::LimitSlots(scope.clone(), LOGIN_CHALLENGES),
     ];
-    let (mut found, factors) = loop {
+    let (mut found, factors, profile) = loop {
         let (got, factors) =
             tokio::try_join!(app.store.read_all(&wants), app.store.list_factors(user))?;
         let mut found = Found::from(got);
         let profile = found.profile()?;
         let self_reset = found.self_reset()?;
         if !self_reset::complete_if_due_from(app, caller, self_reset).await? {
-            break (found, (factors, profile));
+            break (found, factors, profile);
         }
     };
-    let (factors, profile) = factors;
     let profile = reset::profile_change(caller, profile.as_ref(), app.clock.now());
     let has_recovery = found.recovery()?.is_some() && factors.iter().any(|f| f.is_active());
     let settings = found.settings()?.unwrap_or_default();
@@ -321,12 +320,6 @@ pub async fn send(
     Ok(number.masked())
 }
 
-/// Refuses when the account's second step is locked; otherwise the guard as read, for
-/// [`failure`].
-pub(crate) async fn ensure_unlocked(app: &App, caller: &Caller) -> Result<LoginGuard> {
-    unlocked(app.store.login_guard(&caller.user).await?)
-}
-
 /// A right factor code's write to the guard: the consecutive-failure count starts again, if
 /// there is one to clear (a write that changes nothing is not sent).
 pub(crate) fn reset_failures(caller: &Caller, guard: LoginGuard) -> Vec<Change> {
@@ -338,7 +331,53 @@ pub(crate) fn reset_failures(caller: &Caller, guard: LoginGuard) -> Vec<Change> 
         .collect()
 }
 
-/// Refuses a guard that is locked; otherwise the guard.
+/// One round trip for a factor code sent to a challenge (login, phone step-up): the guard
+/// (refused if locked), the challenge (404 if none), and the guess budgets, still in `found`
+/// for [`challenge::guess_on`].
+pub(crate) async fn read_challenge_guess(
+    app: &App,
+    caller: &Caller,
+    purpose: Purpose,
+    id: &ChallengeId,
+) -> Result<(LoginGuard, Challenge, Found)> {
+    let user = &caller.user;
+    let mut found = challenge::read_guess(app, Some(user), user, purpose, id).await?;
+    let guard = unlocked(found.login_guard()?)?;
+    let c = found
+        .challenge()?
+        .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
+    Ok((guard, c, found))
+}
+
+/// One round trip for a factor code with no challenge (app or recovery-code step-up): the
+/// guard (refused if locked) and the budgets a wrong code would use, planned: the route's
+/// `own` limit first, if it has one, then the account's guess budgets.
+pub(crate) async fn read_factor_guess(
+    app: &App,
+    caller: &Caller,
+    own: Option<SendLimit>,
+) -> Result<(LoginGuard, Vec<limits::Reservation>)> {
+    let user = &caller.user;
+    let scope = limits::user_scope(user);
+    let mut wants = vec![Want::LoginGuard(user.clone())];
+    wants.extend(own.map(|limit| Want::LimitSlots(scope.clone(), limit)));
+    wants.extend(limits::guess_wants(user));
+    let mut found = Found::from(app.store.read_all(&wants).await?);
+    let guard = unlocked(found.login_guard()?)?;
+    let mut budgets = Vec::with_capacity(3);
+    if let Some(limit) = &own {
+        budgets.push(limits::plan_from(
+            app,
+            &scope,
+            limit,
+            &found.limit_slots()?,
+        )?);
+    }
+    budgets.extend(limits::plan_guesses(app, user, &mut found)?);
+    Ok((guard, budgets))
+}
+
+/// Refuses a guard that is locked; otherwise the guard as read, for [`failure`].
 pub(crate) fn unlocked(guard: LoginGuard) -> Result<LoginGuard> {
     if guard.locked_at.is_some() {
         return Err(Error::TooManyAttempts(
@@ -375,6 +414,23 @@ pub(crate) fn failure(app: &App, caller: &Caller, guard: LoginGuard) -> Failure 
 }
 
 impl Failure {
+    /// Commits the failure with a slot of each of `budgets` (a wrong code with no challenge
+    /// to count a try on), then [`Failure::after`].
+    pub(crate) async fn count(
+        self,
+        app: &App,
+        caller: &Caller,
+        budgets: Vec<limits::Reservation>,
+    ) -> Result<()> {
+        if let Err(kind) = limits::take_planned(app, budgets, &self.changes).await? {
+            return Err(Error::Internal(format!(
+                "a wrong code's count was refused: {kind:?}"
+            )));
+        }
+        self.after(app, caller).await;
+        Ok(())
+    }
+
     /// After the failure was committed: the lockout's count and email, if it locked.
     pub(crate) async fn after(self, app: &App, caller: &Caller) {
         if let Some(event) = self.event {
@@ -443,13 +499,8 @@ pub async fn pass(
         Method::RecoveryCode => Presented::Recovery(RecoveryCode::parse(code)?),
     };
     // The guard, the challenge and the guess budgets in one round trip.
-    let user = &caller.user;
-    let mut found = challenge::read_guess(app, Some(user), user, Purpose::Login, id).await?;
-    let guard = unlocked(found.login_guard()?)?;
+    let (guard, seen, mut found) = read_challenge_guess(app, caller, Purpose::Login, id).await?;
     let now = app.clock.now();
-    let seen = found
-        .challenge()?
-        .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
     if !seen.methods.contains(&method) {
         return Err(Error::invalid(format!(
             "{} is not offered for this login",

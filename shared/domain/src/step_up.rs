@@ -273,13 +273,8 @@ pub async fn verify_phone(
         let keys = app.keys().await?;
         // Compared before anything is written (see `challenge::check`); the guard, the
         // challenge and the budgets are read in one round trip.
-        let user = &caller.user;
-        let mut found =
-            challenge::read_guess(app, Some(user), user, Purpose::StepUpPhone, id).await?;
-        let guard = crate::login::unlocked(found.login_guard()?)?;
-        let c = found
-            .challenge()?
-            .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
+        let (guard, c, mut found) =
+            crate::login::read_challenge_guess(app, caller, Purpose::StepUpPhone, id).await?;
         let guess = challenge::guess_on(app, c, &mut found)?;
         let phone = crate::factors::active(app, &caller.user, FactorKind::Phone)
             .await?
@@ -317,21 +312,15 @@ pub async fn with_recovery_code(
     code: &RecoveryCode,
 ) -> Result<(IssuedStepUp, RecoveryCode)> {
     crate::metrics::verification(async {
-        let guard = crate::login::ensure_unlocked(app, caller).await?;
-        let scope = limits::user_scope(&caller.user);
-        let budgets = limits::plan_all(app, &limits::guess_budgets(&scope)).await?;
+        let (guard, budgets) = crate::login::read_factor_guess(app, caller, None).await?;
         let remaining = budgets.iter().map(|r| r.remaining).min().unwrap_or(0) as u32;
         let refused = move |_: ChangeKind| Error::InvalidCode {
             attempts_remaining: remaining,
         };
         let Some((swap, next)) = crate::recovery::matching(app, &caller.user, code).await? else {
-            let failure = crate::login::failure(app, caller, guard);
-            if let Err(kind) = limits::take_planned(app, budgets, &failure.changes).await? {
-                return Err(Error::Internal(format!(
-                    "a wrong code's count was refused: {kind:?}"
-                )));
-            }
-            failure.after(app, caller).await;
+            crate::login::failure(app, caller, guard)
+                .count(app, caller, budgets)
+                .await?;
             return Err(refused(ChangeKind::SwapRecovery));
         };
         let event = SecurityEvent::by_caller(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use mfa_domain::clock::UnixTime;
 use mfa_domain::model::Purpose;
+use mfa_domain::rules::SendLimit;
 use mfa_domain::types::{ChallengeId, FactorId, UserId};
 
 /// One DynamoDB item.
@@ -29,6 +30,11 @@ pub(super) fn key(pk: String, sk: String) -> Item {
 pub(super) const DATA_KEY_PK: &str = "CONFIG";
 
 pub(super) const DATA_KEY_SK: &str = "DATA_KEY#v1";
+
+/// The sort key of a limiter (its partition is the limit's scope).
+pub(super) fn limit_sk(limit: &SendLimit) -> String {
+    format!("LIMIT#{}", limit.name)
+}
 
 pub(super) fn factor_sk(id: &FactorId) -> String {
     format!("FACTOR#{}", id.as_ref())

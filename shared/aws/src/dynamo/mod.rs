@@ -32,7 +32,7 @@ use mfa_domain::ports::Store;
 use mfa_domain::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
 use mfa_domain::types::{ChallengeId, FactorId, UserId};
 
-pub(super) type Item = HashMap<String, AttributeValue>;
+type Item = HashMap<String, AttributeValue>;
 
 // The expressions of a limiter slot and of a challenge's code, shared by the single-item
 // writes and their transaction items.
@@ -68,7 +68,7 @@ impl DynamoStore {
 
 use codec::*;
 use keys::*;
-use read::{guard_from, limit_sk, recovery_from, reset_marker_from, slots_from};
+use read::{guard_from, recovery_from, reset_marker_from, slots_from};
 
 fn build<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
     r.map_err(|e| Error::Internal(format!("dynamodb request: {e}")))
@@ -292,9 +292,7 @@ impl DynamoStore {
                 })
             }
             Change::DeleteLoginGuard { user } => delete(key(user_pk(user), LOGIN_GUARD_SK.into())),
-            Change::DeleteLimit { scope, limit } => {
-                delete(key(scope.clone(), format!("LIMIT#{}", limit.name)))
-            }
+            Change::DeleteLimit { scope, limit } => delete(key(scope.clone(), limit_sk(limit))),
             Change::TakeLimitSlot {
                 scope,
                 limit,
@@ -302,7 +300,7 @@ impl DynamoStore {
                 seen,
                 now,
             } => {
-                let u = update(key(scope.clone(), format!("LIMIT#{}", limit.name)))
+                let u = update(key(scope.clone(), limit_sk(limit)))
                     .update_expression(TAKE_SLOT)
                     .expression_attribute_names("#slot", format!("s{slot}"))
                     .expression_attribute_names("#ttl", "ttl")
@@ -328,7 +326,7 @@ impl DynamoStore {
             } => {
                 let c = ConditionCheck::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key(scope.clone(), format!("LIMIT#{}", limit.name))))
+                    .set_key(Some(key(scope.clone(), limit_sk(limit))))
                     .expression_attribute_names("#slot", format!("s{slot}"));
                 let c = match seen {
                     None => c.condition_expression(SLOT_FREE),
@@ -584,7 +582,7 @@ impl Store for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(scope.into(), format!("LIMIT#{}", limit.name))))
+            .set_key(Some(key(scope.into(), limit_sk(limit))))
             .condition_expression("#slot = :mine")
             .expression_attribute_names("#slot", format!("s{slot}"))
             .expression_attribute_values(":mine", n(taken_at));

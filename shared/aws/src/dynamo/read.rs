@@ -10,7 +10,7 @@ use mfa_domain::rules::SendLimit;
 
 use super::codec::*;
 use super::keys::*;
-use super::{build, dependency, DynamoStore, Item};
+use super::{build, dependency, DynamoStore};
 
 /// Rounds of `UnprocessedKeys` (DynamoDB throttling part of a batch) before giving up.
 const MAX_BATCH_ROUNDS: usize = 5;
@@ -43,11 +43,6 @@ fn got(want: &Want, item: Option<&Item>) -> Result<Got> {
         Want::SelfReset(u) => Got::SelfReset(item.map(|i| self_reset_from(i, u)).transpose()?),
         Want::ResetMarker(_) => Got::ResetMarker(item.map(reset_marker_from).transpose()?),
     })
-}
-
-/// The sort key of a limiter.
-pub(super) fn limit_sk(limit: &SendLimit) -> String {
-    format!("LIMIT#{}", limit.name)
 }
 
 /// A limiter's slots (`None` for a slot never taken); an absent item has none taken.
