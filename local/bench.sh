@@ -22,6 +22,6 @@ echo "[bench] building ${#packages[@]} binaries in release (a first build takes 
 start=$(date +%s)
 cargo build --release -q "${packages[@]}"
 echo "[bench] built in $(( $(date +%s) - start )) s" >&2
-python3 "$here/bench.py" "$root/target/release" "$root/docs/PERFORMANCE.md" \
+"$("$here/pytool.sh" bench "pyotp==2.9.0" python3)/python3" "$here/bench.py" "$root/target/release" "$root/docs/PERFORMANCE.md" \
   "$root/docs/performance-init.svg" "${BENCH_ROUNDS:-7}"
 echo "[bench] wrote docs/PERFORMANCE.md and docs/performance-init.svg" >&2

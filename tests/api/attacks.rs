@@ -409,10 +409,7 @@ async fn given_the_signing_key_alias_moves_to_a_new_key_then_a_warm_function_sti
     check_assertion(api, &user, r.body["assertion"].as_str().unwrap(), "otp").await;
 
     // The operator points the alias at a new key.
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&stack.moto)
-        .load()
-        .await;
+    let sdk = aws_defaults().endpoint_url(&stack.moto).load().await;
     let kms = aws_sdk_kms::Client::new(&sdk);
     let key = kms
         .create_key()

@@ -739,8 +739,15 @@ pub async fn enroll_app_at(
 }
 
 /// A DynamoDB client for the local table, to look at what was stored (never to change it).
+/// The SDK's defaults with the service's HTTPS client (the SDK crates are built without their
+/// own), trusting the system's roots.
+pub fn aws_defaults() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(mfa_aws::https_client(mfa_aws::TlsRoots::System).expect("HTTPS client"))
+}
+
 pub async fn dynamodb(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = aws_defaults();
     if let Some(e) = endpoint {
         loader = loader.endpoint_url(e);
     }
@@ -854,6 +861,8 @@ pub struct PrivateStack {
     /// The private gateway's log (JSON lines and EMF metrics).
     pub log: PathBuf,
     own_dynamo: Option<OwnDynamo>,
+    /// Settings the gateway gets besides the stack's own (a restart keeps them).
+    extra_env: Vec<(String, String)>,
 }
 
 /// The `Caller` a handler would build for `user`, for tests that use the domain API directly.
@@ -950,7 +959,13 @@ pub enum Dependency {
 impl PrivateStack {
     /// A private moto, table and gateway; DynamoDB Local is the shared one.
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, &[]).await
+    }
+
+    /// As [`PrivateStack::start`], with the gateway also given `env` (for example another
+    /// `ASSERTION_SIGNER`).
+    pub async fn with_env(env: &[(&str, &str)]) -> Self {
+        Self::start_with(None, env).await
     }
 
     /// As [`PrivateStack::start`], with its own DynamoDB Local too, which a test may stop.
@@ -963,37 +978,22 @@ impl PrivateStack {
             child: None,
         };
         own.spawn();
-        Self::start_with(Some(own)).await
+        Self::start_with(Some(own), &[]).await
     }
 
-    async fn start_with(own: Option<OwnDynamo>) -> Self {
+    async fn start_with(own: Option<OwnDynamo>, env: &[(&str, &str)]) -> Self {
         let moto_port = free_port();
         let moto_child = Some(spawn_moto(moto_port));
         let table = format!("mfa-test-{}", uuid::Uuid::new_v4().simple());
         let moto = format!("http://127.0.0.1:{moto_port}");
         let dynamo_endpoint = own.as_ref().map(OwnDynamo::endpoint);
         bootstrap(&moto, dynamo_endpoint.as_deref(), &table).await;
-        let gw_port = free_port();
-        let bin = std::env::var("E2E_GATEWAY_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo_root().join("target/debug/dev-gateway"));
-        let (log_file, log) = gateway_log(gw_port);
-        let mut gateway = Command::new(&bin);
-        if let Some(e) = &dynamo_endpoint {
-            gateway.env("AWS_ENDPOINT_URL_DYNAMODB", e);
-        }
-        let gateway_child = gateway
-            .env("AWS_ENDPOINT_URL", &moto)
-            .env("TABLE_NAME", &table)
-            .env("GATEWAY_PORT", gw_port.to_string())
-            .env("DEV_CLOCK_CONTROL", "1")
-            .env("DEV_FAULT_INJECTION", "1")
-            .env("RUST_LOG", env_or("E2E_GATEWAY_RUST_LOG", "info"))
-            .stdout(log_file)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-        wait_for_port(gw_port, "private gateway");
+        let extra_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let (gw_port, gateway_child, log) =
+            spawn_gateway(&moto, dynamo_endpoint.as_deref(), &table, &extra_env);
         PrivateStack {
             api: Api::new(&format!("http://127.0.0.1:{gw_port}")),
             moto,
@@ -1003,7 +1003,25 @@ impl PrivateStack {
             gateway_child,
             log,
             own_dynamo: own,
+            extra_env,
         }
+    }
+
+    /// Stops the gateway and starts a new one on the same table, moto and settings: a cold
+    /// start (nothing kept in memory). `api` and `log` then point at the new one.
+    pub fn restart_gateway(&mut self) {
+        let _ = self.gateway_child.kill();
+        let _ = self.gateway_child.wait();
+        let dynamo_endpoint = self.own_dynamo.as_ref().map(OwnDynamo::endpoint);
+        let (port, child, log) = spawn_gateway(
+            &self.moto,
+            dynamo_endpoint.as_deref(),
+            &self.table,
+            &self.extra_env,
+        );
+        self.gateway_child = child;
+        self.log = log;
+        self.api = Api::new(&format!("http://127.0.0.1:{port}"));
     }
 
     /// The pid and port of a dependency of this stack (its own DynamoDB Local, or moto).
@@ -1175,6 +1193,39 @@ impl Drop for PrivateStack {
 
 /// Where a private gateway's log goes: a file in `E2E_LOG_DIR` (the log audit reads every
 /// file there), else in the system's temporary directory.
+/// A private gateway on a new port for `table` at `moto` (and `dynamodb`, else the shared
+/// DynamoDB Local): (port, process, log).
+fn spawn_gateway(
+    moto: &str,
+    dynamodb: Option<&str>,
+    table: &str,
+    extra_env: &[(String, String)],
+) -> (u16, Child, PathBuf) {
+    let gw_port = free_port();
+    let bin = std::env::var("E2E_GATEWAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target/debug/dev-gateway"));
+    let (log_file, log) = gateway_log(gw_port);
+    let mut gateway = Command::new(&bin);
+    if let Some(e) = dynamodb {
+        gateway.env("AWS_ENDPOINT_URL_DYNAMODB", e);
+    }
+    let child = gateway
+        .env("AWS_ENDPOINT_URL", moto)
+        .env("TABLE_NAME", table)
+        .env("GATEWAY_PORT", gw_port.to_string())
+        .env("DEV_CLOCK_CONTROL", "1")
+        .env("DEV_FAULT_INJECTION", "1")
+        .env("RUST_LOG", env_or("E2E_GATEWAY_RUST_LOG", "info"))
+        .envs(extra_env.iter().map(|(k, v)| (k, v)))
+        .stdout(log_file)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    wait_for_port(gw_port, "private gateway");
+    (gw_port, child, log)
+}
+
 fn gateway_log(port: u16) -> (Stdio, PathBuf) {
     let dir = std::env::var("E2E_LOG_DIR")
         .map(PathBuf::from)
@@ -1200,9 +1251,7 @@ fn spawn_moto(port: u16) -> Child {
 }
 
 async fn bootstrap(moto: &str, dynamo: Option<&str>, table: &str) {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let sdk = aws_defaults().load().await;
     // DynamoDB keeps the shared endpoint from the environment; KMS and SES use the private moto.
     let kms = aws_sdk_kms::Client::from_conf(
         aws_sdk_kms::config::Builder::from(&sdk)

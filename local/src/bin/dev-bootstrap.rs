@@ -3,7 +3,10 @@
 #[tokio::main]
 async fn main() {
     let result = match local_dev::bootstrap::Settings::from_env() {
-        Ok(s) => local_dev::bootstrap::run(&mfa_aws::sdk_config().await, &s).await,
+        Ok(s) => match mfa_aws::sdk_config(mfa_aws::TlsRoots::System).await {
+            Ok(sdk) => local_dev::bootstrap::run(&sdk, &s).await,
+            Err(e) => Err(e.to_string()),
+        },
         Err(e) => Err(e),
     };
     if let Err(e) = result {

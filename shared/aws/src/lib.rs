@@ -13,6 +13,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls;
 use mfa_domain::app::{Adapters, App};
 use mfa_domain::clock::{Clock, SystemClock};
 
@@ -29,10 +30,66 @@ use mfa_domain::error::{Error, Result};
 use mfa_domain::phone::PhoneNumber;
 use mfa_domain::ports::{Signer, SmsSender, VoiceCaller, VoiceMessage};
 
+/// The roots every AWS service endpoint's certificate chains to (Amazon Trust Services).
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// The certificates the AWS clients trust, from `MFA_TLS_ROOTS`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TlsRoots {
+    /// `amazon` (the default): the five Amazon Trust Services roots built into the binary. No
+    /// file is read at cold start, and no other CA can vouch for an AWS endpoint.
+    #[default]
+    Amazon,
+    /// `system`: the machine's CA store (for a TLS-inspecting proxy, or an endpoint that is
+    /// not AWS); read at cold start, about 150 certificates.
+    System,
+}
+
+impl TlsRoots {
+    /// From `MFA_TLS_ROOTS`; anything but `amazon`, `system` or unset stops the cold start.
+    pub fn from_env() -> Result<Self> {
+        Self::parse(std::env::var("MFA_TLS_ROOTS").ok().as_deref())
+    }
+
+    fn parse(value: Option<&str>) -> Result<Self> {
+        match value.map(str::trim) {
+            None | Some("") | Some("amazon") => Ok(Self::Amazon),
+            Some("system") => Ok(Self::System),
+            Some(_) => Err(Error::Internal(
+                "MFA_TLS_ROOTS must be amazon or system".into(),
+            )),
+        }
+    }
+
+    fn trust_store(self) -> tls::TrustStore {
+        match self {
+            Self::Amazon => tls::TrustStore::empty()
+                .with_native_roots(false)
+                .with_pem_certificate(AMAZON_TRUST_SERVICES),
+            Self::System => tls::TrustStore::empty().with_native_roots(true),
+        }
+    }
+}
+
+/// The one HTTPS client every AWS client shares: hyper 1, rustls with ring, `roots`.
+pub fn https_client(roots: TlsRoots) -> Result<SharedHttpClient> {
+    let context = tls::TlsContext::builder()
+        .with_trust_store(roots.trust_store())
+        .build()
+        .map_err(|e| Error::Internal(format!("TLS context: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .tls_context(context)
+        .build_https())
+}
+
 /// The shared SDK configuration: short timeouts and few retries, so a failing dependency turns
 /// into a prompt 503 rather than a hung Lambda.
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+pub async fn sdk_config(roots: TlsRoots) -> Result<SdkConfig> {
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client(roots)?)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
@@ -42,7 +99,7 @@ pub async fn sdk_config() -> SdkConfig {
         )
         .retry_config(RetryConfig::standard().with_max_attempts(2))
         .load()
-        .await
+        .await)
 }
 
 /// The clients a function builds besides the ones every function needs (DynamoDB, KMS for the
@@ -100,6 +157,7 @@ impl Signer for NotWired {
     }
 }
 
+pub use aws_sdk_dynamodb::config::SharedHttpClient;
 /// An SDK interceptor every client of an app carries (the dev gateway's fault injection).
 pub use aws_sdk_dynamodb::config::SharedInterceptor;
 
@@ -126,7 +184,7 @@ macro_rules! client {
 
 /// The AWS adapters, built once per cold start from `config`: only the `clients` asked for
 /// besides the ones every function needs.
-pub async fn adapters_from_env(config: &Config, clients: Clients) -> Adapters {
+pub async fn adapters_from_env(config: &Config, clients: Clients) -> Result<Adapters> {
     adapters_with(config, clients, &[]).await
 }
 
@@ -135,10 +193,10 @@ pub async fn adapters_with(
     config: &Config,
     clients: Clients,
     extra: &[SharedInterceptor],
-) -> Adapters {
-    let sdk = sdk_config().await;
+) -> Result<Adapters> {
+    let sdk = sdk_config(TlsRoots::from_env()?).await?;
     let kms = client!(aws_sdk_kms, &sdk, extra);
-    Adapters {
+    Ok(Adapters {
         store: Arc::new(DynamoStore::new(
             client!(aws_sdk_dynamodb, &sdk, extra),
             &config.table_name,
@@ -163,14 +221,14 @@ pub async fn adapters_with(
             )),
             false => Arc::new(NotWired("voice")),
         },
-    }
+    })
 }
 
 /// The production wiring of one function: configuration from the environment, the AWS
 /// adapters it uses, the system clock.
 pub async fn app_from_env(clients: Clients) -> Result<App> {
     let config = Config::from_env()?;
-    let aws = adapters_from_env(&config, clients).await;
+    let aws = adapters_from_env(&config, clients).await?;
     Ok(App::new(config, aws, Arc::new(SystemClock)))
 }
 
@@ -181,7 +239,7 @@ pub async fn app_from_env_with_clock(
     extra: &[SharedInterceptor],
 ) -> Result<App> {
     let config = Config::from_env()?;
-    let aws = adapters_with(&config, Clients::ALL, extra).await;
+    let aws = adapters_with(&config, Clients::ALL, extra).await?;
     Ok(App::new(config, aws, clock))
 }
 
@@ -212,6 +270,34 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_built_in_trust_store_is_the_five_amazon_trust_services_roots_and_all_parse() {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::CertificateDer;
+        // The same parse the SDK's HTTPS client does (it panics on a bad certificate).
+        let ders = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .expect("valid PEM");
+        let mut roots = rustls::RootCertStore::empty();
+        let (valid, invalid) = roots.add_parsable_certificates(ders);
+        assert_eq!((valid, invalid), (5, 0));
+        assert!(https_client(TlsRoots::Amazon).is_ok());
+    }
+
+    #[test]
+    fn the_tls_roots_setting_is_amazon_by_default_system_on_request_and_refuses_anything_else() {
+        assert_eq!(TlsRoots::parse(None).unwrap(), TlsRoots::Amazon);
+        assert_eq!(TlsRoots::parse(Some("")).unwrap(), TlsRoots::Amazon);
+        assert_eq!(TlsRoots::parse(Some("amazon")).unwrap(), TlsRoots::Amazon);
+        assert_eq!(TlsRoots::parse(Some(" system ")).unwrap(), TlsRoots::System);
+        for bad in ["none", "Amazon", "/etc/ssl/certs"] {
+            assert!(
+                matches!(TlsRoots::parse(Some(bad)), Err(Error::Internal(_))),
+                "{bad}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn given_a_client_the_function_did_not_build_then_using_it_is_an_internal_error() {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use crate::assertion::PublicJwk;
+use crate::assertion::{LocalSigningKey, PublicJwk};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{AssertionSigner, Config};
 use crate::crypto::DataKeys;
 use crate::error::Result;
 use crate::ports::{KeyVault, Mailer, Signer, SmsSender, Store, VoiceCaller};
@@ -34,6 +34,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     keys: OnceCell<DataKeys>,
     signing_key: OnceCell<PublicJwk>,
+    local_key: OnceCell<LocalSigningKey>,
 }
 
 impl App {
@@ -49,6 +50,7 @@ impl App {
             clock,
             keys: OnceCell::new(),
             signing_key: OnceCell::new(),
+            local_key: OnceCell::new(),
         }
     }
 
@@ -67,12 +69,53 @@ impl App {
         self.keys.get_or_try_init(|| self.load_keys()).await
     }
 
-    /// The assertion key's public half, fetched from KMS once per cold start.
+    /// The assertion key's public half: fetched from KMS once per cold start, or the in-process
+    /// key's (`ASSERTION_SIGNER=local`).
     pub async fn signing_key(&self) -> Result<&PublicJwk> {
+        if self.config.assertion_signer == AssertionSigner::Local {
+            return Ok(&self.local_key().await?.public);
+        }
         self.signing_key
             .get_or_try_init(|| async {
                 let (key_id, der) = self.signer.public_key().await?;
                 PublicJwk::from_spki_der(key_id, &der)
+            })
+            .await
+    }
+
+    /// A DER ECDSA P-256 / SHA-256 signature of `message` by the assertion key `key_id` (as
+    /// [`App::signing_key`] named it): one KMS `Sign`, or in process.
+    pub async fn sign_assertion(&self, key_id: &str, message: &[u8]) -> Result<Vec<u8>> {
+        match self.config.assertion_signer {
+            AssertionSigner::Kms => self.signer.sign(key_id, message).await,
+            AssertionSigner::Local => Ok(self.local_key().await?.sign(message)),
+        }
+    }
+
+    /// The in-process signing key: opened with the data key once per cold start, made (race
+    /// free, like the data key) the first time any instance needs it.
+    async fn local_key(&self) -> Result<&LocalSigningKey> {
+        self.local_key
+            .get_or_try_init(|| async {
+                let keys = self.keys().await?;
+                if let Some(sealed) = self.store.get_signing_key().await? {
+                    return LocalSigningKey::open(keys, &sealed);
+                }
+                let (made, sealed) = LocalSigningKey::generate(keys)?;
+                if self
+                    .store
+                    .put_signing_key_if_absent(&sealed, self.clock.now())
+                    .await?
+                {
+                    return Ok(made);
+                }
+                // Another cold start made one first: every instance signs with the same key.
+                let theirs = self.store.get_signing_key().await?.ok_or_else(|| {
+                    crate::error::Error::unavailable(
+                        "signing key vanished after a lost create race",
+                    )
+                })?;
+                LocalSigningKey::open(keys, &theirs)
             })
             .await
     }

@@ -1,14 +1,19 @@
-//! The login assertion: a short-lived ES256 JWT that says "this user passed 2FA". The private key
-//! never leaves KMS (asymmetric `Sign`); KMS returns a DER signature and a JWT carries ES256 as
-//! raw `r||s` (64 bytes), so it is converted here. The public key is published as a JWKS whose
-//! `kid` is the key's RFC 7638 thumbprint, so a rotated key gets a new `kid`.
+//! The login assertion: a short-lived ES256 JWT that says "this user passed 2FA". By default the
+//! private key never leaves KMS (asymmetric `Sign`); with `ASSERTION_SIGNER=local` it is a P-256
+//! key the service made, sealed under the data key and signing in process
+//! ([`LocalSigningKey`]). Either way the signature is DER and a JWT carries ES256 as raw `r||s`
+//! (64 bytes), so it is converted here. The public key is published as a JWKS whose `kid` is
+//! the key's RFC 7638 thumbprint, so a rotated key gets a new `kid`.
 
-use p256::pkcs8::DecodePublicKey;
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{DerSignature, SigningKey};
+use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::clock::UnixTime;
+use crate::crypto::DataKeys;
 use crate::error::{Error, Result};
 use crate::model::Method;
 use crate::types::UserId;
@@ -49,6 +54,60 @@ impl PublicJwk {
     }
 }
 
+/// Binds the sealed signing key to what it is: it cannot be opened as any other secret.
+const SIGNING_KEY_AAD: &[u8] = b"CONFIG|SIGNING_KEY#v1|assertion-es256";
+
+/// The in-process assertion key (`ASSERTION_SIGNER=local`): its private half is stored only
+/// sealed (AES-256-GCM) under the KMS-protected data key, and lives in memory once opened.
+pub struct LocalSigningKey {
+    key: SigningKey,
+    pub public: PublicJwk,
+}
+
+impl std::fmt::Debug for LocalSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LocalSigningKey({})", self.public.kid)
+    }
+}
+
+impl LocalSigningKey {
+    fn from_key(key: SigningKey) -> Result<Self> {
+        let spki = key
+            .verifying_key()
+            .to_public_key_der()
+            .map_err(|_| Error::Internal("signing key: public half".into()))?;
+        let public = PublicJwk::from_spki_der(String::new(), spki.as_bytes())?;
+        // What signs is named by the key itself, as KMS keys are by their ARN.
+        let public = PublicJwk {
+            key_id: format!("local:{}", public.kid),
+            ..public
+        };
+        Ok(LocalSigningKey { key, public })
+    }
+
+    /// A new random key and its private half sealed under `keys`.
+    pub fn generate(keys: &DataKeys) -> Result<(Self, Vec<u8>)> {
+        let key = SigningKey::random(&mut rand::rngs::OsRng);
+        let scalar = zeroize::Zeroizing::new(key.to_bytes());
+        let sealed = keys.seal(SIGNING_KEY_AAD, &scalar)?;
+        Ok((Self::from_key(key)?, sealed))
+    }
+
+    /// The key whose private half `sealed` holds, sealed under `keys`.
+    pub fn open(keys: &DataKeys, sealed: &[u8]) -> Result<Self> {
+        let scalar = keys.open(SIGNING_KEY_AAD, sealed)?;
+        let key = SigningKey::from_slice(&scalar)
+            .map_err(|_| Error::Internal("the stored signing key is not a P-256 key".into()))?;
+        Self::from_key(key)
+    }
+
+    /// DER ECDSA P-256 / SHA-256 (RFC 6979 nonces) of `message`.
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        let sig: DerSignature = self.key.sign(message);
+        sig.as_bytes().to_vec()
+    }
+}
+
 /// A DER ECDSA signature as the 64-byte `r||s` a JWS carries (low-S normalised).
 pub fn der_to_jws(der: &[u8]) -> Result<[u8; 64]> {
     let sig = p256::ecdsa::Signature::from_der(der)
@@ -59,7 +118,8 @@ pub fn der_to_jws(der: &[u8]) -> Result<[u8; 64]> {
     Ok(out)
 }
 
-/// The JWKS that verifies assertions (loaded from KMS once per cold start).
+/// The JWKS that verifies assertions (loaded from KMS, or from the sealed local key, once per
+/// cold start).
 pub async fn jwks(app: &App) -> Result<Vec<PublicJwk>> {
     Ok(vec![app.signing_key().await?.clone()])
 }
@@ -112,7 +172,7 @@ pub async fn issue(app: &App, user: &UserId, passed: Passed) -> Result<String> {
         b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
-    let der = app.signer.sign(&key.key_id, input.as_bytes()).await?;
+    let der = app.sign_assertion(&key.key_id, input.as_bytes()).await?;
     Ok(format!("{input}.{}", b64(&der_to_jws(&der)?)))
 }
 
@@ -122,6 +182,41 @@ mod tests {
     use p256::ecdsa::signature::{Signer, Verifier};
     use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
     use p256::pkcs8::EncodePublicKey;
+
+    #[test]
+    fn an_in_process_key_opens_only_under_its_data_key_and_signs_what_its_jwk_verifies() {
+        let keys = DataKeys::derive(&[7u8; 32]).unwrap();
+        let (made, sealed) = LocalSigningKey::generate(&keys).unwrap();
+        let opened = LocalSigningKey::open(&keys, &sealed).unwrap();
+        assert_eq!(opened.public.kid, made.public.kid);
+        assert_eq!(opened.public.key_id, format!("local:{}", made.public.kid));
+        // The private half is not stored in the clear.
+        assert!(!sealed.windows(32).any(|w| w == &made.key.to_bytes()[..]));
+        // The JWK's point verifies what the opened key signs.
+        let x = data_encoding::BASE64URL_NOPAD
+            .decode(made.public.x.as_bytes())
+            .unwrap();
+        let y = data_encoding::BASE64URL_NOPAD
+            .decode(made.public.y.as_bytes())
+            .unwrap();
+        let point = p256::EncodedPoint::from_affine_coordinates(
+            x.as_slice().into(),
+            y.as_slice().into(),
+            false,
+        );
+        let verifier = VerifyingKey::from_encoded_point(&point).unwrap();
+        let raw = der_to_jws(&opened.sign(b"header.claims")).unwrap();
+        verifier
+            .verify(b"header.claims", &Signature::from_slice(&raw).unwrap())
+            .unwrap();
+        // Another data key, or one flipped bit, opens nothing.
+        let other = DataKeys::derive(&[8u8; 32]).unwrap();
+        assert!(LocalSigningKey::open(&other, &sealed).is_err());
+        let mut flipped = sealed.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(LocalSigningKey::open(&keys, &flipped).is_err());
+    }
 
     #[test]
     fn a_der_signature_becomes_a_raw_signature_that_still_verifies() {

@@ -4,6 +4,19 @@ use crate::error::{Error, Result};
 use crate::phone::PhonePolicy;
 use crate::rules::{CODE_LEN_RANGE, SELF_RESET_WAIT_DEFAULT_SECS, SELF_RESET_WAIT_RANGE};
 
+/// Where the assertion signing key lives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AssertionSigner {
+    /// An ECC_NIST_P256 KMS key: every assertion is one KMS `Sign` request, and the private
+    /// key never leaves KMS.
+    #[default]
+    Kms,
+    /// A P-256 key made by the service, kept sealed under the KMS-protected data key in the
+    /// table and opened once per cold start: assertions are signed in process (no request,
+    /// no cost per login), and the private key is in the function's memory, as the data key is.
+    Local,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// DynamoDB table holding every item (`TABLE_NAME`).
@@ -21,7 +34,10 @@ pub struct Config {
     /// The End User Messaging origination identity (phone number or pool) that places voice
     /// calls (`VOICE_ORIGINATION_IDENTITY`); voice calls fail with 503 without it.
     pub voice_origination_identity: Option<String>,
-    /// The ECC_NIST_P256 KMS key that signs login assertions (`ASSERTION_KEY_ID`).
+    /// What signs login assertions (`ASSERTION_SIGNER`: `kms`, the default, or `local`).
+    pub assertion_signer: AssertionSigner,
+    /// The ECC_NIST_P256 KMS key that signs login assertions (`ASSERTION_KEY_ID`); required
+    /// when KMS signs, unused when the key is in process.
     pub assertion_key_id: String,
     /// `iss` and `aud` of login assertions (`ASSERTION_ISSUER`, `ASSERTION_AUDIENCE`).
     pub assertion_issuer: String,
@@ -61,8 +77,22 @@ impl Config {
                     Error::Internal("SELF_RESET_WAIT_SECS must be 60 to 2592000".into())
                 })?,
         };
+        let assertion_signer = match get("ASSERTION_SIGNER").as_deref().map(str::trim) {
+            None | Some("") | Some("kms") => AssertionSigner::Kms,
+            Some("local") => AssertionSigner::Local,
+            Some(_) => {
+                return Err(Error::Internal(
+                    "ASSERTION_SIGNER must be kms or local".into(),
+                ))
+            }
+        };
+        let assertion_key_id = match assertion_signer {
+            AssertionSigner::Kms => required("ASSERTION_KEY_ID")?,
+            AssertionSigner::Local => get("ASSERTION_KEY_ID").unwrap_or_default(),
+        };
         Ok(Config {
             self_reset_wait_secs,
+            assertion_signer,
             table_name: required("TABLE_NAME")?,
             kms_data_key_id: required("KMS_DATA_KEY_ID")?,
             ses_from_address: required("SES_FROM_ADDRESS")?,
@@ -73,7 +103,7 @@ impl Config {
                 &get("PHONE_DENY_LIST").unwrap_or_default(),
             ),
             voice_origination_identity: get("VOICE_ORIGINATION_IDENTITY").filter(|v| !v.is_empty()),
-            assertion_key_id: required("ASSERTION_KEY_ID")?,
+            assertion_key_id,
             assertion_issuer: get("ASSERTION_ISSUER").unwrap_or_else(|| "mfa-service".into()),
             assertion_audience: get("ASSERTION_AUDIENCE").unwrap_or_else(|| "console".into()),
         })
@@ -106,6 +136,31 @@ mod tests {
         assert_eq!(c.code_length, 6);
         assert_eq!(c.service_name, "Console");
         assert_eq!(c.self_reset_wait_secs, 86_400);
+        assert_eq!(c.assertion_signer, AssertionSigner::Kms);
+    }
+
+    #[test]
+    fn assertions_are_signed_by_kms_unless_local_is_asked_and_only_kms_needs_a_key_id() {
+        let without_key: Vec<_> = BASE
+            .into_iter()
+            .filter(|(k, _)| *k != "ASSERTION_KEY_ID")
+            .collect();
+        assert!(Config::from_lookup(env(&without_key)).is_err());
+        let mut local = without_key.clone();
+        local.push(("ASSERTION_SIGNER", "local"));
+        let c = Config::from_lookup(env(&local)).unwrap();
+        assert_eq!(c.assertion_signer, AssertionSigner::Local);
+        let mut kms = BASE.to_vec();
+        kms.push(("ASSERTION_SIGNER", "kms"));
+        assert_eq!(
+            Config::from_lookup(env(&kms)).unwrap().assertion_signer,
+            AssertionSigner::Kms
+        );
+        for bad in ["hsm", "LOCAL", "true"] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("ASSERTION_SIGNER", bad));
+            assert!(Config::from_lookup(env(&pairs)).is_err(), "{bad}");
+        }
     }
 
     #[test]

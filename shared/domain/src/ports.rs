@@ -21,6 +21,10 @@ pub trait Store: Send + Sync {
     async fn get_data_key(&self) -> Result<Option<Vec<u8>>>;
     /// Stores the encrypted data key unless one exists; `false` when another writer won.
     async fn put_data_key_if_absent(&self, ciphertext: &[u8], now: UnixTime) -> Result<bool>;
+    /// The in-process assertion signing key, sealed under the data key, if one was created.
+    async fn get_signing_key(&self) -> Result<Option<Vec<u8>>>;
+    /// Stores the sealed signing key unless one exists; `false` when another writer won.
+    async fn put_signing_key_if_absent(&self, sealed: &[u8], now: UnixTime) -> Result<bool>;
 
     /// The slots of a sliding-window limiter (`None` for a slot never taken).
     async fn limit_slots(&self, scope: &str, limit: &SendLimit) -> Result<Vec<Option<i64>>>;

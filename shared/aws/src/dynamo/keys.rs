@@ -30,6 +30,8 @@ pub(super) fn key(pk: String, sk: String) -> Item {
 pub(super) const DATA_KEY_PK: &str = "CONFIG";
 
 pub(super) const DATA_KEY_SK: &str = "DATA_KEY#v1";
+/// The in-process assertion signing key (`ASSERTION_SIGNER=local`), sealed under the data key.
+pub(super) const SIGNING_KEY_SK: &str = "SIGNING_KEY#v1";
 
 /// The sort key of a limiter (its partition is the limit's scope).
 pub(super) fn limit_sk(limit: &SendLimit) -> String {

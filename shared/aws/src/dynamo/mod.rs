@@ -565,6 +565,21 @@ impl Store for DynamoStore {
         self.put_new(item).await
     }
 
+    async fn get_signing_key(&self) -> Result<Option<Vec<u8>>> {
+        self.get(key(DATA_KEY_PK.into(), SIGNING_KEY_SK.into()))
+            .await?
+            .map(|i| get_b(&i, "sealed").map(<[u8]>::to_vec))
+            .transpose()
+    }
+
+    async fn put_signing_key_if_absent(&self, sealed: &[u8], now: UnixTime) -> Result<bool> {
+        let mut item = key(DATA_KEY_PK.into(), SIGNING_KEY_SK.into());
+        item.insert("type".into(), s("signing_key"));
+        item.insert("sealed".into(), b(sealed));
+        item.insert("created_at".into(), n(now));
+        self.put_new(item).await
+    }
+
     async fn limit_slots(&self, scope: &str, limit: &SendLimit) -> Result<Vec<Option<i64>>> {
         let item = self.get(key(scope.into(), limit_sk(limit))).await?;
         Ok(slots_from(item.as_ref(), limit))

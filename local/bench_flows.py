@@ -1,0 +1,557 @@
+"""Warm latency per flow against its floor, and the AWS requests each flow sends (`make bench`).
+
+Every function runs as its real release `bootstrap`, kept warm under a loopback Lambda Runtime
+API (`Warm`), and gets API Gateway v2 events of its real routes. Two sets of warm processes run
+side by side:
+
+- the direct set talks to DynamoDB Local and moto themselves: its invocations give the warm
+  latency (from the event handed out to the response posted);
+- the recorded set talks to them through a loopback proxy per emulator (`Recorder`), which
+  names every request (service and operation) and times each one against the emulator: the
+  flow's floor is the time its own AWS calls took at the emulators (the union of their
+  intervals, so calls made at once count once), measured in the same run.
+
+Each sample of a flow uses a user of its own, prepared through the same functions (an email
+step-up, an authenticator app enrolled and verified), and the two sets alternate sample by
+sample (A B A B). Codes are computed with pyotp and read from moto's outbox.
+"""
+
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import queue
+import re
+import socket
+import statistics
+import subprocess
+import threading
+import time
+import urllib.request
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pyotp
+
+# List prices used for the cost per million logins (us-east-1, on-demand, USD).
+PRICES = {
+    "dynamodb_wru": 0.625 / 1e6,   # per write request unit
+    "dynamodb_rru": 0.125 / 1e6,   # per read request unit
+    "kms_sign": 0.15 / 1e4,        # asymmetric (ECC) Sign, per request
+    "kms_symmetric": 0.03 / 1e4,   # Decrypt, per request
+    "lambda_request": 0.20 / 1e6,
+    "lambda_gb_second": 0.0000133334,  # arm64
+    "http_api_request": 1.00 / 1e6,
+}
+MEMORY_MB = 256  # infra/template.yaml Globals
+
+
+def api_event(method, path, route_key, user, body=None, headers=None, path_params=None):
+    """An API Gateway HTTP API (payload 2.0) event for `route_key`, as `user` (JWT claims)."""
+    now = time.time()
+    ev = {
+        "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": "application/json", "user-agent": "bench",
+                    **(headers or {})},
+        "requestContext": {
+            "accountId": "000000000000", "apiId": "bench", "domainName": "127.0.0.1",
+            "domainPrefix": "127",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": str(uuid.uuid4()), "routeKey": route_key, "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+            "authorizer": {"jwt": {"claims": {
+                "sub": user["sub"], "email": user["email"], "plan": user["plan"],
+                "org_id": "org-bench", "org_role": "member",
+                "iss": "http://127.0.0.1:3000", "aud": "console",
+                "exp": str(int(now) + 600), "iat": str(int(now)),
+            }, "scopes": None}},
+        },
+        "isBase64Encoded": False,
+    }
+    if path_params:
+        ev["pathParameters"] = path_params
+    if body is not None:
+        ev["body"] = json.dumps(body)
+    return json.dumps(ev).encode()
+
+
+def new_user(plan="paid"):
+    sub = "bench-" + uuid.uuid4().hex
+    return {"sub": sub, "email": f"{sub}@bench.local.test", "plan": plan}
+
+
+def lambda_env(name, runtime_port):
+    return {
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{runtime_port}",
+        "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB), "AWS_LAMBDA_LOG_GROUP_NAME": "/bench",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "bench", "RUST_LOG": "warn",
+    }
+
+
+class _Quiet(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as Lambda's Runtime API and AWS endpoints
+
+    def log_message(self, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out as separate writes: without this, Nagle's algorithm holds
+        # the body until the client's delayed ACK (40 ms), as no real endpoint does.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+
+def hand_out(handler, payload):
+    """Answers a Runtime API `GET .../invocation/next` with `payload` as Lambda does; returns
+    when the event went out (perf_counter)."""
+    handler.send_response(200)
+    handler.send_header("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4()))
+    handler.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
+    handler.send_header("Lambda-Runtime-Invoked-Function-Arn",
+                        "arn:aws:lambda:us-east-1:000000000000:function:bench")
+    handler.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handed = time.perf_counter()
+    handler.wfile.write(payload)
+    return handed
+
+
+class WarmRuntime(http.server.ThreadingHTTPServer):
+    """A Runtime API that hands out queued events, one at a time, and queues the answers."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), WarmRuntimeHandler)
+        self.events = queue.Queue()
+        self.answers = queue.Queue()
+        self.closing = threading.Event()
+        self.handed = None
+
+
+class WarmRuntimeHandler(_Quiet):
+    def do_GET(self):
+        rt = self.server
+        if not self.path.endswith("/runtime/invocation/next"):
+            self.send_error(404)
+            return
+        while True:
+            try:
+                payload = rt.events.get(timeout=0.25)
+                break
+            except queue.Empty:
+                if rt.closing.is_set():
+                    self.close_connection = True
+                    return
+        rt.handed = hand_out(self, payload)
+
+    def do_POST(self):
+        body = self.body()
+        answered = time.perf_counter()
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self.server.answers.put((self.path.rsplit("/", 1)[-1], body, answered))
+
+
+class Warm:
+    """One function's bootstrap, started once and kept warm; `invoke` sends it one event."""
+
+    def __init__(self, bin_dir, name, env_extra=None):
+        self.name = name
+        self.rt = WarmRuntime()
+        threading.Thread(target=self.rt.serve_forever, daemon=True).start()
+        env = dict(os.environ)
+        env.update(lambda_env(name, self.rt.server_address[1]))
+        env.update(env_extra or {})
+        self.proc = subprocess.Popen([str(bin_dir / name)], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def invoke(self, method, path, route_key, user, body=None, headers=None, path_params=None):
+        """(status, JSON body, ms from the event handed out to the response posted)."""
+        self.rt.events.put(api_event(method, path, route_key, user, body, headers, path_params))
+        try:
+            kind, raw, answered = self.rt.answers.get(timeout=30)
+        except queue.Empty:
+            raise RuntimeError(f"{self.name}: no answer to {route_key} within 30 s") from None
+        if kind != "response":
+            raise RuntimeError(f"{self.name}: {route_key} failed: {raw[:300]!r}")
+        reply = json.loads(raw)
+        text = reply.get("body") or "null"
+        return reply["statusCode"], json.loads(text), (answered - self.rt.handed) * 1000.0
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.rt.closing.set()
+        self.rt.shutdown()
+        self.rt.server_close()
+
+
+def classify(path, headers, body):
+    """(service, operation) of one AWS request as the SDK sends it."""
+    target = headers.get("X-Amz-Target", "")
+    if target.startswith("DynamoDB_"):
+        return "dynamodb", target.split(".", 1)[1]
+    if target.startswith("TrentService."):
+        return "kms", target.split(".", 1)[1]
+    if target.startswith("PinpointSMSVoiceV2."):
+        return "sms-voice", target.split(".", 1)[1]
+    if path.startswith("/v2/email/"):
+        return "ses", "SendEmail" if "outbound-emails" in path else path
+    form = parse_qs(body.decode("utf-8", "replace"))
+    if "Action" in form:
+        return "sns", form["Action"][0]
+    return "other", path
+
+
+def capacity(op, request, response):
+    """DynamoDB request units of one call: (read units, write units, largest item in bytes).
+
+    Priced as on-demand DynamoDB bills them: a strongly consistent read of an item up to 4 KB
+    is 1 read unit, found or not; a transactional write of an item up to 1 KB is 2 write units
+    (a condition check is counted as one, the dearer reading). The largest item read is
+    reported so the 4 KB / 1 KB assumptions can be checked against it.
+    """
+    req = json.loads(request or b"{}")
+    try:
+        res = json.loads(response or b"{}")
+    except json.JSONDecodeError:
+        res = {}
+    largest = 0
+    if op == "BatchGetItem":
+        keys = sum(len(t.get("Keys", [])) for t in req.get("RequestItems", {}).values())
+        for items in (res.get("Responses") or {}).values():
+            for item in items:
+                largest = max(largest, len(json.dumps(item)))
+        return keys, 0, largest
+    if op == "GetItem":
+        largest = len(json.dumps(res.get("Item", {})))
+        return 1, 0, largest
+    if op == "Query":
+        for item in res.get("Items", []):
+            largest = max(largest, len(json.dumps(item)))
+        size = sum(len(json.dumps(i)) for i in res.get("Items", []))
+        return max(1, -(-size // 4096)), 0, largest
+    if op == "TransactWriteItems":
+        items = req.get("TransactItems", [])
+        for item in items:
+            if "Put" in item:
+                largest = max(largest, len(json.dumps(item["Put"].get("Item", {}))))
+        return 0, 2 * len(items), largest
+    if op in ("PutItem", "UpdateItem", "DeleteItem"):
+        return 0, 1, len(json.dumps(req.get("Item", {})))
+    return 0, 0, 0
+
+
+class Recorder(http.server.ThreadingHTTPServer):
+    """A loopback proxy in front of one emulator: forwards each request unchanged over a
+    kept-alive connection and records what it was and how long the emulator took."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, upstream):
+        super().__init__(("127.0.0.1", 0), RecorderHandler)
+        u = urlsplit(upstream)
+        self.upstream = (u.hostname, u.port)
+        self.calls = []
+        self.lock = threading.Lock()
+        self.local = threading.local()
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def send(self, method, path, body, headers):
+        for attempt in (1, 2):
+            conn = getattr(self.local, "conn", None)
+            if conn is None:
+                conn = self.local.conn = http.client.HTTPConnection(*self.upstream, timeout=30)
+            try:
+                start = time.perf_counter()
+                conn.request(method, path, body, headers)
+                r = conn.getresponse()
+                data = r.read()
+                return r, data, start, time.perf_counter()
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self.local.conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+
+
+class RecorderHandler(_Quiet):
+    def do_GET(self):
+        self.forward("GET")
+
+    def do_POST(self):
+        self.forward("POST")
+
+    def do_PUT(self):
+        self.forward("PUT")
+
+    def do_DELETE(self):
+        self.forward("DELETE")
+
+    def forward(self, method):
+        body = self.body()
+        service, op = classify(self.path, self.headers, body)
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("content-length", "connection")}
+        headers["Content-Length"] = str(len(body))
+        r, data, start, end = self.server.send(method, self.path, body, headers)
+        units = capacity(op, body, data) if service == "dynamodb" else (0, 0, 0)
+        with self.server.lock:
+            self.server.calls.append({"service": service, "op": op, "start": start,
+                                      "end": end, "status": r.status, "units": units})
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("content-length", "transfer-encoding", "connection", "date",
+                                 "server"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def union_ms(intervals):
+    """The time covered by at least one of `intervals` (start, end), in ms."""
+    total, last = 0.0, None
+    for start, end in sorted(intervals):
+        if last is None or start > last:
+            total += end - start
+            last = end
+        elif end > last:
+            total += end - last
+            last = end
+    return total * 1000.0
+
+
+class Functions:
+    """The functions a set needs, warm, with the AWS endpoints `env_extra` gives them."""
+
+    NAMES = ("verify", "settings", "step-up", "add-totp")
+
+    def __init__(self, bin_dir, env_extra=None):
+        self.warm = {n: Warm(bin_dir, n, env_extra) for n in self.NAMES}
+
+    def __getitem__(self, name):
+        return self.warm[name]
+
+    def close(self):
+        for w in self.warm.values():
+            w.close()
+
+
+def latest_code(moto, email):
+    """The 6-digit code of the newest email moto "sent" to `email`."""
+    with urllib.request.urlopen(f"{moto}/moto-api/data.json", timeout=10) as r:
+        data = json.load(r)
+    mails = [m for m in data.get("ses", {}).get("Message", [])
+             if email in (m.get("destinations", {}).get("ToAddresses") or [])]
+    if not mails:
+        raise RuntimeError(f"no email to {email}")
+    found = re.search(r"(?<!\d)\d{6}(?!\d)", mails[-1].get("body", ""))
+    if not found:
+        raise RuntimeError("the email holds no code")
+    return found.group(0)
+
+
+def expect(status, want, what, body):
+    if status != want:
+        raise RuntimeError(f"{what}: {status} {body}")
+
+
+def email_step_up(fns, moto, user):
+    """A step-up by email for `user`: (challenge id, code), not yet verified."""
+    status, body, _ = fns["step-up"].invoke("POST", "/v1/step-up/email",
+                                            "POST /v1/step-up/email", user, {})
+    expect(status, 202, "email step-up", body)
+    return body["challenge_id"], latest_code(moto, user["email"])
+
+
+def verify_step_up(fns, user, challenge_id, code):
+    return fns["step-up"].invoke("POST", "/v1/step-up/email/verify",
+                                 "POST /v1/step-up/email/verify", user,
+                                 {"challenge_id": challenge_id, "code": code})
+
+
+def user_with_app(fns, moto):
+    """A new user with an active authenticator app: (user, pyotp.TOTP)."""
+    user = new_user()
+    challenge_id, code = email_step_up(fns, moto, user)
+    status, body, _ = verify_step_up(fns, user, challenge_id, code)
+    expect(status, 200, "step-up verify", body)
+    token = body["step_up_token"]
+    status, body, _ = fns["add-totp"].invoke(
+        "POST", "/v1/factors/totp", "POST /v1/factors/totp", user, {"label": "bench"},
+        headers={"x-step-up-token": token})
+    expect(status, 201, "add app", body)
+    digest = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256,
+              "SHA512": hashlib.sha512}[body["algorithm"].upper()]
+    app = pyotp.TOTP(body["secret"], digits=body["digits"], interval=body["period"],
+                     digest=digest)
+    factor = body["factor_id"]
+    # The previous step's code: the current and next stay free for the login.
+    status, body, _ = fns["add-totp"].invoke(
+        "POST", f"/v1/factors/totp/{factor}/verify", "POST /v1/factors/totp/{factor_id}/verify",
+        user, {"code": app.at(time.time() - app.interval)},
+        path_params={"factor_id": factor})
+    expect(status, 200, "verify app", body)
+    return user, app
+
+
+FLOWS = ("POST /v1/challenges", "TOTP login verify", "email step-up verify", "GET /v1/mfa")
+
+
+def sample(fns, moto):
+    """One sample of each flow through `fns`: {flow: ms}, and {flow: (start, end)} of each
+    measured invocation (to find the AWS calls it made)."""
+    user, app = user_with_app(fns, moto)
+    times, spans = {}, {}
+
+    def timed(flow, function, *args, want, **kw):
+        start = time.perf_counter()
+        status, body, ms = fns[function].invoke(*args, **kw)
+        spans[flow] = (start, time.perf_counter())
+        expect(status, want, flow, body)
+        times[flow] = ms
+        return body
+
+    started = timed("POST /v1/challenges", "verify", "POST", "/v1/challenges",
+                    "POST /v1/challenges", user, {}, want=201)
+    challenge = started["challenge_id"]
+    timed("TOTP login verify", "verify", "POST", f"/v1/challenges/{challenge}/verify",
+          "POST /v1/challenges/{challenge_id}/verify", user,
+          {"method": "totp", "code": app.at(time.time() + app.interval)},
+          path_params={"challenge_id": challenge}, want=200)
+    timed("GET /v1/mfa", "settings", "GET", "/v1/mfa", "GET /v1/mfa", user, want=200)
+    fresh = new_user()
+    challenge_id, code = email_step_up(fns, moto, fresh)
+    timed("email step-up verify", "step-up", "POST", "/v1/step-up/email/verify",
+          "POST /v1/step-up/email/verify", fresh,
+          {"challenge_id": challenge_id, "code": code}, want=200)
+    return times, spans
+
+
+def run(bin_dir, samples):
+    """Warm latency, floor and AWS requests per flow; returns the rows and the totals."""
+    moto = os.environ["AWS_ENDPOINT_URL"]
+    dynamodb = os.environ["AWS_ENDPOINT_URL_DYNAMODB"]
+    rec_dynamodb, rec_moto = Recorder(dynamodb), Recorder(moto)
+    direct = Functions(bin_dir)
+    recorded = Functions(bin_dir, {"AWS_ENDPOINT_URL": rec_moto.url,
+                                   "AWS_ENDPOINT_URL_DYNAMODB": rec_dynamodb.url})
+    latency = {f: [] for f in FLOWS}
+    floor = {f: [] for f in FLOWS}
+    requests = {f: None for f in FLOWS}
+    units = {f: [] for f in FLOWS}
+    largest = 0
+    try:
+        for fns in (direct, recorded):  # warm: each process has answered once
+            sample(fns, moto)
+        for _ in range(samples):
+            times, _ = sample(direct, moto)
+            for f, ms in times.items():
+                latency[f].append(ms)
+            with rec_dynamodb.lock, rec_moto.lock:
+                rec_dynamodb.calls.clear()
+                rec_moto.calls.clear()
+            _, spans = sample(recorded, moto)
+            with rec_dynamodb.lock, rec_moto.lock:
+                calls = rec_dynamodb.calls + rec_moto.calls
+            for f, (start, end) in spans.items():
+                mine = [c for c in calls if start <= c["start"] <= end]
+                floor[f].append(union_ms([(c["start"], c["end"]) for c in mine]))
+                counted = {}
+                for c in mine:
+                    key = f"{c['service']} {c['op']}"
+                    counted[key] = counted.get(key, 0) + 1
+                if requests[f] is not None and requests[f] != counted:
+                    raise RuntimeError(f"{f}: requests differ between samples: "
+                                       f"{requests[f]} and {counted}")
+                requests[f] = counted
+                units[f].append((sum(c["units"][0] for c in mine),
+                                 sum(c["units"][1] for c in mine)))
+                largest = max([largest] + [c["units"][2] for c in mine])
+    finally:
+        direct.close()
+        recorded.close()
+        rec_dynamodb.close()
+        rec_moto.close()
+    rows = []
+    for f in FLOWS:
+        lat, flo = statistics.median(latency[f]), statistics.median(floor[f])
+        rru = statistics.median(u[0] for u in units[f])
+        wru = statistics.median(u[1] for u in units[f])
+        rows.append({"flow": f, "latency": lat, "floor": flo, "ratio": lat / flo,
+                     "requests": requests[f], "rru": rru, "wru": wru,
+                     "dynamodb": sum(n for k, n in requests[f].items()
+                                     if k.startswith("dynamodb "))})
+    return rows, largest
+
+
+def login_cost(rows, signer_requests):
+    """Dollars per million TOTP logins (login start + TOTP verify) at list prices, with the
+    assertion signed by KMS (`signer_requests` Sign calls per login) or in process."""
+    by = {r["flow"]: r for r in rows}
+    login = [by["POST /v1/challenges"], by["TOTP login verify"]]
+    million = 1e6
+    parts = {
+        "DynamoDB": million * sum(r["rru"] * PRICES["dynamodb_rru"]
+                                  + r["wru"] * PRICES["dynamodb_wru"] for r in login),
+        "KMS Sign": million * signer_requests * PRICES["kms_sign"],
+        "Lambda requests": million * 2 * PRICES["lambda_request"],
+        "Lambda duration": million * sum(r["latency"] for r in login) / 1000.0
+                           * MEMORY_MB / 1024 * PRICES["lambda_gb_second"],
+        "API Gateway (HTTP API)": million * 2 * PRICES["http_api_request"],
+    }
+    return parts, sum(parts.values())
+
+
+def chart(rows, path):
+    """Bars of each flow's median warm latency next to its floor."""
+    width, bar_h, gap, left, top = 760, 16, 14, 190, 44
+    height = top + len(rows) * (2 * bar_h + gap) + 40
+    scale = (width - left - 90) / max(max(r["latency"], r["floor"]) for r in rows)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="13">',
+           '<text x="10" y="22" font-size="15">Warm latency per flow (median ms) and its floor '
+           '(the same AWS calls at the emulators)</text>']
+    for i, r in enumerate(rows):
+        y = top + i * (2 * bar_h + gap)
+        out.append(f'<text x="{left - 8}" y="{y + bar_h + 4}" text-anchor="end">{r["flow"]}</text>')
+        for j, (ms, colour, what) in enumerate(((r["latency"], "#3b6ea5", "latency"),
+                                                (r["floor"], "#999", "floor"))):
+            w = max(1, ms * scale)
+            yy = y + j * bar_h
+            out.append(f'<rect x="{left}" y="{yy}" width="{w:.1f}" height="{bar_h - 2}" '
+                       f'fill="{colour}"/>')
+            out.append(f'<text x="{left + w + 6:.1f}" y="{yy + 12}" font-size="11">'
+                       f'{what} {ms:.2f}</text>')
+    y = height - 16
+    out.append(f'<rect x="{left}" y="{y - 10}" width="12" height="10" fill="#3b6ea5"/>'
+               f'<text x="{left + 16}" y="{y}">through the function</text>'
+               f'<rect x="{left + 170}" y="{y - 10}" width="12" height="10" fill="#999"/>'
+               f'<text x="{left + 186}" y="{y}">floor</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
