@@ -250,6 +250,9 @@ def main():
             "rss_x": rss / base_rss, "status": statuses[name],
             "size": (bin_dir / name).stat().st_size / 1e6,
             "zip": zip_size(arm) / 1e6 if arm.exists() else None,
+            # A bootstrap older than the host binary was built from older code.
+            "zip_stale": arm.exists()
+            and arm.stat().st_mtime < (bin_dir / name).stat().st_mtime,
         })
     samples_n = int(os.environ.get("BENCH_SAMPLES", "25"))
     flows, largest = bench_flows.run(bin_dir, samples_n)
@@ -266,6 +269,8 @@ def main():
     ]
     for r in rows:
         zip_text = f"{r['zip']:.2f}" if r["zip"] is not None else "(run `make build-lambda`)"
+        if r["zip_stale"]:
+            zip_text += " (older build: run `make build-lambda`)"
         lines.append(
             f"| {r['name']} | {r['init']:.2f} | {r['init_x']:.2f} | {fmt(r['bundled'])} | "
             f"{fmt(r['bundled_x'])} | {r['rss']:.1f} | {r['rss_x']:.2f} | {r['status']} | "
