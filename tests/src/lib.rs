@@ -1191,8 +1191,6 @@ impl Drop for PrivateStack {
     }
 }
 
-/// Where a private gateway's log goes: a file in `E2E_LOG_DIR` (the log audit reads every
-/// file there), else in the system's temporary directory.
 /// A private gateway on a new port for `table` at `moto` (and `dynamodb`, else the shared
 /// DynamoDB Local): (port, process, log).
 fn spawn_gateway(
@@ -1226,6 +1224,8 @@ fn spawn_gateway(
     (gw_port, child, log)
 }
 
+/// Where a private gateway's log goes: a file in `E2E_LOG_DIR` (the log audit reads every
+/// file there), else in the system's temporary directory.
 fn gateway_log(port: u16) -> (Stdio, PathBuf) {
     let dir = std::env::var("E2E_LOG_DIR")
         .map(PathBuf::from)
