@@ -134,7 +134,7 @@ def minor_faults(pid):
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
 
 
-def measure(bin_dir, name, extra_env=None):
+def measure(bin_dir, name):
     """(init ms, peak RSS KB, HTTP status answered, minor faults, init CPU ms) of one cold
     start of `name`."""
     rt = Runtime(event(name))
@@ -142,7 +142,6 @@ def measure(bin_dir, name, extra_env=None):
     thread.start()
     env = dict(os.environ)
     env.update(bench_flows.lambda_env(name, rt.server_address[1]))
-    env.update(extra_env or {})
     start = time.perf_counter()
     proc = subprocess.Popen([str(bin_dir / name)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
