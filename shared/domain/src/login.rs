@@ -16,7 +16,7 @@ use crate::model::{
     Challenge, ChallengeStatus, Channel, Credential, Factor, FactorKind, FactorStatus, Purpose,
 };
 use crate::model::{Change, ChangeKind, Commit, Found, LoginGuard, RememberPolicy, Want};
-use crate::phone::{LineKind, PhoneNumber};
+use crate::phone::LineKind;
 use crate::phones;
 use crate::recovery::{self, RecoveryCode};
 use crate::reset;
@@ -141,10 +141,7 @@ pub fn methods_of(keys: &DataKeys, factors: &[Factor], has_recovery: bool) -> Re
         match &f.credential {
             Credential::Totp(_) => out.push(Method::Totp),
             Credential::Phone(_) => {
-                let e164 = phones::number(keys, f)?;
-                let landline = PhoneNumber::parse(&e164, Channel::Voice, &Default::default())
-                    .is_ok_and(|p| p.kind() == LineKind::FixedLine);
-                if !landline {
+                if phones::number(keys, f)?.kind() != LineKind::FixedLine {
                     out.push(Method::Sms);
                 }
                 out.push(Method::Voice);

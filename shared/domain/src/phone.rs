@@ -1,10 +1,16 @@
 //! Phone numbers for SMS and voice codes, parsed with libphonenumber's metadata
 //! (`phonenumber`): typed with spaces and punctuation, or national with a country, and always
 //! kept as E.164. Refused with a clear reason when they cannot or must not take codes.
+//!
+//! Only enrolment parses a number. What the parse found (the country code and the kind of
+//! line) is sealed with the number ([`PhoneNumber::to_stored`]), so sending a code, listing
+//! methods or masking a stored number never loads libphonenumber's metadata (about 4.6 MB of
+//! heap and a few ms the first time): a function that never enrols a phone does not link it.
 
 use std::fmt;
 
 use phonenumber::{Mode, Type};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Channel;
@@ -46,7 +52,8 @@ impl PhonePolicy {
 }
 
 /// Whether a line can take SMS, or only calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LineKind {
     Mobile,
     FixedLineOrMobile,
@@ -57,20 +64,34 @@ pub enum LineKind {
 #[derive(Clone, PartialEq, Eq)]
 pub struct PhoneNumber {
     e164: String,
-    country_code: u16,
+    /// Unknown only for a number sealed before the country code was (see `from_stored`).
+    country_code: Option<u16>,
     kind: LineKind,
+}
+
+/// The sealed form of a phone factor's number.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    e164: String,
+    cc: u16,
+    line: LineKind,
+}
+
+/// `+` then 1 to 15 digits, the first not 0.
+fn is_e164(s: &str) -> bool {
+    s.strip_prefix('+').is_some_and(|digits| {
+        !digits.is_empty()
+            && digits.len() <= 15
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
 }
 
 impl PhoneNumber {
     /// Parses an E.164 number (`+` and digits, nothing else) and checks it may be used for
     /// `channel` under `policy`. Every refusal says why, without echoing the number.
     pub fn parse(s: &str, channel: Channel, policy: &PhonePolicy) -> Result<Self> {
-        let digits = s.strip_prefix('+').unwrap_or("");
-        if digits.is_empty()
-            || !digits.bytes().all(|b| b.is_ascii_digit())
-            || digits.starts_with('0')
-            || digits.len() > 15
-        {
+        if !is_e164(s) {
             return Err(Error::invalid(
                 "phone_number must be in E.164 form: + then country code and number, digits only (e.g. +14155552671)",
             ));
@@ -108,11 +129,12 @@ impl PhoneNumber {
                 ))
             }
         };
-        if kind == LineKind::FixedLine && channel == Channel::Sms {
-            return Err(Error::invalid(
-                "this is a landline and cannot receive SMS; use channel \"voice\"",
-            ));
-        }
+        let number = PhoneNumber {
+            e164,
+            country_code: Some(parsed.code().value()),
+            kind,
+        };
+        number.check_channel(channel)?;
         if !policy.allowed_countries.is_empty() {
             let region = parsed.country().id().map(|id| format!("{id:?}"));
             if !region.is_some_and(|r| policy.allowed_countries.contains(&r.to_ascii_uppercase())) {
@@ -121,16 +143,68 @@ impl PhoneNumber {
                 ));
             }
         }
-        if policy.denies(&e164) {
+        if policy.denies(&number.e164) {
             return Err(Error::invalid(
                 "this number cannot be used for two-factor authentication",
             ));
         }
-        Ok(PhoneNumber {
-            e164,
-            country_code: parsed.code().value(),
-            kind,
+        Ok(number)
+    }
+
+    /// Refuses SMS to a landline (`400`: the caller asked for the wrong channel).
+    pub fn check_channel(&self, channel: Channel) -> Result<()> {
+        if self.kind == LineKind::FixedLine && channel == Channel::Sms {
+            return Err(Error::invalid(
+                "this is a landline and cannot receive SMS; use channel \"voice\"",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What a phone factor seals: the number and what its parse found.
+    pub fn to_stored(&self) -> Result<Vec<u8>> {
+        let country_code = self
+            .country_code
+            .ok_or_else(|| Error::Internal("a number with no country code to store".into()))?;
+        serde_json::to_vec(&Stored {
+            e164: self.e164.clone(),
+            cc: country_code,
+            line: self.kind,
         })
+        .map_err(|e| Error::Internal(format!("phone number encoding: {e}")))
+    }
+
+    /// A number as [`PhoneNumber::to_stored`] sealed it, after it passed [`PhoneNumber::parse`]
+    /// at enrolment (no policy is checked again). A factor sealed before the country code and
+    /// line were holds the bare E.164: it masks without its country code, and takes SMS only
+    /// if it was enrolled by SMS (`enrolled`), which proved it is not a landline.
+    pub fn from_stored(bytes: &[u8], enrolled: Channel) -> Result<Self> {
+        let corrupt = || Error::Internal("stored phone number is corrupt".into());
+        let number = if bytes.first() == Some(&b'{') {
+            let stored: Stored = serde_json::from_slice(bytes).map_err(|_| corrupt())?;
+            if !is_e164(&stored.e164) || !stored.e164[1..].starts_with(&stored.cc.to_string()) {
+                return Err(corrupt());
+            }
+            PhoneNumber {
+                e164: stored.e164,
+                country_code: Some(stored.cc),
+                kind: stored.line,
+            }
+        } else {
+            let e164 = std::str::from_utf8(bytes).map_err(|_| corrupt())?;
+            PhoneNumber {
+                e164: e164.to_owned(),
+                country_code: None,
+                kind: match enrolled {
+                    Channel::Sms => LineKind::FixedLineOrMobile,
+                    Channel::Voice => LineKind::FixedLine,
+                },
+            }
+        };
+        if !is_e164(&number.e164) {
+            return Err(corrupt());
+        }
+        Ok(number)
     }
 
     /// Parses a number as a person types it: `+` and the country code, then digits with
@@ -188,9 +262,13 @@ impl PhoneNumber {
         self.kind
     }
 
-    /// `+1******0123`: the country code and the last four digits.
+    /// `+1******0123`: the country code and the last four digits (`+*******0123` when the
+    /// country code is not stored).
     pub fn masked(&self) -> String {
-        let cc = self.country_code.to_string();
+        let cc = self
+            .country_code
+            .map(|cc| cc.to_string())
+            .unwrap_or_default();
         let national = &self.e164[1 + cc.len()..];
         let keep = national.len().min(4);
         format!(
@@ -285,6 +363,78 @@ mod tests {
         )
         .is_err());
     }
+    #[test]
+    fn a_stored_number_keeps_its_line_and_country_code_and_is_not_parsed_again() {
+        for (e164, channel, kind, masked) in [
+            (
+                "+33612345678",
+                Channel::Sms,
+                LineKind::Mobile,
+                "+33*****5678",
+            ),
+            (
+                "+12015550123",
+                Channel::Sms,
+                LineKind::FixedLineOrMobile,
+                "+1******0123",
+            ),
+            (
+                "+442079460123",
+                Channel::Voice,
+                LineKind::FixedLine,
+                "+44******0123",
+            ),
+        ] {
+            let parsed = PhoneNumber::parse(e164, channel, &any()).unwrap();
+            let stored = parsed.to_stored().unwrap();
+            assert!(
+                !String::from_utf8_lossy(&stored).contains("Mobile"),
+                "snake case"
+            );
+            // The channel a factor was enrolled by does not matter once the line is stored.
+            let back = PhoneNumber::from_stored(&stored, Channel::Voice).unwrap();
+            assert_eq!(back, parsed, "{e164}");
+            assert_eq!((back.kind(), back.masked()), (kind, masked.to_owned()));
+            assert_eq!(
+                back.check_channel(Channel::Sms).is_ok(),
+                kind != LineKind::FixedLine,
+                "{e164}"
+            );
+            assert!(back.check_channel(Channel::Voice).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_number_stored_bare_takes_sms_only_if_it_was_enrolled_by_sms_and_masks_its_country_code() {
+        let by_sms = PhoneNumber::from_stored(b"+33612345678", Channel::Sms).unwrap();
+        assert_eq!(by_sms.e164(), "+33612345678");
+        assert_eq!(by_sms.masked(), "+*******5678");
+        assert!(by_sms.check_channel(Channel::Sms).is_ok());
+        let by_voice = PhoneNumber::from_stored(b"+33612345678", Channel::Voice).unwrap();
+        let err = by_voice.check_channel(Channel::Sms).unwrap_err();
+        assert!(err.public_message().contains("landline"));
+        assert!(by_voice.check_channel(Channel::Voice).is_ok());
+        // A bare number cannot be stored again: its country code is unknown.
+        assert_eq!(by_sms.to_stored().unwrap_err().code(), "internal");
+    }
+
+    #[test]
+    fn a_stored_number_that_does_not_read_back_is_an_internal_error() {
+        for bad in [
+            &b""[..],
+            b"{}",
+            b"{\"e164\":\"\",\"cc\":1,\"line\":\"mobile\"}",
+            b"{\"e164\":\"+33612345678\",\"cc\":1,\"line\":\"mobile\"}",
+            b"{\"e164\":\"+33612345678\",\"cc\":33,\"line\":\"pager\"}",
+            b"33612345678",
+            b"+",
+            b"\xff\xfe",
+        ] {
+            let err = PhoneNumber::from_stored(bad, Channel::Sms).unwrap_err();
+            assert_eq!(err.code(), "internal", "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
     use proptest::prelude::*;
 
     fn any() -> PhonePolicy {
@@ -358,6 +508,17 @@ mod tests {
                 prop_assert!(p.e164().starts_with('+'));
                 prop_assert!(p.e164()[1..].bytes().all(|b| b.is_ascii_digit()));
                 prop_assert!(p.masked().ends_with(&p.e164()[p.e164().len() - 4..]));
+                let back = PhoneNumber::from_stored(&p.to_stored().unwrap(), Channel::Sms);
+                prop_assert_eq!(back.unwrap(), p);
+            }
+        }
+
+        #[test]
+        fn reading_a_stored_number_never_panics(b in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..60)) {
+            for channel in [Channel::Sms, Channel::Voice] {
+                if let Err(e) = PhoneNumber::from_stored(&b, channel) {
+                    prop_assert_eq!(e.code(), "internal");
+                }
             }
         }
     }

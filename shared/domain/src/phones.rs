@@ -40,10 +40,12 @@ fn phone_of(f: &Factor) -> Result<&PhoneCredential> {
 }
 
 /// The stored number of a phone factor (decrypted; no policy check: it passed one on entry).
-pub(crate) fn number(keys: &DataKeys, f: &Factor) -> Result<String> {
-    let sealed = &phone_of(f)?.number;
-    String::from_utf8(keys.open(&factor_aad(&f.user, &f.id), sealed)?.to_vec())
-        .map_err(|_| Error::Internal("stored phone number is not text".into()))
+pub(crate) fn number(keys: &DataKeys, f: &Factor) -> Result<PhoneNumber> {
+    let phone = phone_of(f)?;
+    PhoneNumber::from_stored(
+        &keys.open(&factor_aad(&f.user, &f.id), &phone.number)?,
+        phone.channel,
+    )
 }
 
 /// The user's active phone and its number, for a code by `channel` (a landline refuses SMS);
@@ -59,24 +61,14 @@ pub(crate) async fn active_number(
         .into_iter()
         .next()
         .ok_or_else(|| Error::Conflict("no phone is set up".into()))?;
-    let number = PhoneNumber::parse(&number(keys, &phone)?, channel, &Default::default())?;
+    let number = number(keys, &phone)?;
+    number.check_channel(channel)?;
     Ok((phone, number))
 }
 
 /// The masked number of a phone factor, for views, events and notices.
 pub fn masked(keys: &DataKeys, f: &Factor) -> Result<String> {
-    let e164 = number(keys, f)?;
-    Ok(
-        PhoneNumber::parse(&e164, Channel::Voice, &Default::default())
-            .map(|p| p.masked())
-            .unwrap_or_else(|_| {
-                format!(
-                    "+{}{}",
-                    "*".repeat(e164.len().saturating_sub(5)),
-                    &e164[e164.len().saturating_sub(4)..]
-                )
-            }),
-    )
+    Ok(number(keys, f)?.masked())
 }
 
 /// The scopes of a phone send's budgets: the user's, and the number's (by its MAC, so the
@@ -156,7 +148,7 @@ pub async fn start(
     let code = random_code(app.config.code_length);
     let factor = Factor {
         credential: Credential::Phone(PhoneCredential {
-            number: keys.seal(&factor_aad(&caller.user, &id), phone.e164().as_bytes())?,
+            number: keys.seal(&factor_aad(&caller.user, &id), &phone.to_stored()?)?,
             channel,
             code_hash: Some(code_hash(keys, &id, &code)),
         }),
@@ -236,7 +228,8 @@ pub async fn resend(
     }
     let stored = phone_of(&f)?;
     let channel = channel.unwrap_or(stored.channel);
-    let phone = PhoneNumber::parse(&number(keys, &f)?, channel, &app.config.phone_policy)?;
+    // Parsed again: the operator's policy may have changed since the first code.
+    let phone = PhoneNumber::parse(number(keys, &f)?.e164(), channel, &app.config.phone_policy)?;
     let old = stored
         .code_hash
         .clone()
