@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() {
     let result = match local_dev::bootstrap::Settings::from_env() {
-        Ok(s) => match mfa_aws::sdk_config(mfa_aws::TlsRoots::System).await {
+        Ok(s) => match mfa_aws::sdk_config(mfa_aws::TlsRoots::System) {
             Ok(sdk) => local_dev::bootstrap::run(&sdk, &s).await,
             Err(e) => Err(e.to_string()),
         },

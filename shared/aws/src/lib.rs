@@ -10,10 +10,17 @@ mod voice;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::config::BehaviorVersion;
+use aws_smithy_async::rt::sleep::TokioSleep;
+use aws_smithy_async::time::SystemTimeSource;
 use aws_smithy_http_client::tls;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::region::Region;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+pub use aws_types::SdkConfig;
 use mfa_domain::app::{Adapters, App};
 use mfa_domain::clock::{Clock, SystemClock};
 
@@ -85,11 +92,61 @@ pub fn https_client(roots: TlsRoots) -> Result<SharedHttpClient> {
         .build_https())
 }
 
-/// The shared SDK configuration: short timeouts and few retries, so a failing dependency turns
-/// into a prompt 503 rather than a hung Lambda.
-pub async fn sdk_config(roots: TlsRoots) -> Result<SdkConfig> {
-    Ok(aws_config::defaults(BehaviorVersion::latest())
+/// Reads one variable of the environment (a map in tests); blank counts as unset.
+type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+fn process_env() -> Lookup {
+    Arc::new(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// The per-service endpoint overrides of the environment, as the SDK asks for them
+/// (`AWS_ENDPOINT_URL_DYNAMODB`, then `AWS_ENDPOINT_URL`); nothing from profile files.
+struct EnvServiceConfig(Lookup);
+
+impl std::fmt::Debug for EnvServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvServiceConfig")
+    }
+}
+
+impl LoadServiceConfig for EnvServiceConfig {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let service = key.service_id().to_uppercase().replace(' ', "_");
+        (self.0)(&format!("{}_{service}", key.env())).or_else(|| (self.0)(key.env()))
+    }
+}
+
+/// The shared SDK configuration, from the environment a Lambda function is given: the region
+/// (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and the standard endpoint overrides
+/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`). Nothing else is looked for: no profile
+/// file, no instance metadata, no STS (aws-config's default chain is not linked). Short
+/// timeouts and few retries, so a failing dependency turns into a prompt 503 rather than a
+/// hung Lambda. A missing region or credential stops the cold start.
+pub fn sdk_config(roots: TlsRoots) -> Result<SdkConfig> {
+    sdk_config_from(roots, process_env())
+}
+
+fn sdk_config_from(roots: TlsRoots, env: Lookup) -> Result<SdkConfig> {
+    let required =
+        |name: &str| env(name).ok_or_else(|| Error::Internal(format!("{name} is not set")));
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .ok_or_else(|| Error::Internal("AWS_REGION is not set".into()))?;
+    let credentials = Credentials::new(
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        env("AWS_SESSION_TOKEN"),
+        None,
+        "environment",
+    );
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
         .http_client(https_client(roots)?)
+        .sleep_impl(TokioSleep::new())
+        .time_source(SystemTimeSource::new())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
@@ -97,9 +154,9 @@ pub async fn sdk_config(roots: TlsRoots) -> Result<SdkConfig> {
                 .operation_timeout(Duration::from_secs(9))
                 .build(),
         )
-        .retry_config(RetryConfig::standard().with_max_attempts(2))
-        .load()
-        .await)
+        .retry_config(RetryConfig::standard().with_max_attempts(2));
+    builder.set_endpoint_url(env("AWS_ENDPOINT_URL"));
+    Ok(builder.service_config(EnvServiceConfig(env)).build())
 }
 
 /// The clients a function builds besides the ones every function needs (DynamoDB, KMS for the
@@ -194,7 +251,7 @@ pub async fn adapters_with(
     clients: Clients,
     extra: &[SharedInterceptor],
 ) -> Result<Adapters> {
-    let sdk = sdk_config(TlsRoots::from_env()?).await?;
+    let sdk = sdk_config(TlsRoots::from_env()?)?;
     let kms = client!(aws_sdk_kms, &sdk, extra);
     Ok(Adapters {
         store: Arc::new(DynamoStore::new(
@@ -283,6 +340,121 @@ mod tests {
         let (valid, invalid) = roots.add_parsable_certificates(ders);
         assert_eq!((valid, invalid), (5, 0));
         assert!(https_client(TlsRoots::Amazon).is_ok());
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> Lookup {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Arc::new(move |name| map.get(name).cloned())
+    }
+
+    const LAMBDA_ENV: [(&str, &str); 5] = [
+        ("AWS_REGION", "eu-west-3"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+        ("AWS_SESSION_TOKEN", "session"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+    ];
+
+    fn endpoint_of(sdk: &SdkConfig, service_id: &str) -> Option<String> {
+        let key = ServiceConfigKey::builder()
+            .service_id(service_id)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .unwrap();
+        sdk.service_config()?.load_config(key)
+    }
+
+    #[tokio::test]
+    async fn the_sdk_configuration_is_the_region_and_role_credentials_lambda_puts_in_the_environment(
+    ) {
+        use aws_credential_types::provider::ProvideCredentials;
+        let sdk = sdk_config_from(TlsRoots::Amazon, env_of(&LAMBDA_ENV)).unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-3"));
+        let credentials = sdk
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                credentials.access_key_id(),
+                credentials.secret_access_key(),
+                credentials.session_token()
+            ),
+            ("AKIDEXAMPLE", "wJalrXUtnFEMI", Some("session"))
+        );
+        let retry = sdk.retry_config().unwrap();
+        assert_eq!(retry.max_attempts(), 2);
+        let timeouts = sdk.timeout_config().unwrap();
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(9)));
+        assert!(sdk.sleep_impl().is_some() && sdk.time_source().is_some());
+        // Without a session token (long-term keys, as locally), and with the older region name.
+        let mut local = LAMBDA_ENV.to_vec();
+        local.retain(|(k, _)| !matches!(*k, "AWS_SESSION_TOKEN" | "AWS_REGION"));
+        local.push(("AWS_DEFAULT_REGION", "us-east-1"));
+        let sdk = sdk_config_from(TlsRoots::Amazon, env_of(&local)).unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("us-east-1"));
+        let credentials = sdk.credentials_provider().unwrap();
+        assert_eq!(
+            credentials
+                .provide_credentials()
+                .await
+                .unwrap()
+                .session_token(),
+            None
+        );
+    }
+
+    #[test]
+    fn an_endpoint_set_for_one_service_wins_over_the_one_set_for_all() {
+        let sdk = sdk_config_from(TlsRoots::Amazon, env_of(&LAMBDA_ENV)).unwrap();
+        assert_eq!(
+            endpoint_of(&sdk, "DynamoDB").as_deref(),
+            Some("http://127.0.0.1:8000")
+        );
+        assert_eq!(
+            endpoint_of(&sdk, "SESv2"),
+            None,
+            "real AWS when nothing is set"
+        );
+        let mut env = LAMBDA_ENV.to_vec();
+        env.push(("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"));
+        env.push((
+            "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
+            "http://127.0.0.1:9",
+        ));
+        let sdk = sdk_config_from(TlsRoots::Amazon, env_of(&env)).unwrap();
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:4566"));
+        for (service, url) in [
+            ("DynamoDB", "http://127.0.0.1:8000"),
+            ("SESv2", "http://127.0.0.1:4566"),
+            ("Pinpoint SMS Voice V2", "http://127.0.0.1:9"),
+        ] {
+            assert_eq!(
+                endpoint_of(&sdk, service).as_deref(),
+                Some(url),
+                "{service}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cold_start_without_a_region_or_credentials_stops_and_names_what_is_missing() {
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let mut env = LAMBDA_ENV.to_vec();
+            env.retain(|(k, _)| *k != missing);
+            let err = sdk_config_from(TlsRoots::Amazon, env_of(&env)).unwrap_err();
+            assert!(
+                matches!(&err, Error::Internal(m) if m.contains(missing)),
+                "{missing}: {err:?}"
+            );
+            assert!(!format!("{err:?}").contains("wJalrXUtnFEMI"));
+        }
     }
 
     #[test]
