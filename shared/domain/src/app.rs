@@ -2,6 +2,7 @@
 //! in `mfa-aws`, or by a test), clock, and the data keys (decrypted on first use, then kept for
 //! the life of the process).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
@@ -11,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::{AssertionSigner, Config};
 use crate::crypto::DataKeys;
 use crate::error::Result;
-use crate::ports::{KeyVault, Mailer, Signer, SmsSender, Store, VoiceCaller};
+use crate::ports::{KeyVault, Mailer, ServiceSecret, Signer, SmsSender, Store, VoiceCaller};
 
 /// The adapters behind the ports, as the wiring built them.
 pub struct Adapters {
@@ -98,47 +99,61 @@ impl App {
         self.local_key
             .get_or_try_init(|| async {
                 let keys = self.keys().await?;
-                if let Some(sealed) = self.store.get_signing_key().await? {
-                    return LocalSigningKey::open(keys, &sealed);
-                }
-                let (made, sealed) = LocalSigningKey::generate(keys)?;
-                if self
-                    .store
-                    .put_signing_key_if_absent(&sealed, self.clock.now())
-                    .await?
-                {
-                    return Ok(made);
-                }
-                // Another cold start made one first: every instance signs with the same key.
-                let theirs = self.store.get_signing_key().await?.ok_or_else(|| {
-                    crate::error::Error::unavailable(
-                        "signing key vanished after a lost create race",
-                    )
-                })?;
-                LocalSigningKey::open(keys, &theirs)
+                self.stored_or_made(
+                    ServiceSecret::SigningKey,
+                    |sealed| async move { LocalSigningKey::open(keys, &sealed) },
+                    || async { LocalSigningKey::generate(keys) },
+                )
+                .await
             })
             .await
     }
 
     async fn load_keys(&self) -> Result<DataKeys> {
-        let ctx = self.key_context();
-        if let Some(ct) = self.store.get_data_key().await? {
-            let plain = self.vault.decrypt_data_key(&ct, &ctx).await?;
-            return DataKeys::derive(&plain);
+        let ctx = &self.key_context();
+        self.stored_or_made(
+            ServiceSecret::DataKey,
+            |ct| async move { DataKeys::derive(&self.vault.decrypt_data_key(&ct, ctx).await?) },
+            || async {
+                let (plain, ct) = self.vault.generate_data_key(ctx).await?;
+                Ok((DataKeys::derive(&plain)?, ct))
+            },
+        )
+        .await
+    }
+
+    /// The service secret `which`, opened from its stored form; or, the first time, the one
+    /// `make` gives (the value and its stored form), stored unless another cold start stored
+    /// one first, in which case theirs is opened: every instance uses the same one.
+    async fn stored_or_made<T, Open, Opened, Make, Made>(
+        &self,
+        which: ServiceSecret,
+        open: Open,
+        make: Make,
+    ) -> Result<T>
+    where
+        Open: Fn(Vec<u8>) -> Opened,
+        Opened: Future<Output = Result<T>>,
+        Make: FnOnce() -> Made,
+        Made: Future<Output = Result<(T, Vec<u8>)>>,
+    {
+        if let Some(stored) = self.store.get_secret(which).await? {
+            return open(stored).await;
         }
-        let (plain, ct) = self.vault.generate_data_key(&ctx).await?;
+        let (made, stored) = make().await?;
         if self
             .store
-            .put_data_key_if_absent(&ct, self.clock.now())
+            .put_secret_if_absent(which, &stored, self.clock.now())
             .await?
         {
-            return DataKeys::derive(&plain);
+            return Ok(made);
         }
-        // Another cold start created it first: use theirs, so every instance shares one key.
-        let theirs = self.store.get_data_key().await?.ok_or_else(|| {
-            crate::error::Error::unavailable("data key vanished after a lost create race")
+        let theirs = self.store.get_secret(which).await?.ok_or_else(|| {
+            crate::error::Error::unavailable(format!(
+                "{} vanished after a lost create race",
+                which.describe()
+            ))
         })?;
-        let plain = self.vault.decrypt_data_key(&theirs, &ctx).await?;
-        DataKeys::derive(&plain)
+        open(theirs).await
     }
 }

@@ -15,16 +15,36 @@ use crate::phone::PhoneNumber;
 use crate::rules::SendLimit;
 use crate::types::{ChallengeId, Email, FactorId, UserId};
 
+/// A key the whole service shares, made by the first cold start that needs it and stored
+/// only in a protected form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceSecret {
+    /// The data key, encrypted by KMS.
+    DataKey,
+    /// The in-process assertion signing key, sealed under the data key.
+    SigningKey,
+}
+
+impl ServiceSecret {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ServiceSecret::DataKey => "data key",
+            ServiceSecret::SigningKey => "signing key",
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// The KMS-encrypted data key, if one was created.
-    async fn get_data_key(&self) -> Result<Option<Vec<u8>>>;
-    /// Stores the encrypted data key unless one exists; `false` when another writer won.
-    async fn put_data_key_if_absent(&self, ciphertext: &[u8], now: UnixTime) -> Result<bool>;
-    /// The in-process assertion signing key, sealed under the data key, if one was created.
-    async fn get_signing_key(&self) -> Result<Option<Vec<u8>>>;
-    /// Stores the sealed signing key unless one exists; `false` when another writer won.
-    async fn put_signing_key_if_absent(&self, sealed: &[u8], now: UnixTime) -> Result<bool>;
+    /// The stored form of `which`, if one was created.
+    async fn get_secret(&self, which: ServiceSecret) -> Result<Option<Vec<u8>>>;
+    /// Stores `which` unless one exists; `false` when another writer won.
+    async fn put_secret_if_absent(
+        &self,
+        which: ServiceSecret,
+        stored: &[u8],
+        now: UnixTime,
+    ) -> Result<bool>;
 
     /// The slots of a sliding-window limiter (`None` for a slot never taken).
     async fn limit_slots(&self, scope: &str, limit: &SendLimit) -> Result<Vec<Option<i64>>>;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use mfa_domain::clock::UnixTime;
 use mfa_domain::model::Purpose;
+use mfa_domain::ports::ServiceSecret;
 use mfa_domain::rules::SendLimit;
 use mfa_domain::types::{ChallengeId, FactorId, UserId};
 
@@ -27,11 +28,17 @@ pub(super) fn key(pk: String, sk: String) -> Item {
     ])
 }
 
-pub(super) const DATA_KEY_PK: &str = "CONFIG";
+/// The partition of the service's own items (its secrets).
+pub(super) const CONFIG_PK: &str = "CONFIG";
 
-pub(super) const DATA_KEY_SK: &str = "DATA_KEY#v1";
-/// The in-process assertion signing key (`ASSERTION_SIGNER=local`), sealed under the data key.
-pub(super) const SIGNING_KEY_SK: &str = "SIGNING_KEY#v1";
+/// Where a service secret is stored: its sort key, its `type` and the attribute holding it.
+pub(super) fn secret_item(which: ServiceSecret) -> (&'static str, &'static str, &'static str) {
+    match which {
+        ServiceSecret::DataKey => ("DATA_KEY#v1", "data_key", "ciphertext"),
+        // The in-process assertion signing key (`ASSERTION_SIGNER=local`).
+        ServiceSecret::SigningKey => ("SIGNING_KEY#v1", "signing_key", "sealed"),
+    }
+}
 
 /// The sort key of a limiter (its partition is the limit's scope).
 pub(super) fn limit_sk(limit: &SendLimit) -> String {

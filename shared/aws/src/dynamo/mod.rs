@@ -28,7 +28,7 @@ use mfa_domain::model::{
     LoginGuard, Profile, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus,
     Settings, StepUpLevel, Want,
 };
-use mfa_domain::ports::Store;
+use mfa_domain::ports::{ServiceSecret, Store};
 use mfa_domain::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
 use mfa_domain::types::{ChallengeId, FactorId, UserId};
 
@@ -550,32 +550,24 @@ impl DynamoStore {
 
 #[async_trait]
 impl Store for DynamoStore {
-    async fn get_data_key(&self) -> Result<Option<Vec<u8>>> {
-        self.get(key(DATA_KEY_PK.into(), DATA_KEY_SK.into()))
+    async fn get_secret(&self, which: ServiceSecret) -> Result<Option<Vec<u8>>> {
+        let (sk, _, attr) = secret_item(which);
+        self.get(key(CONFIG_PK.into(), sk.into()))
             .await?
-            .map(|i| get_b(&i, "ciphertext").map(<[u8]>::to_vec))
+            .map(|i| get_b(&i, attr).map(<[u8]>::to_vec))
             .transpose()
     }
 
-    async fn put_data_key_if_absent(&self, ciphertext: &[u8], now: UnixTime) -> Result<bool> {
-        let mut item = key(DATA_KEY_PK.into(), DATA_KEY_SK.into());
-        item.insert("type".into(), s("data_key"));
-        item.insert("ciphertext".into(), b(ciphertext));
-        item.insert("created_at".into(), n(now));
-        self.put_new(item).await
-    }
-
-    async fn get_signing_key(&self) -> Result<Option<Vec<u8>>> {
-        self.get(key(DATA_KEY_PK.into(), SIGNING_KEY_SK.into()))
-            .await?
-            .map(|i| get_b(&i, "sealed").map(<[u8]>::to_vec))
-            .transpose()
-    }
-
-    async fn put_signing_key_if_absent(&self, sealed: &[u8], now: UnixTime) -> Result<bool> {
-        let mut item = key(DATA_KEY_PK.into(), SIGNING_KEY_SK.into());
-        item.insert("type".into(), s("signing_key"));
-        item.insert("sealed".into(), b(sealed));
+    async fn put_secret_if_absent(
+        &self,
+        which: ServiceSecret,
+        stored: &[u8],
+        now: UnixTime,
+    ) -> Result<bool> {
+        let (sk, kind, attr) = secret_item(which);
+        let mut item = key(CONFIG_PK.into(), sk.into());
+        item.insert("type".into(), s(kind));
+        item.insert(attr.into(), b(stored));
         item.insert("created_at".into(), n(now));
         self.put_new(item).await
     }
