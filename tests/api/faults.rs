@@ -47,11 +47,13 @@ enum Ready {
         factor: String,
         number: String,
     },
-    /// `POST /v1/factors/totp/{id}/verify`: a pending app confirmed with its code.
+    /// `POST /v1/factors/totp/{id}/verify`: a pending app confirmed with its code, computed
+    /// from `uri` when the request is sent (a restart of DynamoDB Local on a loaded machine can
+    /// outlast the step a code computed earlier belongs to).
     Activate {
         user: User,
         factor: String,
-        code: String,
+        uri: String,
     },
     /// An owner resets a member's 2FA.
     Reset {
@@ -200,7 +202,7 @@ async fn prepare(stack: &PrivateStack, flow: Flow) -> Ready {
             Ready::Activate {
                 user,
                 factor: r.body["factor_id"].as_str().unwrap().to_owned(),
-                code: app_code(&uri, unix_now()),
+                uri,
             }
         }
         Flow::Reset => {
@@ -251,8 +253,9 @@ async fn send(stack: &PrivateStack, ready: &Ready) -> Reply {
             let path = format!("/v1/factors/phone/{factor}/resend");
             stack.api.post(&path, &user.token, json!({})).await
         }
-        Ready::Activate { user, factor, code } => {
+        Ready::Activate { user, factor, uri } => {
             let path = format!("/v1/factors/totp/{factor}/verify");
+            let code = app_code(uri, unix_now());
             stack
                 .api
                 .post(&path, &user.token, json!({ "code": code }))
