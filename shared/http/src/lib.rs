@@ -231,7 +231,9 @@ pub fn error_response(err: &Error) -> Response<Body> {
 #[macro_export]
 macro_rules! lambda_main {
     ($handle:path $(, $client:ident)* $(,)?) => {
-        #[tokio::main]
+        // One thread: a Lambda environment takes one event at a time, so worker threads would
+        // only add thread starts, allocator arenas and cross-thread wake-ups to every call.
+        #[tokio::main(flavor = "current_thread")]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::init_tracing();
             // Naming every client leaves nothing for `..Default::default()` to fill.
