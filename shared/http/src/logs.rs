@@ -17,8 +17,8 @@ use mfa_domain::metrics::TARGET as METRIC_TARGET;
 use serde_json::{json, Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::Attributes;
-use tracing::{Event, Id, Instrument, Subscriber};
-use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing::{Event, Id, Instrument, Level, Subscriber};
+use tracing_subscriber::filter::{filter_fn, LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
@@ -44,20 +44,41 @@ const WIRE_CRATES: [&str; 7] = [
     "h2",
 ];
 
-/// The log filter: `RUST_LOG` (default `info`), with the wire crates held at INFO and the
-/// counters left to the metric writer.
-pub fn log_filter(spec: Option<&str>) -> EnvFilter {
-    let mut filter =
-        EnvFilter::try_new(spec.unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info"));
+/// The log filter: `RUST_LOG` (default `info`) as a list of `level` and `target=level`
+/// (span and field filters are not read; a spec that does not parse means `info`), with the
+/// wire crates held at INFO and the counters left to the metric writer.
+pub fn log_filter(spec: Option<&str>) -> Targets {
+    let asked: Targets = spec
+        .unwrap_or("info")
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
+    let is_wire = |target: &str| WIRE_CRATES.iter().any(|w| target.starts_with(w));
+    // What was asked, with every wire target held at INFO (asked for less, it gets less)...
+    let mut filter = asked.iter().fold(Targets::new(), |f, (target, level)| {
+        let level = if is_wire(target) {
+            level.min(LevelFilter::INFO)
+        } else {
+            level
+        };
+        f.with_target(target, level)
+    });
+    if let Some(level) = asked.default_level() {
+        filter = filter.with_default(level);
+    }
+    // ...and each wire crate at the level asked for it (by the default or a shorter target),
+    // at most INFO.
     for wire in WIRE_CRATES {
-        if let Ok(d) = format!("{wire}=info").parse() {
-            filter = filter.add_directive(d);
-        }
+        let level = [
+            (Level::INFO, LevelFilter::INFO),
+            (Level::WARN, LevelFilter::WARN),
+            (Level::ERROR, LevelFilter::ERROR),
+        ]
+        .into_iter()
+        .find(|(l, _)| asked.would_enable(wire, l))
+        .map_or(LevelFilter::OFF, |(_, f)| f);
+        filter = filter.with_target(wire, level);
     }
-    if let Ok(d) = format!("{METRIC_TARGET}=off").parse() {
-        filter = filter.add_directive(d);
-    }
-    filter
+    filter.with_target(METRIC_TARGET, LevelFilter::OFF)
 }
 
 /// Sets up JSON logs and the metric writer once per cold start. Request bodies are never
@@ -315,11 +336,39 @@ mod tests {
 
     #[test]
     fn the_wire_crates_stay_at_info_when_everything_else_is_at_trace() {
-        let filter = log_filter(Some("trace")).to_string();
+        let filter = log_filter(Some("trace"));
         for wire in WIRE_CRATES {
-            assert!(filter.contains(&format!("{wire}=info")), "{filter}");
+            assert!(filter.would_enable(wire, &Level::INFO), "{wire}");
+            assert!(!filter.would_enable(wire, &Level::DEBUG), "{wire}");
+            let inside = format!("{wire}_dynamodb::operation");
+            assert!(filter.would_enable(&inside, &Level::INFO), "{inside}");
+            assert!(!filter.would_enable(&inside, &Level::DEBUG), "{inside}");
         }
-        assert!(filter.contains("mfa::metric=off"), "{filter}");
+        assert!(filter.would_enable("mfa_domain::login", &Level::TRACE));
+        assert!(!filter.would_enable(METRIC_TARGET, &Level::ERROR));
+        assert_eq!(METRIC_TARGET, "mfa::metric");
+    }
+
+    #[test]
+    fn rust_log_sets_levels_by_target_and_a_spec_that_does_not_parse_means_info() {
+        let filter = log_filter(Some("warn,mfa_domain=debug,hyper=trace"));
+        assert!(filter.would_enable("mfa_domain::phones", &Level::DEBUG));
+        assert!(!filter.would_enable("mfa_http", &Level::INFO));
+        assert!(filter.would_enable("mfa_http", &Level::WARN));
+        // A wire crate asked for TRACE still stops at INFO; asked for less, it gets less.
+        assert!(!filter.would_enable("hyper::proto", &Level::DEBUG));
+        let filter = log_filter(Some("aws_smithy_runtime=trace,aws=debug"));
+        assert!(!filter.would_enable("aws_smithy_runtime::client", &Level::DEBUG));
+        assert!(!filter.would_enable("aws_sdk_kms", &Level::DEBUG));
+        assert!(filter.would_enable("aws_sdk_kms", &Level::INFO));
+        let filter = log_filter(Some("warn,mfa_domain=debug,hyper=trace"));
+        assert!(!filter.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(filter.would_enable("aws_smithy_runtime", &Level::WARN));
+        for spec in [None, Some("info"), Some("mfa[span{x=1}]=debug")] {
+            let filter = log_filter(spec);
+            assert!(filter.would_enable("mfa_http", &Level::INFO), "{spec:?}");
+            assert!(!filter.would_enable("mfa_http", &Level::DEBUG), "{spec:?}");
+        }
     }
 
     #[test]
