@@ -323,8 +323,8 @@ crate's examples write it (`#[tokio::main]`: a worker thread per core); the func
 one thread (see Levers). Ratios are of medians measured in the same run. Init CPU is the CPU
 time all the process's threads had used when it first polled (`/proc/PID/task/*/schedstat`):
 steadier than the wall clock on a shared 2-core machine. Page faults (minor, by then) are
-mostly the binary's pages mapped in as its code first runs: most of the peak RSS is the binary itself, so size,
-memory and init move together. The AWS clients read no CA file (the Amazon Trust Services
+mostly the binary's pages mapped in as its code first runs: most of the peak RSS is the binary
+itself, so size, memory and init move together. The AWS clients read no CA file (the Amazon Trust Services
 roots are built in) and no profile file. Only `add-phone` parses phone numbers, so only it
 links libphonenumber's metadata (0.5 MB of the binary, and about 4.6 MB of heap from its
 first parse). Arm64 zips are those `make build-lambda` (`sam build`) wrote, deflated as SAM
@@ -392,8 +392,8 @@ ASLR for the executable; RELR relocations need glibc 2.36 and Amazon Linux 2023 
 `-C force-unwind-tables=no` (the functions abort on panic) was tried on the hello world's
 arm64 build and shrank its `.eh_frame` by 1% (188 to 186 KB), so it was not taken further;
 building the clients on first use would only move the cost from init to the first request,
-which a cold start pays either way. Most of the init left is the kernel mapping the binary in (page faults
-above), so it falls with size.
+which a cold start pays either way. Most of the init left is the kernel mapping the binary in
+(page faults above), so it falls with size.
 """)
 
 

@@ -182,7 +182,12 @@ impl PhoneNumber {
         let corrupt = || Error::Internal("stored phone number is corrupt".into());
         let number = if bytes.first() == Some(&b'{') {
             let stored: Stored = serde_json::from_slice(bytes).map_err(|_| corrupt())?;
-            if !is_e164(&stored.e164) || !stored.e164[1..].starts_with(&stored.cc.to_string()) {
+            let cc = stored.cc.to_string();
+            if !stored
+                .e164
+                .strip_prefix('+')
+                .is_some_and(|d| d.starts_with(&cc))
+            {
                 return Err(corrupt());
             }
             PhoneNumber {
