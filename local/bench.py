@@ -37,6 +37,7 @@ FUNCTIONS = {
     "add-totp": ("POST", "/v1/factors/totp", "POST /v1/factors/totp", "{}"),
     "add-phone": ("POST", "/v1/factors/phone", "POST /v1/factors/phone",
                   '{"phone_number":"+14155550134","channel":"sms"}'),
+    "add-webauthn": ("POST", "/v1/factors/webauthn", "POST /v1/factors/webauthn", "{}"),
     "verify": ("POST", "/v1/challenges", "POST /v1/challenges", "{}"),
     "regenerate-recovery": ("POST", "/v1/recovery-code", "POST /v1/recovery-code", "{}"),
     "settings": ("GET", "/v1/mfa", "GET /v1/mfa", None),
@@ -47,6 +48,7 @@ FUNCTIONS = {
 BASELINE = "bench-hello"
 TEMPLATE_NAMES = {
     "step-up": "StepUpFunction", "add-totp": "AddTotpFunction", "add-phone": "AddPhoneFunction",
+    "add-webauthn": "AddWebauthnFunction",
     "verify": "VerifyFunction", "regenerate-recovery": "RegenerateRecoveryFunction",
     "settings": "SettingsFunction", "admin-reset": "AdminResetFunction",
     "self-reset": "SelfResetFunction",

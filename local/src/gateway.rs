@@ -25,6 +25,7 @@ pub enum Function {
     StepUp,
     AddTotp,
     AddPhone,
+    AddWebauthn,
     RegenerateRecovery,
     Verify,
     Settings,
@@ -33,10 +34,11 @@ pub enum Function {
 }
 
 impl Function {
-    pub const ALL: [Function; 8] = [
+    pub const ALL: [Function; 9] = [
         Function::StepUp,
         Function::AddTotp,
         Function::AddPhone,
+        Function::AddWebauthn,
         Function::RegenerateRecovery,
         Function::Verify,
         Function::Settings,
@@ -51,6 +53,7 @@ impl Function {
             Function::StepUp => "step-up",
             Function::AddTotp => "add-totp",
             Function::AddPhone => "add-phone",
+            Function::AddWebauthn => "add-webauthn",
             Function::RegenerateRecovery => "regenerate-recovery",
             Function::Verify => "verify",
             Function::Settings => "settings",
@@ -63,10 +66,11 @@ impl Function {
 /// Every route of the API, as `"METHOD /path/{param}"` with the function that serves it and
 /// whether the JWT authorizer guards it: the same table the IaC template declares.
 pub fn routes() -> Vec<(&'static str, Function, bool)> {
-    let table: [(&[&'static str], Function, bool); 9] = [
+    let table: [(&[&'static str], Function, bool); 10] = [
         (step_up::ROUTES, Function::StepUp, true),
         (add_totp::ROUTES, Function::AddTotp, true),
         (add_phone::ROUTES, Function::AddPhone, true),
+        (add_webauthn::ROUTES, Function::AddWebauthn, true),
         (
             regenerate_recovery::ROUTES,
             Function::RegenerateRecovery,
@@ -273,6 +277,7 @@ async fn handle(
             Function::StepUp => step_up::handle(app, request).await,
             Function::AddTotp => add_totp::handle(app, request).await,
             Function::AddPhone => add_phone::handle(app, request).await,
+            Function::AddWebauthn => add_webauthn::handle(app, request).await,
             Function::RegenerateRecovery => regenerate_recovery::handle(app, request).await,
             Function::Verify => verify::handle(app, request).await,
             Function::Settings => settings::handle(app, request).await,
@@ -416,7 +421,7 @@ mod tests {
             missing.is_empty() && extra.is_empty(),
             "served but not in the template: {missing:?}; in the template but not served: {extra:?}"
         );
-        assert_eq!(declared.len(), 30);
+        assert_eq!(declared.len(), 34);
     }
 
     #[test]

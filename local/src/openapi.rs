@@ -12,6 +12,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         step_up::Api::openapi(),
         add_totp::Api::openapi(),
         add_phone::Api::openapi(),
+        add_webauthn::Api::openapi(),
         regenerate_recovery::Api::openapi(),
         verify::Api::openapi(),
         settings::Api::openapi(),
@@ -97,7 +98,7 @@ mod tests {
             (vec![], vec![]),
             "(in the template only, served by the gateway only)"
         );
-        assert_eq!(doc.len(), 30);
+        assert_eq!(doc.len(), 34);
         assert!(doc.contains(&("GET /.well-known/jwks.json".into(), false)));
     }
 
@@ -199,8 +200,8 @@ mod tests {
                 }
             }
         }
-        // The (step-up) routes of the README: app and phone add and remove, recovery code,
-        // policy, turning 2FA off, and an admin's member reset.
-        assert_eq!(with_header, 8);
+        // The (step-up) routes of the README: app, phone and security key add and remove,
+        // recovery code, policy, turning 2FA off, and an admin's member reset.
+        assert_eq!(with_header, 10);
     }
 }

@@ -11,5 +11,6 @@ mod phones;
 mod races;
 mod resets;
 mod round_trips;
+mod security_keys;
 mod settings;
 mod step_up;

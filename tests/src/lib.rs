@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 pub use reqwest::StatusCode;
 
 pub mod secrets;
+pub mod softkey;
 
 fn env_or(k: &str, default: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| default.to_owned())

@@ -7,7 +7,7 @@ use mfa_domain::login::Method;
 use mfa_domain::settings::{self, PolicyChange};
 use mfa_domain::types::{ChallengeId, DeviceId};
 use mfa_domain::{App, Error, Result};
-use mfa_http::api::common::StepUpHeader;
+use mfa_http::api::common::{answer, StepUpHeader};
 use mfa_http::api::error::ErrorBody;
 use mfa_http::api::settings::{
     DeviceView, Devices, Disable, EventPageView, OverviewView, PolicyIn, PolicyView,
@@ -154,7 +154,8 @@ async fn disable(app: &App, req: &Request) -> Result<Response<Body>> {
     require_step_up(app, req, &caller).await?;
     let body: Disable = json_body(req)?;
     let id = ChallengeId::parse(&body.challenge_id, "challenge_id")?;
-    settings::disable(app, &caller, &id, Method::from(body.method), &body.code).await?;
+    let answer = answer(body.method, body.code, body.credential)?;
+    settings::disable(app, &caller, &id, Method::from(body.method), answer).await?;
     tracing::info!(
         user = caller.user.as_ref(),
         "two-factor authentication turned off"

@@ -7,6 +7,7 @@ use mfa_domain::login::{self, LoginStart, Method};
 use mfa_domain::model::Channel;
 use mfa_domain::types::{ChallengeId, Label, OpaqueToken};
 use mfa_domain::{assertion, App, Error, Result};
+use mfa_http::api::common::answer;
 use mfa_http::api::error::ErrorBody;
 use mfa_http::api::login::{
     Jwks, LoginApproved, LoginCodeSent, SendCode, StartAnswer, StartLogin, VerifyLogin,
@@ -97,7 +98,7 @@ async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
     ))
 }
 
-/// Answers a login challenge: an app code, the sent code, or the recovery code.
+/// Answers a login challenge: a security key, an app code, the sent code, or the recovery code.
 ///
 /// Passing gives a signed assertion, and with `remember_device` a device token.
 #[utoipa::path(post, path = "/v1/challenges/{challenge_id}/verify", operation_id = "verify_login", tag = "login",
@@ -105,8 +106,10 @@ async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
     params(("challenge_id" = String, Path, format = "uuid", description = "The login challenge.")),
     responses(
         (status = 200, description = "Approved.", body = LoginApproved),
+        (status = 400, description = "A malformed answer (`invalid_request`), a wrong code (`invalid_code`) or a security key response that does not verify (`invalid_credential`), with `attempts_remaining`.", body = ErrorBody),
+        (status = 403, description = "A security key whose signature counter went backwards, which a copy of it does (`forbidden`); recorded as `security_key_cloned`.", body = ErrorBody),
         (status = 404, description = "No such challenge of the caller's (`not_found`).", body = ErrorBody),
-        (status = 409, description = "Already answered, or the method is not set up (`conflict`).", body = ErrorBody),
+        (status = 409, description = "Already answered, or the method is not set up (`conflict`); a security key's response for a login already approved.", body = ErrorBody),
         (status = 410, description = "The challenge expired (`expired`).", body = ErrorBody),
         (status = 429, description = "Out of tries or guesses, or the second step is locked.", body = ErrorBody),
     ))]
@@ -126,7 +129,8 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     let remember = body
         .remember_device
         .then(|| devices::name_for(name, caller.user_agent.as_deref()));
-    let ok = login::verify(app, &caller, &id, method, &body.code, remember).await?;
+    let answer = answer(body.method, body.code, body.credential)?;
+    let ok = login::verify(app, &caller, &id, method, answer, remember).await?;
     tracing::info!(
         user = caller.user.as_ref(),
         method = method.as_str(),

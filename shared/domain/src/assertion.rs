@@ -138,12 +138,20 @@ pub enum Passed {
 pub const ACR_MFA: &str = "mfa";
 /// `acr` of a login approved by a remembered device (second factor up to 30 days ago).
 pub const ACR_REMEMBERED: &str = "mfa-remembered-device";
+/// `acr` of a login whose second factor was a security key just now: phishing-resistant (the
+/// OpenID EAP ACR value), so a console can demand a key for a sensitive action.
+pub const ACR_PHISHING_RESISTANT: &str = "phr";
 
 impl Passed {
     /// `acr`, `amr` (RFC 8176 values only) and `auth_time` (when the second factor was last
     /// actually passed), so a console can demand a fresh code for a sensitive action.
     pub fn claims(&self, now: UnixTime) -> (&'static str, Vec<&'static str>, UnixTime) {
         match self {
+            Passed::Now(Method::Webauthn) => (
+                ACR_PHISHING_RESISTANT,
+                vec!["mfa", Method::Webauthn.amr()],
+                now,
+            ),
             Passed::Now(method) => (ACR_MFA, vec!["mfa", method.amr()], now),
             Passed::Remembered { at } => (ACR_REMEMBERED, vec!["mfa"], *at),
         }

@@ -42,6 +42,7 @@ pub fn open(user: &UserId, purpose: Purpose, now: UnixTime) -> Challenge {
         code_hash: None,
         code_channel: None,
         methods: vec![],
+        webauthn: None,
         attempts: 0,
         max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
         status: ChallengeStatus::Open,

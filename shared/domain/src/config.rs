@@ -17,6 +17,18 @@ pub enum AssertionSigner {
     Local,
 }
 
+/// The relying party security keys and passkeys are registered to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnConfig {
+    /// The domain keys are bound to (`WEBAUTHN_RP_ID`, `example.com`; locally `localhost`).
+    pub rp_id: String,
+    /// The name a browser shows (`WEBAUTHN_RP_NAME`, default `SERVICE_NAME`).
+    pub rp_name: String,
+    /// The origins a response may come from (`WEBAUTHN_ORIGINS`, comma-separated, each
+    /// `https://` or `http://localhost...`, each under `rp_id`).
+    pub origins: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// DynamoDB table holding every item (`TABLE_NAME`).
@@ -45,6 +57,9 @@ pub struct Config {
     /// Seconds between a confirmed self-service reset and its completion
     /// (`SELF_RESET_WAIT_SECS`, 60 to 2592000, default 86400).
     pub self_reset_wait_secs: i64,
+    /// Security keys (`WEBAUTHN_RP_ID`, `WEBAUTHN_RP_NAME`, `WEBAUTHN_ORIGINS`); without
+    /// `WEBAUTHN_RP_ID` the service offers none.
+    pub webauthn: Option<WebauthnConfig>,
 }
 
 impl Config {
@@ -90,13 +105,16 @@ impl Config {
             AssertionSigner::Kms => required("ASSERTION_KEY_ID")?,
             AssertionSigner::Local => get("ASSERTION_KEY_ID").unwrap_or_default(),
         };
+        let service_name = get("SERVICE_NAME").unwrap_or_else(|| "Console".into());
+        let webauthn = webauthn_config(&get, &service_name)?;
         Ok(Config {
+            webauthn,
             self_reset_wait_secs,
             assertion_signer,
             table_name: required("TABLE_NAME")?,
             kms_data_key_id: required("KMS_DATA_KEY_ID")?,
             ses_from_address: required("SES_FROM_ADDRESS")?,
-            service_name: get("SERVICE_NAME").unwrap_or_else(|| "Console".into()),
+            service_name,
             code_length,
             phone_policy: PhonePolicy::from_lists(
                 &get("PHONE_ALLOWED_COUNTRIES").unwrap_or_default(),
@@ -108,6 +126,54 @@ impl Config {
             assertion_audience: get("ASSERTION_AUDIENCE").unwrap_or_else(|| "console".into()),
         })
     }
+}
+
+/// `WEBAUTHN_*`: nothing without an RP id; with one, at least one origin, each on the RP id's
+/// domain (or a subdomain of it) and either `https://` or a loopback `http://localhost`.
+fn webauthn_config(
+    get: &impl Fn(&str) -> Option<String>,
+    service_name: &str,
+) -> Result<Option<WebauthnConfig>> {
+    let Some(rp_id) = get("WEBAUTHN_RP_ID")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    let bad = |what: &str| Error::Internal(format!("WEBAUTHN_ORIGINS: {what}"));
+    let origins: Vec<String> = get("WEBAUTHN_ORIGINS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.is_empty() {
+        return Err(bad("at least one origin is needed with WEBAUTHN_RP_ID"));
+    }
+    for o in &origins {
+        let host = match o.split_once("://") {
+            Some(("https", rest)) => rest,
+            Some(("http", rest)) if rp_id == "localhost" => rest,
+            _ => return Err(bad("each origin is https:// (http:// only for localhost)")),
+        };
+        let host = host
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if host != rp_id && !host.ends_with(&format!(".{rp_id}")) {
+            return Err(bad(
+                "each origin's host is WEBAUTHN_RP_ID or a subdomain of it",
+            ));
+        }
+    }
+    Ok(Some(WebauthnConfig {
+        rp_name: get("WEBAUTHN_RP_NAME")
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| service_name.to_owned()),
+        rp_id,
+        origins,
+    }))
 }
 
 #[cfg(test)]
@@ -190,6 +256,52 @@ mod tests {
         let mut pairs = BASE.to_vec();
         pairs.push(("CODE_LENGTH", "7"));
         assert_eq!(Config::from_lookup(env(&pairs)).unwrap().code_length, 7);
+    }
+
+    #[test]
+    fn security_keys_need_an_rp_id_and_origins_on_its_domain() {
+        assert_eq!(Config::from_lookup(env(&BASE)).unwrap().webauthn, None);
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = BASE.to_vec();
+            all.extend_from_slice(pairs);
+            Config::from_lookup(env(&all))
+        };
+        let c = with(&[
+            ("WEBAUTHN_RP_ID", "example.com"),
+            (
+                "WEBAUTHN_ORIGINS",
+                "https://example.com, https://app.example.com:8443/",
+            ),
+        ])
+        .unwrap()
+        .webauthn
+        .unwrap();
+        assert_eq!(c.rp_name, "Console");
+        assert_eq!(
+            c.origins,
+            vec!["https://example.com", "https://app.example.com:8443"]
+        );
+        let local = with(&[
+            ("WEBAUTHN_RP_ID", "localhost"),
+            ("WEBAUTHN_ORIGINS", "http://localhost:3000"),
+            ("WEBAUTHN_RP_NAME", "Console (local)"),
+        ])
+        .unwrap()
+        .webauthn
+        .unwrap();
+        assert_eq!(local.rp_name, "Console (local)");
+        for bad in [
+            "",
+            "http://example.com",
+            "https://example.org",
+            "https://notexample.com",
+            "example.com",
+        ] {
+            assert!(
+                with(&[("WEBAUTHN_RP_ID", "example.com"), ("WEBAUTHN_ORIGINS", bad)]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

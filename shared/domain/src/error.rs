@@ -13,6 +13,10 @@ pub enum Error {
     InvalidRequest(String),
     #[error("invalid code")]
     InvalidCode { attempts_remaining: u32 },
+    /// A security key's response that does not verify (signature, origin, relying party):
+    /// counted like a wrong code.
+    #[error("invalid credential")]
+    InvalidCredential { attempts_remaining: u32 },
     #[error("unauthorized: {0}")]
     Unauthorized(String),
     /// A step-up token of at least `level` is needed; `methods` are the ways this caller can
@@ -85,6 +89,7 @@ impl Error {
         match self {
             Error::InvalidRequest(_) => "invalid_request",
             Error::InvalidCode { .. } => "invalid_code",
+            Error::InvalidCredential { .. } => "invalid_credential",
             Error::Unauthorized(_) => "unauthorized",
             Error::StepUpRequired { .. } => "step_up_required",
             Error::Forbidden(_) => "forbidden",
@@ -111,6 +116,9 @@ impl Error {
             | Error::Expired(m)
             | Error::TooManyAttempts(m) => m.clone(),
             Error::InvalidCode { .. } => "the code is not correct".into(),
+            Error::InvalidCredential { .. } => {
+                "the security key's response did not verify for this site".into()
+            }
             Error::StepUpRequired { level, .. } => match level {
                 crate::model::StepUpLevel::Email => {
                     "this action needs a recent step-up: send a valid X-Step-Up-Token header".into()

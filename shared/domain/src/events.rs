@@ -35,9 +35,12 @@ pub enum Action {
     SelfResetCancelled,
     /// A change to 2FA was refused because the step-up proved only the mailbox.
     StepUpRefused,
+    /// A security key answered a login with a signature counter that went backwards: it may
+    /// have been copied. The login was refused.
+    SecurityKeyCloned,
 }
 
-const ACTIONS: [Action; 15] = [
+const ACTIONS: [Action; 16] = [
     Action::FactorAdded,
     Action::FactorRemoved,
     Action::PhoneChanged,
@@ -53,6 +56,7 @@ const ACTIONS: [Action; 15] = [
     Action::SelfResetRequested,
     Action::SelfResetCancelled,
     Action::StepUpRefused,
+    Action::SecurityKeyCloned,
 ];
 
 impl Action {
@@ -73,6 +77,7 @@ impl Action {
             Action::SelfResetRequested => "self_reset_requested",
             Action::SelfResetCancelled => "self_reset_cancelled",
             Action::StepUpRefused => "step_up_refused",
+            Action::SecurityKeyCloned => "security_key_cloned",
         }
     }
 
@@ -161,6 +166,15 @@ impl Action {
                 format!(
                     "A change to your two-factor settings was refused: {detail}. If this was not \
                      you, change your password and the password of your email account."
+                ),
+            ),
+            Action::SecurityKeyCloned => (
+                "A sign-in with a copied security key may have been tried".into(),
+                format!(
+                    "A sign-in to your account was refused because {detail} answered with a \
+                     signature counter lower than before, which is what a copy of the key does. \
+                     If you did not copy it, remove the key in your security settings and \
+                     change your password."
                 ),
             ),
             Action::MfaDisabled => (

@@ -45,6 +45,10 @@ pub fn describe(f: &Factor, masked_phone: Option<&str>) -> String {
             f.label.as_deref().unwrap_or("Authenticator app")
         ),
         Credential::Phone(_) => format!("phone {}", masked_phone.unwrap_or("number")),
+        Credential::Webauthn(_) => format!(
+            "security key '{}'",
+            f.label.as_deref().unwrap_or("Security key")
+        ),
     }
 }
 
@@ -52,7 +56,7 @@ pub fn describe(f: &Factor, masked_phone: Option<&str>) -> String {
 pub fn masked_phone(keys: &DataKeys, f: &Factor) -> Result<Option<String>> {
     match f.credential {
         Credential::Phone(_) => crate::phones::masked(keys, f).map(Some),
-        Credential::Totp(_) => Ok(None),
+        Credential::Totp(_) | Credential::Webauthn(_) => Ok(None),
     }
 }
 
@@ -217,6 +221,7 @@ pub async fn verify_totp(
             action: Action::FactorAdded,
             detail: describe(&f, None),
             extra: vec![],
+            key: None,
         };
         activate(app, caller, f, Some(step), how).await
     })
@@ -229,6 +234,8 @@ pub struct Activation {
     pub detail: String,
     /// More changes that must happen in the same transaction (the phone guard, the old phone).
     pub extra: Vec<Change>,
+    /// A security key's registered key, stored by the activation itself.
+    pub key: Option<crate::model::RegisteredKey>,
 }
 
 /// Makes a pending factor active, with its event and `how.extra`, in one transaction. If the
@@ -253,6 +260,7 @@ pub async fn activate(
             user: caller.user.clone(),
             id: f.id.clone(),
             step,
+            key: how.key.clone(),
             now,
         }];
         changes.extend(how.extra.iter().cloned());
@@ -341,7 +349,7 @@ fn release_phone(f: &Factor) -> Option<Change> {
             user: f.user.clone(),
             id: f.id.clone(),
         }),
-        Credential::Phone(_) | Credential::Totp(_) => None,
+        Credential::Phone(_) | Credential::Totp(_) | Credential::Webauthn(_) => None,
     }
 }
 
@@ -403,6 +411,36 @@ pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Re
         .await
     })
     .await
+}
+
+/// Renames one of the caller's factors of `kind` (pending or active): the factor as renamed.
+pub async fn rename(
+    app: &App,
+    caller: &Caller,
+    id: &FactorId,
+    kind: FactorKind,
+    label: Label,
+) -> Result<Factor> {
+    let missing = || Error::NotFound("no such factor".into());
+    let mut f = app
+        .store
+        .get_factor(&caller.user, id)
+        .await?
+        .filter(|f| f.kind() == kind && f.is_live(app.clock.now()))
+        .ok_or_else(missing)?;
+    let change = Change::RenameFactor {
+        user: caller.user.clone(),
+        id: id.clone(),
+        kind,
+        label: label.as_ref().to_owned(),
+    };
+    match app.store.commit(&[change]).await? {
+        Commit::Done => {
+            f.label = Some(label.as_ref().to_owned());
+            Ok(f)
+        }
+        Commit::Refused(_) => Err(missing()),
+    }
 }
 
 /// Removes one of the caller's factors of `kind`, with its event. Removing the last active

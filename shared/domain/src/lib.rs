@@ -6,7 +6,8 @@
 //! - `ports`: the traits the domain needs (store, mail, keys); `app`: the service built on them;
 //!   `identity`: the caller.
 //! - `challenge`, `limits`, `step_up`, `email`: the flows' shared rules.
-//! - `factors`, `totp`, `recovery`, `events`: second factors, recovery code, security events.
+//! - `factors`, `totp`, `security_keys`, `recovery`, `events`: second factors (apps, security
+//!   keys), recovery code, security events.
 //! - `login`, `devices`, `settings`, `assertion`: login verification, remembered devices, the
 //!   settings page, the signed login assertion.
 //! - `reset`, `self_reset`: admin and self-service resets, member profiles.
@@ -35,6 +36,7 @@ pub mod ports;
 pub mod recovery;
 pub mod reset;
 pub mod rules;
+pub mod security_keys;
 pub mod self_reset;
 pub mod settings;
 pub mod step_up;

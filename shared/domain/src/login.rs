@@ -21,6 +21,7 @@ use crate::phones;
 use crate::recovery::{self, RecoveryCode};
 use crate::reset;
 use crate::rules::{SendLimit, CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_CHALLENGES};
+use crate::security_keys::{self, KeyCheck};
 use crate::self_reset;
 use crate::totp;
 use crate::types::{ChallengeId, OpaqueToken, OtpCode, Plan};
@@ -38,8 +39,20 @@ pub enum LoginStart {
         challenge_id: ChallengeId,
         methods: Vec<Method>,
         default_method: Method,
+        /// With `webauthn` among the methods: the `PublicKeyCredentialRequestOptions` JSON for
+        /// `navigator.credentials.get`, bound to this challenge.
+        webauthn: Option<serde_json::Value>,
         expires_in: i64,
     },
+}
+
+/// What a login challenge is answered with.
+#[derive(Debug)]
+pub enum Answer {
+    /// A code: the app's, the one sent by SMS or call, or the recovery code.
+    Code(String),
+    /// A security key's response (`credential.toJSON()`, an AuthenticationResponseJSON).
+    Credential(serde_json::Value),
 }
 
 /// A passed second step.
@@ -69,6 +82,12 @@ pub struct Proof {
     challenge: Challenge,
 }
 
+/// A login approved by a security key, answered again (a replay, or the same response sent
+/// twice at once): it cannot be a guess, and it must not count against the user.
+fn approved_already() -> Error {
+    Error::Conflict("this login was already approved".into())
+}
+
 impl Proof {
     /// Commits the proof with `more` in one transaction. A refusal of the proof's own writes
     /// (a concurrent request used the code first) is its error; `Ok(Some(kind))` says a change
@@ -79,8 +98,16 @@ impl Proof {
         all.extend(more);
         match limits::commit(app, &all).await {
             Ok(Commit::Done) => Ok(None),
+            Ok(Commit::Refused(ChangeKind::ConsumeChallenge))
+                if self.method == Method::Webauthn =>
+            {
+                Err(approved_already())
+            }
             Ok(Commit::Refused(ChangeKind::ConsumeChallenge)) => Err(Error::Expired(
                 "this login challenge was already used".into(),
+            )),
+            Ok(Commit::Refused(ChangeKind::UseKey)) => Err(Error::Conflict(
+                "this security key was used by another login at the same time; try again".into(),
             )),
             Ok(Commit::Refused(
                 ChangeKind::AcceptTotpStep | ChangeKind::SwapRecovery | ChangeKind::ConsumeRecovery,
@@ -107,10 +134,11 @@ impl Proof {
 
     /// For a change that removes every factor and the recovery code (turning 2FA off): the
     /// presented recovery code is deleted on its condition instead of swapped for a new one,
-    /// and the app step is not recorded on an app the same transaction deletes.
+    /// and the app step or the key's use is not recorded on a factor the same transaction
+    /// deletes.
     pub fn for_removal(mut self) -> Self {
         self.changes
-            .retain(|c| !matches!(c, Change::AcceptTotpStep { .. }));
+            .retain(|c| !matches!(c, Change::AcceptTotpStep { .. } | Change::UseKey { .. }));
         for c in self.changes.iter_mut() {
             if let Change::SwapRecovery { user, old_hash, .. } = c {
                 *c = Change::ConsumeRecovery {
@@ -139,6 +167,7 @@ pub fn methods_of(keys: &DataKeys, factors: &[Factor], has_recovery: bool) -> Re
     let mut out = Vec::new();
     for f in factors.iter().filter(|f| f.is_active()) {
         match &f.credential {
+            Credential::Webauthn(_) => out.push(Method::Webauthn),
             Credential::Totp(_) => out.push(Method::Totp),
             Credential::Phone(_) => {
                 if phones::number(keys, f)?.kind() != LineKind::FixedLine {
@@ -192,7 +221,16 @@ pub async fn start(
     let settings = found.settings()?.unwrap_or_default();
     let reset = found.reset_marker()?.is_some();
     let challenges = found.limit_slots()?;
-    let methods = methods_of(app.keys().await?, &factors, has_recovery)?;
+    let mut methods = methods_of(app.keys().await?, &factors, has_recovery)?;
+    // Keys are offered only while the service is a relying party.
+    let ceremony = match methods.contains(&Method::Webauthn) {
+        true => security_keys::login_ceremony(app, &factors)?,
+        false => None,
+    };
+    // (A user with only keys on a service that turned them off keeps the recovery code.)
+    if ceremony.is_none() {
+        methods.retain(|m| *m != Method::Webauthn);
+    }
     let Some(&first) = methods.first() else {
         record(app, profile).await?;
         // No factor: 2FA is optional on trial, required on paid (a missing plan counts as paid)
@@ -219,8 +257,10 @@ pub async fn start(
         .default_method
         .filter(|m| methods.contains(m))
         .unwrap_or(first);
+    let (options, ceremony) = ceremony.unzip();
     let c = Challenge {
         methods: methods.clone(),
+        webauthn: ceremony,
         ..challenge::open(&caller.user, Purpose::Login, app.clock.now())
     };
     let id = c.id.clone();
@@ -235,6 +275,7 @@ pub async fn start(
         challenge_id: id,
         methods,
         default_method,
+        webauthn: options,
         expires_in: CODE_TTL_SECS,
     })
 }
@@ -446,11 +487,11 @@ pub async fn verify(
     caller: &Caller,
     id: &ChallengeId,
     method: Method,
-    code: &str,
+    answer: Answer,
     remember: Option<String>,
 ) -> Result<Approved> {
     crate::metrics::verification(async {
-        let proof = pass(app, caller, id, method, code).await?;
+        let proof = pass(app, caller, id, method, answer).await?;
         let assertion =
             assertion::issue(app, &caller.user, assertion::Passed::Now(proof.method)).await?;
         if proof.commit(app, vec![]).await?.is_some() {
@@ -478,22 +519,36 @@ pub async fn verify(
 /// (and turning 2FA off) needs. Nothing is consumed here (see [`Proof`]). Every guess takes a
 /// slot of the account's hourly and daily failure budgets first (a correct code gives it
 /// back), so a guesser is cut off across challenges. A request that cannot be a guess (a
-/// malformed code, a method the challenge does not offer, a code sent by the other channel)
-/// is refused before anything is counted.
+/// malformed code, a method the challenge does not offer, a code sent by the other channel, a
+/// security key's response to another ceremony or to a login already approved) is refused
+/// before anything is counted.
 pub async fn pass(
     app: &App,
     caller: &Caller,
     id: &ChallengeId,
     method: Method,
-    code: &str,
+    answer: Answer,
 ) -> Result<Proof> {
     // Parse before counting: a malformed code does not use up a try.
-    let presented = match method {
-        Method::Totp => Presented::App(OtpCode::parse(code, totp::DIGITS)?),
-        Method::Sms | Method::Voice => {
-            Presented::Phone(OtpCode::parse(code, app.config.code_length)?)
+    let presented = match (method, answer) {
+        (Method::Webauthn, Answer::Credential(v)) => {
+            Presented::Key(Box::new(security_keys::parse_authentication(v)?))
         }
-        Method::RecoveryCode => Presented::Recovery(RecoveryCode::parse(code)?),
+        (Method::Webauthn, Answer::Code(_)) => {
+            return Err(Error::invalid(
+                "method webauthn is answered with `credential`, not `code`",
+            ))
+        }
+        (_, Answer::Credential(_)) => {
+            return Err(Error::invalid("`credential` answers method webauthn only"))
+        }
+        (Method::Totp, Answer::Code(code)) => Presented::App(OtpCode::parse(&code, totp::DIGITS)?),
+        (Method::Sms | Method::Voice, Answer::Code(code)) => {
+            Presented::Phone(OtpCode::parse(&code, app.config.code_length)?)
+        }
+        (Method::RecoveryCode, Answer::Code(code)) => {
+            Presented::Recovery(RecoveryCode::parse(&code)?)
+        }
     };
     // The guard, the challenge and the guess budgets in one round trip.
     let (guard, seen, mut found) = read_challenge_guess(app, caller, Purpose::Login, id).await?;
@@ -513,17 +568,54 @@ pub async fn pass(
             )));
         }
     }
+    if let Presented::Key(response) = &presented {
+        if seen.status == ChallengeStatus::Used {
+            return Err(approved_already());
+        }
+        if let Some(ceremony) = &seen.webauthn {
+            security_keys::check_ceremony(ceremony, response)?;
+        }
+    }
     // Nothing is written before the code is compared: a right code writes only its use (with
     // what it unlocks, in the caller's commit); a wrong one its guess and its try, together.
     // An account out of guesses is refused before the compare, right code or not.
     let guess = challenge::guess_on(app, seen, &mut found)?;
-    if let Some((changes, next)) = check(app, caller, &guess.challenge, &presented).await? {
-        return Ok(proof(app, caller, guess, guard, method, changes, next));
-    }
+    let cloned = match check(app, caller, &guess.challenge, &presented).await? {
+        Checked::Right(changes, next) => {
+            return Ok(proof(app, caller, guess, guard, method, changes, next))
+        }
+        Checked::Wrong => None,
+        Checked::Cloned(key) => Some(key),
+    };
     let failure = failure(app, caller, guard);
-    let wrong = guess.count_wrong(app, &failure.changes).await?;
+    let mut changes = failure.changes.clone();
+    // A cloned key's use is refused like a wrong answer, and recorded on the user's trail.
+    let cloned = cloned.map(|key| {
+        let event = SecurityEvent::by_caller(
+            app,
+            caller,
+            Action::SecurityKeyCloned,
+            factors::describe(&key, None),
+        );
+        changes.push(Change::PutEvent(event.clone()));
+        event
+    });
+    let wrong = guess.count_wrong(app, &changes).await?;
     failure.after(app, caller).await;
-    Err(wrong)
+    if let Some(event) = cloned {
+        notify(app, caller.email.as_ref(), &event).await;
+        return Err(Error::Forbidden(
+            "this security key's signature counter went backwards, so it may have been copied; \
+             sign in another way, and remove the key if you did not copy it"
+                .into(),
+        ));
+    }
+    Err(match (&presented, wrong) {
+        (Presented::Key(_), Error::InvalidCode { attempts_remaining }) => {
+            Error::InvalidCredential { attempts_remaining }
+        }
+        (_, wrong) => wrong,
+    })
 }
 
 /// The proof's writes: the challenge consumed, what `check` found to use up, the failure count
@@ -560,11 +652,18 @@ enum Presented {
     /// A code sent by SMS or call (the method says which).
     Phone(OtpCode),
     Recovery(RecoveryCode),
+    /// A security key's response.
+    Key(Box<webauthn_rs::prelude::PublicKeyCredential>),
 }
 
-/// The writes that use up a right code, and the recovery code that replaces a presented one;
-/// `None` for a wrong code.
-type CodeUse = Option<(Vec<Change>, Option<RecoveryCode>)>;
+/// How a presented answer came out.
+enum Checked {
+    /// Right: the writes that use it up, and the recovery code that replaces a presented one.
+    Right(Vec<Change>, Option<RecoveryCode>),
+    Wrong,
+    /// A security key that verified with a signature counter that did not move forward.
+    Cloned(Box<Factor>),
+}
 
 /// Checks the code against the challenge as read, writing nothing: what uses the code up when
 /// it is right.
@@ -573,7 +672,7 @@ async fn check(
     caller: &Caller,
     c: &Challenge,
     presented: &Presented,
-) -> Result<CodeUse> {
+) -> Result<Checked> {
     let keys = app.keys().await?;
     let id = &c.id;
     let found = match presented {
@@ -582,6 +681,19 @@ async fn check(
             factors::matching_totp(app, &apps, otp)
                 .await?
                 .map(|change| (vec![change], None))
+        }
+        Presented::Key(response) => {
+            let ceremony = c.webauthn.as_ref().ok_or_else(|| {
+                Error::Internal("a login offering a security key without its ceremony".into())
+            })?;
+            let keys = factors::active(app, &caller.user, FactorKind::Webauthn).await?;
+            return Ok(
+                match security_keys::check_login(app, ceremony, &keys, response)? {
+                    KeyCheck::Right(change) => Checked::Right(vec![*change], None),
+                    KeyCheck::Wrong => Checked::Wrong,
+                    KeyCheck::Cloned(key) => Checked::Cloned(key),
+                },
+            );
         }
         // A code sent to a phone counts only while the user still has that phone (a reset or
         // a removal in between makes it worthless).
@@ -599,5 +711,8 @@ async fn check(
             .await?
             .map(|(change, next)| (vec![change], Some(next))),
     };
-    Ok(found)
+    Ok(match found {
+        Some((changes, next)) => Checked::Right(changes, next),
+        None => Checked::Wrong,
+    })
 }

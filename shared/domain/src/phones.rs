@@ -325,12 +325,14 @@ pub async fn verify(
                     action: Action::PhoneChanged,
                     detail: format!("from {} to {new_masked}", masked(keys, o)?),
                     extra,
+                    key: None,
                 }
             }
             None => Activation {
                 action: Action::FactorAdded,
                 detail: factors::describe(&f, Some(&new_masked)),
                 extra,
+                key: None,
             },
         };
         factors::activate(app, caller, f, None, how).await

@@ -16,6 +16,8 @@ pub const TTL_GRACE_SECS: i64 = 86_400;
 pub const PENDING_FACTOR_TTL_SECS: i64 = 600;
 /// Authenticator apps (active or pending) a user may have at once.
 pub const MAX_TOTP_APPS: usize = 5;
+/// Security keys and passkeys (active or pending) a user may have at once.
+pub const MAX_SECURITY_KEYS: usize = 10;
 
 /// A remembered device is trusted at most this long after it was remembered (DESIGN.md: 30 days).
 pub const DEVICE_TTL_SECS: i64 = 30 * 86_400;

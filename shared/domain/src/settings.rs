@@ -201,7 +201,7 @@ pub async fn disable(
     caller: &Caller,
     challenge: &ChallengeId,
     method: Method,
-    code: &str,
+    answer: login::Answer,
 ) -> Result<()> {
     crate::metrics::verification(async {
         ensure_may_disable(caller)?;
@@ -213,7 +213,7 @@ pub async fn disable(
         }
         // The code is used up in the same transaction that turns 2FA off (a recovery code is
         // deleted on its condition rather than replaced).
-        let proof = login::pass(app, caller, challenge, method, code)
+        let proof = login::pass(app, caller, challenge, method, answer)
             .await?
             .for_removal();
         let now = app.clock.now();

@@ -143,12 +143,19 @@ pub async fn methods(app: &App, caller: &Caller) -> Result<Vec<&'static str>> {
     Ok(methods_for(&crate::login::methods(app, caller).await?))
 }
 
-/// The step-up methods open to a user whose login offers `login`.
+/// The step-up methods open to a user whose login offers `login`. A security key passes a
+/// login but has no step-up route yet: a user whose only factor is a key steps up with the
+/// recovery code.
 pub fn methods_for(login: &[Method]) -> Vec<&'static str> {
+    let by_factor: Vec<&'static str> = login
+        .iter()
+        .filter(|m| **m != Method::Webauthn)
+        .map(|m| m.as_str())
+        .collect();
     if login.is_empty() {
         vec!["email"]
     } else {
-        login.iter().map(|m| m.as_str()).collect()
+        by_factor
     }
 }
 

@@ -189,7 +189,9 @@ pub fn text_attachment(status: u16, filename: &str, text: String) -> Response<Bo
 /// The HTTP status of an error: the one place a status is decided.
 pub fn status(err: &Error) -> u16 {
     match err {
-        Error::InvalidRequest(_) | Error::InvalidCode { .. } => 400,
+        Error::InvalidRequest(_) | Error::InvalidCode { .. } | Error::InvalidCredential { .. } => {
+            400
+        }
         Error::Unauthorized(_) => 401,
         Error::StepUpRequired { .. } | Error::Forbidden(_) => 403,
         Error::NotFound(_) => 404,
@@ -268,6 +270,13 @@ mod tests {
                 },
                 400,
                 "invalid_code",
+            ),
+            (
+                Error::InvalidCredential {
+                    attempts_remaining: 2,
+                },
+                400,
+                "invalid_credential",
             ),
             (Error::Unauthorized("x".into()), 401, "unauthorized"),
             (

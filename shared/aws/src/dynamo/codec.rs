@@ -7,9 +7,9 @@ use mfa_domain::clock::UnixTime;
 use mfa_domain::error::{Error, Result};
 use mfa_domain::events::{Action, SecurityEvent, OUTCOMES, RETENTION_SECS};
 use mfa_domain::model::{
-    Challenge, ChallengeStatus, Channel, Credential, Device, Factor, FactorStatus, Method,
-    PhoneCredential, Profile, Purpose, RememberPolicy, SelfReset, SelfResetStatus, Settings,
-    StepUpLevel, TotpCredential,
+    Challenge, ChallengeStatus, Channel, Credential, Device, Factor, FactorStatus, KeyCeremony,
+    KeyCredential, Method, PhoneCredential, Profile, Purpose, RegisteredKey, RememberPolicy,
+    SelfReset, SelfResetStatus, Settings, StepUpLevel, TotpCredential,
 };
 use mfa_domain::rules::TTL_GRACE_SECS;
 use mfa_domain::types::{ChallengeId, DeviceId, Email, FactorId, OrgRole, UserId};
@@ -53,8 +53,68 @@ pub(super) fn get_b<'a>(item: &'a Item, k: &str) -> Result<&'a [u8]> {
         .ok_or_else(|| corrupt(k))
 }
 
+/// A WebAuthn ceremony stored as `webauthn_state` and `webauthn_challenge`, if there is one.
+fn ceremony_from(item: &Item) -> Result<Option<KeyCeremony>> {
+    if !item.contains_key("webauthn_state") {
+        return Ok(None);
+    }
+    Ok(Some(KeyCeremony {
+        state: get_s(item, "webauthn_state")?.to_owned(),
+        challenge: get_s(item, "webauthn_challenge")?.to_owned(),
+    }))
+}
+
+fn ceremony_attributes(c: &KeyCeremony) -> [(String, AttributeValue); 2] {
+    [
+        ("webauthn_state".to_owned(), s(&c.state)),
+        ("webauthn_challenge".to_owned(), s(&c.challenge)),
+    ]
+}
+
+/// The attributes of a registered key (`credential_id`, `passkey`, `sign_count`, flags).
+pub(super) fn key_attributes(k: &RegisteredKey) -> Vec<(&'static str, AttributeValue)> {
+    let mut out = vec![
+        ("credential_id", s(&k.credential_id)),
+        ("passkey", s(&k.passkey)),
+        ("sign_count", n(k.counter)),
+        ("user_verified", AttributeValue::Bool(k.user_verified)),
+        ("backup_eligible", AttributeValue::Bool(k.backup_eligible)),
+        ("backup_state", AttributeValue::Bool(k.backup_state)),
+    ];
+    if let Some(at) = k.last_used_at {
+        out.push(("last_used_at", n(at)));
+    }
+    out
+}
+
+fn get_bool(item: &Item, k: &str) -> Result<bool> {
+    item.get(k)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .ok_or_else(|| corrupt(k))
+}
+
+fn key_from(item: &Item) -> Result<Option<RegisteredKey>> {
+    if !item.contains_key("passkey") {
+        return Ok(None);
+    }
+    Ok(Some(RegisteredKey {
+        credential_id: get_s(item, "credential_id")?.to_owned(),
+        passkey: get_s(item, "passkey")?.to_owned(),
+        counter: u32::try_from(get_n(item, "sign_count")?).map_err(|_| corrupt("sign_count"))?,
+        user_verified: get_bool(item, "user_verified")?,
+        backup_eligible: get_bool(item, "backup_eligible")?,
+        backup_state: get_bool(item, "backup_state")?,
+        last_used_at: item
+            .contains_key("last_used_at")
+            .then(|| get_n(item, "last_used_at"))
+            .transpose()?,
+    }))
+}
+
 pub(super) fn challenge_from(item: &Item, user: &UserId, purpose: Purpose) -> Result<Challenge> {
     Ok(Challenge {
+        webauthn: ceremony_from(item)?,
         id: ChallengeId::parse(get_s(item, "challenge_id")?, "id").map_err(|_| corrupt("id"))?,
         user: user.clone(),
         purpose,
@@ -122,6 +182,14 @@ pub(super) fn factor_item(f: &Factor) -> Item {
             ("channel", Some(s(p.channel.as_str()))),
             ("code_hash", p.code_hash.as_deref().map(b)),
         ]),
+        Credential::Webauthn(k) => {
+            if let Some(c) = &k.ceremony {
+                item.extend(ceremony_attributes(c));
+            }
+            if let Some(key) = &k.key {
+                optional.extend(key_attributes(key).into_iter().map(|(k, v)| (k, Some(v))));
+            }
+        }
     }
     item.extend(
         optional
@@ -144,6 +212,16 @@ pub(super) fn factor_from(item: &Item, user: &UserId) -> Result<Factor> {
             channel: Channel::parse(get_s(item, "channel")?).ok_or_else(|| corrupt("channel"))?,
             code_hash: opt_b("code_hash")?.map(<[u8]>::to_vec),
         }),
+        "webauthn" => {
+            let credential = KeyCredential {
+                ceremony: ceremony_from(item)?,
+                key: key_from(item)?,
+            };
+            if credential.ceremony.is_none() && credential.key.is_none() {
+                return Err(corrupt("a security key with neither ceremony nor key"));
+            }
+            Credential::Webauthn(credential)
+        }
         _ => return Err(corrupt("kind")),
     };
     Ok(Factor {
@@ -341,6 +419,9 @@ pub(super) fn challenge_item(c: &Challenge) -> Item {
     if let Some(ch) = c.code_channel {
         item.insert("code_channel".into(), s(ch.as_str()));
     }
+    if let Some(ceremony) = &c.webauthn {
+        item.extend(ceremony_attributes(ceremony));
+    }
     item
 }
 
@@ -394,7 +475,37 @@ mod tests {
             }),
             ..totp_pending()
         };
-        for f in [app, used_app, phone] {
+        let pending_key = Factor {
+            id: FactorId::new(),
+            credential: Credential::Webauthn(KeyCredential {
+                ceremony: Some(KeyCeremony {
+                    state: r#"{"rs":{}}"#.into(),
+                    challenge: "Y2hhbGxlbmdl".into(),
+                }),
+                key: None,
+            }),
+            ..totp_pending()
+        };
+        let key = Factor {
+            id: FactorId::new(),
+            status: FactorStatus::Active,
+            activated_at: Some(1_790_000_100),
+            expires_at: None,
+            credential: Credential::Webauthn(KeyCredential {
+                ceremony: None,
+                key: Some(RegisteredKey {
+                    credential_id: "AAEC".into(),
+                    passkey: r#"{"cred":{}}"#.into(),
+                    counter: 7,
+                    user_verified: true,
+                    backup_eligible: true,
+                    backup_state: false,
+                    last_used_at: Some(1_790_000_200),
+                }),
+            }),
+            ..totp_pending()
+        };
+        for f in [app, used_app, phone, pending_key, key] {
             let item = factor_item(&f);
             assert_eq!(get_s(&item, "pk").unwrap(), "USER#user-1");
             let back = factor_from(&item, &user()).unwrap();
@@ -412,6 +523,18 @@ mod tests {
         ));
         let mut item = factor_item(&totp_pending());
         item.insert("kind".into(), s("phone"));
+        assert!(matches!(
+            factor_from(&item, &user()),
+            Err(Error::Internal(_))
+        ));
+        // A security key with neither its ceremony nor its key, or half a key.
+        let mut item = factor_item(&totp_pending());
+        item.insert("kind".into(), s("webauthn"));
+        assert!(matches!(
+            factor_from(&item, &user()),
+            Err(Error::Internal(_))
+        ));
+        item.insert("passkey".into(), s("{}"));
         assert!(matches!(
             factor_from(&item, &user()),
             Err(Error::Internal(_))
@@ -443,7 +566,16 @@ mod tests {
             purpose: Purpose::Login,
             code_hash: Some(vec![7; 32]),
             code_channel: Some(Channel::Voice),
-            methods: vec![Method::Voice, Method::Totp, Method::RecoveryCode],
+            methods: vec![
+                Method::Webauthn,
+                Method::Voice,
+                Method::Totp,
+                Method::RecoveryCode,
+            ],
+            webauthn: Some(KeyCeremony {
+                state: r#"{"ast":{}}"#.into(),
+                challenge: "Y2hhbGxlbmdl".into(),
+            }),
             attempts: 1,
             max_attempts: 5,
             status: ChallengeStatus::Open,
@@ -508,6 +640,7 @@ mod tests {
             code_hash: None,
             code_channel: None,
             methods: vec![Method::Totp],
+            webauthn: None,
             attempts: 0,
             max_attempts: 5,
             status: ChallengeStatus::Open,

@@ -234,6 +234,48 @@ impl DynamoStore {
                     .expression_attribute_values(":open", s("open"));
                 updated(u)
             }
+            Change::UseKey {
+                user,
+                id,
+                passkey,
+                counter,
+                backup_state,
+                now,
+            } => {
+                // A key that keeps no counter stays at 0; one that does only moves forward.
+                let counted = if *counter == 0 {
+                    "sign_count = :count"
+                } else {
+                    "sign_count < :count"
+                };
+                let u = update(key(user_pk(user), factor_sk(id)))
+                    .update_expression(
+                        "SET passkey = :passkey, sign_count = :count, backup_state = :bs, last_used_at = :now",
+                    )
+                    .condition_expression(format!("#status = :active AND {counted}"))
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":active", s("active"))
+                    .expression_attribute_values(":passkey", s(passkey))
+                    .expression_attribute_values(":count", n(*counter))
+                    .expression_attribute_values(":bs", AttributeValue::Bool(*backup_state))
+                    .expression_attribute_values(":now", n(*now));
+                updated(u)
+            }
+            Change::RenameFactor {
+                user,
+                id,
+                kind,
+                label,
+            } => {
+                let u = update(key(user_pk(user), factor_sk(id)))
+                    .update_expression("SET #label = :label")
+                    .condition_expression("attribute_exists(pk) AND #kind = :kind")
+                    .expression_attribute_names("#label", "label")
+                    .expression_attribute_names("#kind", "kind")
+                    .expression_attribute_values(":label", s(label))
+                    .expression_attribute_values(":kind", s(kind.as_str()));
+                updated(u)
+            }
             Change::AcceptTotpStep { user, id, step } => {
                 let u = update(key(user_pk(user), factor_sk(id)))
                     .update_expression("SET last_step = :step")
@@ -479,6 +521,7 @@ impl DynamoStore {
                 user,
                 id,
                 step,
+                key: registered,
                 now,
             } => {
                 let mut u = update(key(user_pk(user), factor_sk(id)))
@@ -497,9 +540,19 @@ impl DynamoStore {
                     }
                     None => ("", ""),
                 };
+                // A security key: its key in, its ceremony out, in the same write.
+                let mut set = set.to_owned();
+                let mut remove = String::new();
+                if let Some(k) = registered {
+                    for (name, value) in key_attributes(k) {
+                        set.push_str(&format!(", {name} = :{name}"));
+                        u = u.expression_attribute_values(format!(":{name}"), value);
+                    }
+                    remove.push_str(", webauthn_state, webauthn_challenge");
+                }
                 u = u
                     .update_expression(format!(
-                        "SET #status = :active, activated_at = :now{set} REMOVE expires_at, #ttl"
+                        "SET #status = :active, activated_at = :now{set} REMOVE expires_at, #ttl{remove}"
                     ))
                     .condition_expression(format!(
                         "#status = :pending AND expires_at > :now AND attempts < max_attempts{cond}"

@@ -3,7 +3,7 @@
 use crate::clock::UnixTime;
 use crate::types::{ChallengeId, UserId};
 
-use super::{Channel, Method};
+use super::{Channel, KeyCeremony, Method};
 
 /// What a one-time code challenge is for. Part of the item key, so a code issued for one purpose
 /// can never be redeemed on another route.
@@ -59,6 +59,8 @@ pub struct Challenge {
     pub code_channel: Option<Channel>,
     /// Login: the methods offered, in order.
     pub methods: Vec<Method>,
+    /// Login with a security key offered: the WebAuthn ceremony bound to this challenge.
+    pub webauthn: Option<KeyCeremony>,
     pub attempts: u32,
     pub max_attempts: u32,
     pub status: ChallengeStatus,

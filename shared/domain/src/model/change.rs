@@ -6,8 +6,8 @@ use crate::rules::SendLimit;
 use crate::types::{ChallengeId, FactorId, UserId};
 
 use super::{
-    Channel, Device, Factor, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus,
-    Settings, StepUpLevel,
+    Channel, Device, Factor, FactorKind, Purpose, RecoveryRecord, ResetMarker, SelfReset,
+    SelfResetStatus, Settings, StepUpLevel,
 };
 
 /// One change in an all-or-nothing [`Store::commit`]. Each carries its own condition.
@@ -16,12 +16,32 @@ pub enum Change {
     /// A new factor (refused if the id exists).
     PutFactor(Factor),
     /// Pending -> active, if still pending and unexpired at `now`, and (TOTP) `step` is newer
-    /// than any accepted before.
+    /// than any accepted before. A security key stores its registered `key` and drops its
+    /// ceremony in the same write, so a registration response is accepted once.
     ActivateFactor {
         user: UserId,
         id: FactorId,
         step: Option<i64>,
+        key: Option<super::RegisteredKey>,
         now: UnixTime,
+    },
+    /// Records a security key's use: its credential as updated and its new signature counter;
+    /// refused unless the key is active and `counter` is above the stored one (or both are 0,
+    /// for a key that keeps no counter), so a cloned key's older counter never wins a race.
+    UseKey {
+        user: UserId,
+        id: FactorId,
+        passkey: String,
+        counter: u32,
+        backup_state: bool,
+        now: UnixTime,
+    },
+    /// Renames a factor of `kind`; refused if there is no such factor.
+    RenameFactor {
+        user: UserId,
+        id: FactorId,
+        kind: FactorKind,
+        label: String,
     },
     /// Removes a factor (refused if it does not exist).
     DeleteFactor { user: UserId, id: FactorId },
@@ -170,6 +190,8 @@ pub enum Change {
 pub enum ChangeKind {
     PutFactor,
     ActivateFactor,
+    UseKey,
+    RenameFactor,
     DeleteFactor,
     PutRecovery,
     DeleteRecovery,
@@ -209,6 +231,8 @@ impl Change {
         match self {
             Change::PutFactor { .. } => ChangeKind::PutFactor,
             Change::ActivateFactor { .. } => ChangeKind::ActivateFactor,
+            Change::UseKey { .. } => ChangeKind::UseKey,
+            Change::RenameFactor { .. } => ChangeKind::RenameFactor,
             Change::DeleteFactor { .. } => ChangeKind::DeleteFactor,
             Change::PutRecovery { .. } => ChangeKind::PutRecovery,
             Change::DeleteRecovery { .. } => ChangeKind::DeleteRecovery,

@@ -7,6 +7,8 @@ use crate::types::{FactorId, UserId};
 pub enum FactorKind {
     Totp,
     Phone,
+    /// A security key or passkey (WebAuthn).
+    Webauthn,
 }
 
 impl FactorKind {
@@ -14,6 +16,7 @@ impl FactorKind {
         match self {
             FactorKind::Totp => "totp",
             FactorKind::Phone => "phone",
+            FactorKind::Webauthn => "webauthn",
         }
     }
 }
@@ -70,6 +73,7 @@ pub struct Factor {
 pub enum Credential {
     Totp(TotpCredential),
     Phone(PhoneCredential),
+    Webauthn(KeyCredential),
 }
 
 /// An authenticator app.
@@ -90,6 +94,45 @@ pub struct PhoneCredential {
     pub channel: Channel,
     /// While pending: the keyed hash of the code last sent.
     pub code_hash: Option<Vec<u8>>,
+}
+
+/// A security key or passkey. Nothing here is secret (a public key and its counter), so it is
+/// not sealed; it is bound to its user by the item it is stored in, and a login looks keys up
+/// only among the user's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCredential {
+    /// While pending: the registration ceremony, consumed when the key is verified.
+    pub ceremony: Option<KeyCeremony>,
+    /// Once verified: the key.
+    pub key: Option<RegisteredKey>,
+}
+
+/// A WebAuthn ceremony in progress, as the relying-party library keeps it between the options
+/// it handed out and the response it checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCeremony {
+    /// The library's state (JSON): the challenge, the policy, the credentials allowed.
+    pub state: String,
+    /// The challenge the options carry (base64url), to tell a response for another ceremony
+    /// before anything is counted.
+    pub challenge: String,
+}
+
+/// A registered key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredKey {
+    /// The credential id (base64url, unpadded).
+    pub credential_id: String,
+    /// The credential as the relying-party library keeps it (JSON): public key, counter, flags.
+    pub passkey: String,
+    /// The signature counter last accepted (0 for a key that keeps none).
+    pub counter: u32,
+    /// Whether the key verified the user (PIN, biometrics) when it was registered.
+    pub user_verified: bool,
+    /// Whether the credential may be backed up (a synced passkey), and whether it is.
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub last_used_at: Option<UnixTime>,
 }
 
 // Sealed values and code hashes stay out of logs, even encrypted.
@@ -124,6 +167,7 @@ impl Factor {
         match self.credential {
             Credential::Totp(_) => FactorKind::Totp,
             Credential::Phone(_) => FactorKind::Phone,
+            Credential::Webauthn(_) => FactorKind::Webauthn,
         }
     }
 
@@ -131,7 +175,7 @@ impl Factor {
     pub fn totp(&self) -> Option<&TotpCredential> {
         match &self.credential {
             Credential::Totp(t) => Some(t),
-            Credential::Phone(_) => None,
+            Credential::Phone(_) | Credential::Webauthn(_) => None,
         }
     }
 
@@ -139,7 +183,15 @@ impl Factor {
     pub fn phone(&self) -> Option<&PhoneCredential> {
         match &self.credential {
             Credential::Phone(p) => Some(p),
-            Credential::Totp(_) => None,
+            Credential::Totp(_) | Credential::Webauthn(_) => None,
+        }
+    }
+
+    /// The security key's payload, if this is one.
+    pub fn security_key(&self) -> Option<&KeyCredential> {
+        match &self.credential {
+            Credential::Webauthn(k) => Some(k),
+            Credential::Totp(_) | Credential::Phone(_) => None,
         }
     }
 }

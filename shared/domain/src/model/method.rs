@@ -2,9 +2,12 @@
 
 use super::Channel;
 
-/// A way to pass the second step (in JSON: `"totp"`, `"sms"`, `"voice"`, `"recovery_code"`).
+/// A way to pass the second step (in JSON: `"webauthn"`, `"totp"`, `"sms"`, `"voice"`,
+/// `"recovery_code"`), in the order a login offers them: the phishing-resistant one first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Method {
+    /// A security key or passkey.
+    Webauthn,
     Totp,
     Sms,
     Voice,
@@ -14,6 +17,7 @@ pub enum Method {
 impl Method {
     pub fn as_str(&self) -> &'static str {
         match self {
+            Method::Webauthn => "webauthn",
             Method::Totp => "totp",
             Method::Sms => "sms",
             Method::Voice => "voice",
@@ -23,6 +27,7 @@ impl Method {
 
     pub fn parse(s: &str) -> Option<Self> {
         [
+            Method::Webauthn,
             Method::Totp,
             Method::Sms,
             Method::Voice,
@@ -45,13 +50,14 @@ impl Method {
         match self {
             Method::Sms => Some(Channel::Sms),
             Method::Voice => Some(Channel::Voice),
-            Method::Totp | Method::RecoveryCode => None,
+            Method::Webauthn | Method::Totp | Method::RecoveryCode => None,
         }
     }
 
     /// RFC 8176 authentication method reference for the assertion's `amr`.
     pub fn amr(&self) -> &'static str {
         match self {
+            Method::Webauthn => "hwk",
             Method::Totp => "otp",
             Method::Sms => "sms",
             Method::Voice => "tel",

@@ -34,6 +34,8 @@ impl From<Channel> for ChannelName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MethodName {
+    /// A security key or passkey.
+    Webauthn,
     Totp,
     Sms,
     Voice,
@@ -43,6 +45,7 @@ pub enum MethodName {
 impl From<MethodName> for Method {
     fn from(m: MethodName) -> Self {
         match m {
+            MethodName::Webauthn => Method::Webauthn,
             MethodName::Totp => Method::Totp,
             MethodName::Sms => Method::Sms,
             MethodName::Voice => Method::Voice,
@@ -54,11 +57,33 @@ impl From<MethodName> for Method {
 impl From<Method> for MethodName {
     fn from(m: Method) -> Self {
         match m {
+            Method::Webauthn => MethodName::Webauthn,
             Method::Totp => MethodName::Totp,
             Method::Sms => MethodName::Sms,
             Method::Voice => MethodName::Voice,
             Method::RecoveryCode => MethodName::RecoveryCode,
         }
+    }
+}
+
+/// How a login challenge is answered: `code` (an app's, a sent or a recovery code) for every
+/// method but `webauthn`, which is answered with `credential`.
+pub fn answer(
+    method: MethodName,
+    code: Option<String>,
+    credential: Option<serde_json::Value>,
+) -> mfa_domain::Result<mfa_domain::login::Answer> {
+    use mfa_domain::login::Answer;
+    use mfa_domain::Error;
+    match (method, code, credential) {
+        (_, Some(_), Some(_)) => Err(Error::invalid("give `code` or `credential`, not both")),
+        (MethodName::Webauthn, _, Some(c)) => Ok(Answer::Credential(c)),
+        (MethodName::Webauthn, _, None) => Err(Error::invalid(
+            "missing field `credential` (method webauthn)",
+        )),
+        (_, Some(code), None) => Ok(Answer::Code(code)),
+        (_, None, Some(_)) => Err(Error::invalid("`credential` answers method webauthn only")),
+        (_, None, None) => Err(Error::invalid("missing field `code`")),
     }
 }
 

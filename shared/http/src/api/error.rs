@@ -13,14 +13,14 @@ pub struct ErrorBody {
 /// What went wrong, with a stable `code` a client can branch on.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `invalid_request`, `invalid_code`, `unauthorized`, `step_up_required`, `forbidden`,
+    /// `invalid_request`, `invalid_code`, `invalid_credential`, `unauthorized`, `step_up_required`, `forbidden`,
     /// `not_found`, `conflict`, `mfa_required`, `expired`, `too_many_attempts`, `rate_limited`,
     /// `unavailable` or `internal`.
     #[schema(example = "invalid_code")]
     pub code: &'static str,
     /// For people; never echoes a submitted value.
     pub message: String,
-    /// `invalid_code`: tries left on this challenge.
+    /// `invalid_code`, `invalid_credential`: tries left on this challenge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts_remaining: Option<u32>,
     /// `step_up_required`: the level the route needs (`email` or `factor`).
@@ -47,7 +47,8 @@ impl From<&Error> for ErrorBody {
                 code: err.code(),
                 message: err.public_message(),
                 attempts_remaining: match err {
-                    Error::InvalidCode { attempts_remaining } => Some(*attempts_remaining),
+                    Error::InvalidCode { attempts_remaining }
+                    | Error::InvalidCredential { attempts_remaining } => Some(*attempts_remaining),
                     _ => None,
                 },
                 required_level,

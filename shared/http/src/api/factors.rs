@@ -4,6 +4,7 @@ use mfa_domain::clock::rfc3339;
 use mfa_domain::factors::{Activated, TotpEnrollment};
 use mfa_domain::model::{Factor, FactorStatus};
 use mfa_domain::phones::PhoneEnrollment;
+use mfa_domain::security_keys::KeyEnrollment;
 use mfa_domain::totp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +15,7 @@ use super::common::ChannelName;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FactorView {
     pub factor_id: String,
-    /// `totp` or `phone`.
+    /// `totp`, `phone` or `webauthn` (a security key or passkey).
     #[serde(rename = "type")]
     #[schema(example = "totp")]
     pub kind: &'static str,
@@ -31,11 +32,27 @@ pub struct FactorView {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activated_at: Option<String>,
+    /// A security key's last use at a login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    /// A security key: whether its credential is backed up (a synced passkey), whether it
+    /// may be, and whether the key verified the user (PIN, biometrics) when registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backed_up: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_eligible: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_verified: Option<bool>,
 }
 
 impl FactorView {
     pub fn of(f: &Factor, masked_phone: Option<String>) -> Self {
+        let key = f.security_key().and_then(|k| k.key.as_ref());
         FactorView {
+            last_used_at: key.and_then(|k| k.last_used_at).map(rfc3339),
+            backed_up: key.map(|k| k.backup_state),
+            backup_eligible: key.map(|k| k.backup_eligible),
+            user_verified: key.map(|k| k.user_verified),
             factor_id: f.id.as_ref().to_owned(),
             kind: f.kind().as_str(),
             status: match f.status {
@@ -110,6 +127,59 @@ impl From<TotpEnrollment> for TotpPending {
             expires_in: e.expires_in,
         }
     }
+}
+
+/// Starts adding a security key or passkey.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartKey {
+    /// 1-64 printable characters; "Security key" when left out.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// A pending security key: the options for `navigator.credentials.create`. It lapses unless
+/// verified in time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyPending {
+    pub factor_id: String,
+    /// Always `pending`.
+    pub status: &'static str,
+    /// The `publicKey` member of `PublicKeyCredentialCreationOptions` in the WebAuthn Level 3
+    /// JSON form (binary fields base64url), for
+    /// `PublicKeyCredential.parseCreationOptionsFromJSON`: `excludeCredentials` lists the
+    /// user's keys, `userVerification` is `preferred`, attestation `none`.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+    pub expires_in: i64,
+}
+
+impl From<KeyEnrollment> for KeyPending {
+    fn from(e: KeyEnrollment) -> Self {
+        KeyPending {
+            factor_id: e.factor_id.as_ref().to_owned(),
+            status: "pending",
+            options: e.options,
+            expires_in: e.expires_in,
+        }
+    }
+}
+
+/// The browser's answer to the creation options.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyKey {
+    /// `credential.toJSON()` of `navigator.credentials.create` (a RegistrationResponseJSON).
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+/// A factor's new name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    /// 1-64 printable characters.
+    pub label: String,
 }
 
 /// Starts adding (or changing) the phone.

@@ -33,8 +33,22 @@ pub enum StartAnswer {
         challenge_id: String,
         methods: Vec<MethodName>,
         default_method: MethodName,
+        /// With `webauthn` among `methods`: what `navigator.credentials.get` needs.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        webauthn: Option<KeyRequest>,
         expires_in: i64,
     },
+}
+
+/// A login's security key ceremony.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyRequest {
+    /// The `publicKey` member of `PublicKeyCredentialRequestOptions` in the WebAuthn Level 3
+    /// JSON form, for `PublicKeyCredential.parseRequestOptionsFromJSON`: `allowCredentials`
+    /// are the user's keys, `userVerification` is `preferred`, and the challenge is bound to
+    /// this login challenge.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
 }
 
 impl From<LoginStart> for StartAnswer {
@@ -47,11 +61,13 @@ impl From<LoginStart> for StartAnswer {
                 challenge_id,
                 methods,
                 default_method,
+                webauthn,
                 expires_in,
             } => StartAnswer::Pending {
                 challenge_id: challenge_id.as_ref().to_owned(),
                 methods: methods.into_iter().map(MethodName::from).collect(),
                 default_method: default_method.into(),
+                webauthn: webauthn.map(|options| KeyRequest { options }),
                 expires_in,
             },
         }
@@ -79,8 +95,14 @@ pub struct LoginCodeSent {
 #[serde(deny_unknown_fields)]
 pub struct VerifyLogin {
     pub method: MethodName,
-    /// The app's or the sent code, or the recovery code.
-    pub code: String,
+    /// The app's or the sent code, or the recovery code (every method but `webauthn`).
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Method `webauthn`: the security key's `credential.toJSON()` (an
+    /// AuthenticationResponseJSON) for this challenge's `webauthn.options`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
     /// "Remember this computer" (ignored under the `every_login` policy).
     #[serde(default)]
     pub remember_device: bool,
@@ -94,8 +116,9 @@ pub struct VerifyLogin {
 pub struct LoginApproved {
     /// Always `approved`.
     pub status: &'static str,
-    /// An ES256 JWT (5 minutes) the console checks against the JWKS: `acr` `mfa`, `amr`
-    /// `["mfa", m]` with `m` one of `otp`, `sms`, `tel`, `kba`, and `auth_time` now.
+    /// An ES256 JWT (5 minutes) the console checks against the JWKS: `amr` `["mfa", m]` with
+    /// `m` one of `hwk` (a security key), `otp`, `sms`, `tel`, `kba`; `acr` `phr` after a
+    /// security key (phishing-resistant), `mfa` otherwise; and `auth_time` now.
     pub assertion: String,
     /// The remembered device's token, shown once.
     #[serde(skip_serializing_if = "Option::is_none")]

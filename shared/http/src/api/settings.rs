@@ -211,5 +211,12 @@ pub struct Disable {
     #[schema(format = "uuid")]
     pub challenge_id: String,
     pub method: MethodName,
-    pub code: String,
+    /// The code, for every method but `webauthn`.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Method `webauthn`: the security key's `credential.toJSON()` for the challenge's
+    /// `webauthn.options`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
 }

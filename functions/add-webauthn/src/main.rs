@@ -1,0 +1,1 @@
+mfa_http::lambda_main!(add_webauthn::handle);
