@@ -12,9 +12,7 @@ use crate::model::{
     RecoveryRecord, StepUpLevel, TotpCredential,
 };
 use crate::recovery::RecoveryCode;
-use crate::rules::{
-    MAX_ATTEMPTS_PER_CHALLENGE, MAX_TOTP_APPS, PENDING_FACTOR_TTL_SECS, STEP_UP_TOTP_FAILURES,
-};
+use crate::rules::{MAX_TOTP_APPS, PENDING_FACTOR_TTL_SECS, STEP_UP_TOTP_FAILURES};
 use crate::step_up::{self, IssuedStepUp};
 use crate::totp::{self, TotpSecret};
 use crate::types::{FactorId, Label, OtpCode, UserId};
@@ -108,29 +106,11 @@ pub async fn start_totp(
         .unwrap_or_else(|| caller.user.as_ref().to_owned());
     let uri = secret.otpauth_uri(&app.config.service_name, &account)?;
     let (qr_svg, qr_png_base64) = (totp::qr_svg(&uri)?, totp::qr_png_base64(&uri)?);
-    let factor = Factor {
-        credential: Credential::Totp(TotpCredential {
-            secret: keys.seal(&factor_aad(&caller.user, &id), secret.as_bytes())?,
-            last_step: None,
-        }),
-        id: id.clone(),
-        user: caller.user.clone(),
-        status: FactorStatus::Pending,
-        label: Some(
-            label
-                .map(|l| l.as_ref().to_owned())
-                .unwrap_or_else(|| "Authenticator app".to_owned()),
-        ),
-        created_at: now,
-        activated_at: None,
-        expires_at: Some(now + PENDING_FACTOR_TTL_SECS),
-        attempts: 0,
-        max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
-    };
-    match app.store.commit(&[Change::PutFactor(factor)]).await? {
-        Commit::Done => {}
-        Commit::Refused(_) => return Err(Error::Internal("factor id collision".into())),
-    }
+    let credential = Credential::Totp(TotpCredential {
+        secret: keys.seal(&factor_aad(&caller.user, &id), secret.as_bytes())?,
+        last_step: None,
+    });
+    put_pending(app, caller, &id, label, "Authenticator app", credential).await?;
     Ok(TotpEnrollment {
         factor_id: id,
         secret: secret.base32(),
@@ -139,6 +119,33 @@ pub async fn start_totp(
         otpauth_uri: uri,
         expires_in: PENDING_FACTOR_TTL_SECS,
     })
+}
+
+/// Stores a new pending factor of the caller's, labelled `label` or `default_label`, which
+/// lapses in 10 minutes unless verified.
+pub(crate) async fn put_pending(
+    app: &App,
+    caller: &Caller,
+    id: &FactorId,
+    label: Option<Label>,
+    default_label: &str,
+    credential: Credential,
+) -> Result<()> {
+    let label = label
+        .map(|l| l.as_ref().to_owned())
+        .unwrap_or_else(|| default_label.to_owned());
+    let factor = Factor::pending(
+        id.clone(),
+        caller.user.clone(),
+        Some(label),
+        credential,
+        app.clock.now(),
+        PENDING_FACTOR_TTL_SECS,
+    );
+    match app.store.commit(&[Change::PutFactor(factor)]).await? {
+        Commit::Done => Ok(()),
+        Commit::Refused(_) => Err(Error::Internal("factor id collision".into())),
+    }
 }
 
 /// Why a pending factor takes no try, if it does not.

@@ -14,8 +14,7 @@ use crate::model::{
 };
 use crate::phone::PhoneNumber;
 use crate::rules::{
-    CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE, PHONE_SENDS_PER_NUMBER_DAY,
-    PHONE_SENDS_PER_NUMBER_HOUR, PHONE_SENDS_PER_USER,
+    CODE_TTL_SECS, PHONE_SENDS_PER_NUMBER_DAY, PHONE_SENDS_PER_NUMBER_HOUR, PHONE_SENDS_PER_USER,
 };
 use crate::types::{FactorId, OtpCode, UserId};
 
@@ -146,22 +145,19 @@ pub async fn start(
         .collect();
     let id = FactorId::new();
     let code = random_code(app.config.code_length);
-    let factor = Factor {
-        credential: Credential::Phone(PhoneCredential {
-            number: keys.seal(&factor_aad(&caller.user, &id), &phone.to_stored()?)?,
-            channel,
-            code_hash: Some(code_hash(keys, &id, &code)),
-        }),
-        id: id.clone(),
-        user: caller.user.clone(),
-        status: FactorStatus::Pending,
-        label: None,
-        created_at: now,
-        activated_at: None,
-        expires_at: Some(now + CODE_TTL_SECS),
-        attempts: 0,
-        max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
-    };
+    let credential = Credential::Phone(PhoneCredential {
+        number: keys.seal(&factor_aad(&caller.user, &id), &phone.to_stored()?)?,
+        channel,
+        code_hash: Some(code_hash(keys, &id, &code)),
+    });
+    let factor = Factor::pending(
+        id.clone(),
+        caller.user.clone(),
+        None,
+        credential,
+        now,
+        CODE_TTL_SECS,
+    );
     let mut changes = vec![Change::PutFactor(factor)];
     changes.extend(stale.into_iter().map(|id| Change::DeleteFactor {
         user: caller.user.clone(),

@@ -18,11 +18,9 @@ use crate::events::Action;
 use crate::factors::{self, Activated, Activation};
 use crate::identity::Caller;
 use crate::model::{
-    Change, Credential, Factor, FactorKind, FactorStatus, KeyCeremony, KeyCredential, RegisteredKey,
+    Change, Credential, Factor, FactorKind, KeyCeremony, KeyCredential, RegisteredKey,
 };
-use crate::rules::{
-    CODE_TTL_SECS, MAX_ATTEMPTS_PER_CHALLENGE, MAX_SECURITY_KEYS, PENDING_FACTOR_TTL_SECS,
-};
+use crate::rules::{CODE_TTL_SECS, MAX_SECURITY_KEYS, PENDING_FACTOR_TTL_SECS};
 use crate::types::{FactorId, Label, UserId};
 
 /// What the "add a security key" screen gets: the options to pass to
@@ -182,31 +180,11 @@ pub async fn start(app: &App, caller: &Caller, label: Option<Label>) -> Result<K
     let state = serde_json::to_string(&state)
         .map_err(|e| Error::Internal(format!("WebAuthn registration state: {e}")))?;
     let id = FactorId::new();
-    let factor = Factor {
-        credential: Credential::Webauthn(KeyCredential {
-            ceremony: Some(KeyCeremony { state, challenge }),
-            key: None,
-        }),
-        id: id.clone(),
-        user: caller.user.clone(),
-        status: FactorStatus::Pending,
-        label: Some(
-            label
-                .map(|l| l.as_ref().to_owned())
-                .unwrap_or_else(|| "Security key".to_owned()),
-        ),
-        created_at: now,
-        activated_at: None,
-        expires_at: Some(now + PENDING_FACTOR_TTL_SECS),
-        attempts: 0,
-        max_attempts: MAX_ATTEMPTS_PER_CHALLENGE,
-    };
-    match app.store.commit(&[Change::PutFactor(factor)]).await? {
-        crate::model::Commit::Done => {}
-        crate::model::Commit::Refused(_) => {
-            return Err(Error::Internal("factor id collision".into()))
-        }
-    }
+    let credential = Credential::Webauthn(KeyCredential {
+        ceremony: Some(KeyCeremony { state, challenge }),
+        key: None,
+    });
+    factors::put_pending(app, caller, &id, label, "Security key", credential).await?;
     Ok(KeyEnrollment {
         factor_id: id,
         options,

@@ -155,6 +155,30 @@ impl std::fmt::Debug for PhoneCredential {
 }
 
 impl Factor {
+    /// A new pending factor of `user` holding `credential`: it lapses `ttl` seconds after
+    /// `now` unless verified, with the tries a challenge has.
+    pub fn pending(
+        id: FactorId,
+        user: UserId,
+        label: Option<String>,
+        credential: Credential,
+        now: UnixTime,
+        ttl: i64,
+    ) -> Self {
+        Factor {
+            id,
+            user,
+            status: FactorStatus::Pending,
+            label,
+            created_at: now,
+            activated_at: None,
+            expires_at: Some(now + ttl),
+            attempts: 0,
+            max_attempts: crate::rules::MAX_ATTEMPTS_PER_CHALLENGE,
+            credential,
+        }
+    }
+
     pub fn is_live(&self, now: UnixTime) -> bool {
         self.status == FactorStatus::Active || self.expires_at.is_some_and(|e| e > now)
     }
