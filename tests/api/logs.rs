@@ -7,7 +7,7 @@ use mfa_domain::rules::MAX_ATTEMPTS_PER_CHALLENGE;
 use serde_json::{json, Value};
 
 /// The JSON lines of a log, as written so far.
-fn lines(path: &std::path::Path) -> Vec<Value> {
+pub(crate) fn lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -16,7 +16,7 @@ fn lines(path: &std::path::Path) -> Vec<Value> {
 }
 
 /// The counter lines of one request (by its API Gateway request id).
-fn counted(log: &[Value], request_id: &str) -> Vec<String> {
+pub(crate) fn counted(log: &[Value], request_id: &str) -> Vec<String> {
     log.iter()
         .filter(|l| l["request_id"] == request_id && l.get("_aws").is_some())
         .filter_map(|l| l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"].as_str())
@@ -24,7 +24,7 @@ fn counted(log: &[Value], request_id: &str) -> Vec<String> {
         .collect()
 }
 
-fn request_id(r: &e2e::Reply) -> String {
+pub(crate) fn request_id(r: &e2e::Reply) -> String {
     r.headers
         .get("apigw-requestid")
         .and_then(|v| v.to_str().ok())

@@ -38,7 +38,12 @@ async fn verify_key(api: &Api, user: &User, id: &str, credential: Value) -> Repl
 
 /// Registers `key` for `user` (stepping up by email first): the verify reply.
 async fn register(api: &Api, user: &User, key: &SoftKey) -> Reply {
-    let step_up = api.step_up_by_email(&moto_url(), user).await;
+    register_on(api, &moto_url(), user, key).await
+}
+
+/// [`register`] on a stack whose moto is at `moto`.
+async fn register_on(api: &Api, moto: &str, user: &User, key: &SoftKey) -> Reply {
+    let step_up = api.step_up_by_email(moto, user).await;
     let r = start_key(api, user, &step_up, json!({ "label": "YubiKey" })).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let id = r.body["factor_id"].as_str().unwrap().to_owned();
@@ -518,4 +523,20 @@ async fn a_trial_user_turns_two_factor_off_with_the_key_and_the_key_goes_with_it
     assert_eq!(page.body["factors"], json!([]));
     let r = challenge(&api, &user).await;
     assert_eq!(r.body["status"], "not_required", "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn a_key_login_is_counted_as_a_verification_passed_or_failed() {
+    use crate::logs::{counted, lines, request_id};
+    let stack = PrivateStack::start().await;
+    let (api, user, mut key) = (&stack.api, User::new("paid"), SoftKey::new());
+    register_on(api, &stack.moto, &user, &key).await;
+    let (id, options) = key_login(api, &user).await;
+    let wrong = verify_login(api, &user, &id, SoftKey::new().sign(&options)).await;
+    assert_eq!(wrong.code(), "invalid_credential");
+    let right = verify_login(api, &user, &id, key.sign(&options)).await;
+    assert_eq!(right.status, 200, "{:?}", right.body);
+    let log = lines(&stack.log);
+    assert_eq!(counted(&log, &request_id(&wrong)), ["VerificationsFailed"]);
+    assert_eq!(counted(&log, &request_id(&right)), ["VerificationsPassed"]);
 }

@@ -57,9 +57,12 @@ pub async fn verification<T>(outcome: impl std::future::Future<Output = Result<T
     let outcome = outcome.await;
     match &outcome {
         Ok(_) => count(Metric::VerificationPassed),
-        Err(Error::InvalidCode { .. } | Error::TooManyAttempts(_) | Error::Expired(_)) => {
-            count(Metric::VerificationFailed)
-        }
+        Err(
+            Error::InvalidCode { .. }
+            | Error::InvalidCredential { .. }
+            | Error::TooManyAttempts(_)
+            | Error::Expired(_),
+        ) => count(Metric::VerificationFailed),
         Err(_) => {}
     }
     outcome
