@@ -98,7 +98,7 @@ mod tests {
             (vec![], vec![]),
             "(in the template only, served by the gateway only)"
         );
-        assert_eq!(doc.len(), 34);
+        assert_eq!(doc.len(), 36);
         assert!(doc.contains(&("GET /.well-known/jwks.json".into(), false)));
     }
 

@@ -331,8 +331,8 @@ async fn a_response_to_an_expired_unknown_or_other_ceremony_is_refused_without_a
     );
 
     // A pending key lapses too.
-    let recovery = done.body["recovery_code"].as_str().unwrap();
-    let (step_up, _) = step_up_by_recovery(api, &user, recovery).await;
+    let (step_up, _) =
+        step_up_by_recovery(api, &user, done.body["recovery_code"].as_str().unwrap()).await;
     let r = start_key(api, &user, &step_up, json!({})).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let pending = r.body["factor_id"].as_str().unwrap();
@@ -539,4 +539,73 @@ async fn a_key_login_is_counted_as_a_verification_passed_or_failed() {
     let log = lines(&stack.log);
     assert_eq!(counted(&log, &request_id(&wrong)), ["VerificationsFailed"]);
     assert_eq!(counted(&log, &request_id(&right)), ["VerificationsPassed"]);
+}
+
+#[tokio::test]
+async fn a_key_steps_up_once_and_its_token_changes_two_factor_settings() {
+    let api = Api::shared();
+    let user = User::new("paid");
+    let mut key = SoftKey::new();
+    register(&api, &user, &key).await;
+    let page = get(&api, &user, "/v1/mfa").await;
+    assert_eq!(
+        page.body["step_up_methods"],
+        json!(["webauthn", "recovery_code"])
+    );
+
+    let r = api
+        .post("/v1/step-up/webauthn", &user.token, json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["challenge_id"].as_str().unwrap().to_owned();
+    let options = r.body["options"].clone();
+    assert_eq!(options["allowCredentials"][0]["id"], key.id());
+    let verify = |credential: Value| json!({ "challenge_id": id, "credential": credential });
+
+    // Another key is a wrong answer, counted.
+    let wrong = api
+        .post(
+            "/v1/step-up/webauthn/verify",
+            &user.token,
+            verify(SoftKey::new().sign(&options)),
+        )
+        .await;
+    assert_eq!(
+        refusal(&wrong),
+        (400, "invalid_credential"),
+        "{:?}",
+        wrong.body
+    );
+    assert_eq!(wrong.body["error"]["attempts_remaining"], 4);
+    // The user's key, the same response 20 times at once: one token.
+    let replies = api
+        .post_all_at_once(
+            "/v1/step-up/webauthn/verify",
+            &user.token,
+            vec![verify(key.sign(&options)); 20],
+        )
+        .await;
+    let issued: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(
+        issued.len(),
+        1,
+        "{:?}",
+        replies.iter().map(refusal).collect::<Vec<_>>()
+    );
+    for r in replies.iter().filter(|r| r.status != 200) {
+        assert_eq!(refusal(r), (409, "conflict"), "{:?}", r.body);
+    }
+    assert_eq!(issued[0].body["level"], "factor");
+
+    // The token is a `factor` step-up: it adds a second key.
+    let token = issued[0].body["step_up_token"].as_str().unwrap();
+    let r = start_key(&api, &user, token, json!({ "label": "Backup" })).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+
+    // Without a key there is nothing to step up with.
+    let other = User::new("paid");
+    let r = api
+        .post("/v1/step-up/webauthn", &other.token, json!({}))
+        .await;
+    assert_eq!(refusal(&r), (409, "conflict"));
 }

@@ -1,15 +1,18 @@
 //! Flow 1, step-up: a recent proof unlocks security settings for 15 minutes. An emailed code
 //! gives an `email` step-up, enough only while the user has no factor; a factor (app, phone,
-//! recovery code) gives a `factor` step-up. The shapes are in `mfa_http::api::step_up`.
+//! security key, recovery code) gives a `factor` step-up. The shapes are in `mfa_http::api::step_up`.
 
 use lambda_http::{Body, Request, Response};
 use mfa_domain::model::Channel;
 use mfa_domain::recovery::RecoveryCode;
 use mfa_domain::types::{ChallengeId, OtpCode};
-use mfa_domain::{factors, step_up, totp as totp_rules, App, Error, Result};
+use mfa_domain::{factors, security_keys, step_up, totp as totp_rules, App, Error, Result};
 use mfa_http::api::common::{CodeIn, Empty};
 use mfa_http::api::error::ErrorBody;
-use mfa_http::api::step_up::{CodeSent, RecoveryStepUp, StartPhone, StepUpIssued, VerifyCode};
+use mfa_http::api::step_up::{
+    CodeSent, KeyStepUpStarted, RecoveryStepUp, StartPhone, StepUpIssued, VerifyCode,
+    VerifyKeyStepUp,
+};
 use mfa_http::{caller, error_response, json, json_body, route_key};
 
 /// Routes this function serves, as the API (and the dev gateway) maps them.
@@ -20,6 +23,8 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/step-up/phone",
     "POST /v1/step-up/phone/verify",
     "POST /v1/step-up/recovery-code",
+    "POST /v1/step-up/webauthn",
+    "POST /v1/step-up/webauthn/verify",
 ];
 
 /// This function's part of the OpenAPI document.
@@ -30,7 +35,9 @@ pub const ROUTES: &[&str] = &[
     totp,
     start_phone,
     verify_phone,
-    recovery_code
+    recovery_code,
+    start_key,
+    verify_key
 ))]
 pub struct Api;
 
@@ -43,6 +50,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Some("POST /v1/step-up/phone") => start_phone(app, &req).await,
         Some("POST /v1/step-up/phone/verify") => verify_phone(app, &req).await,
         Some("POST /v1/step-up/recovery-code") => recovery_code(app, &req).await,
+        Some("POST /v1/step-up/webauthn") => start_key(app, &req).await,
+        Some("POST /v1/step-up/webauthn/verify") => verify_key(app, &req).await,
         _ => Err(Error::NotFound("no such route".into())),
     };
     result.unwrap_or_else(|e| error_response(&e))
@@ -159,6 +168,46 @@ async fn verify_phone(app: &App, req: &Request) -> Result<Response<Body>> {
     let code = OtpCode::parse(&body.code, app.config.code_length)?;
     let issued = step_up::verify_phone(app, &caller, &id, &code).await?;
     tracing::info!(user = caller.user.as_ref(), "step-up by phone succeeded");
+    Ok(json(200, &StepUpIssued::from(issued)))
+}
+
+/// Starts a step-up with one of the user's security keys: the options for the browser.
+#[utoipa::path(post, path = "/v1/step-up/webauthn", operation_id = "step_up_by_security_key", tag = "step-up",
+    request_body = Empty,
+    responses(
+        (status = 201, description = "A key step-up to answer within 10 minutes.", body = KeyStepUpStarted),
+        (status = 409, description = "No security key is set up (`conflict`).", body = ErrorBody),
+        (status = 429, description = "Too many key step-ups started (`rate_limited`).", body = ErrorBody),
+    ))]
+async fn start_key(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = caller(req)?;
+    let Empty {} = json_body(req)?;
+    let started = step_up::start_key(app, &caller).await?;
+    Ok(json(201, &KeyStepUpStarted::from(started)))
+}
+
+/// Trades a security key's response for a `factor` step-up token.
+#[utoipa::path(post, path = "/v1/step-up/webauthn/verify", operation_id = "verify_security_key_step_up", tag = "step-up",
+    request_body = VerifyKeyStepUp,
+    responses(
+        (status = 200, description = "A step-up token of level `factor`.", body = StepUpIssued),
+        (status = 400, description = "A malformed response or one for another ceremony (`invalid_request`), or one that does not verify (`invalid_credential`, with `attempts_remaining`).", body = ErrorBody),
+        (status = 403, description = "A security key whose signature counter went backwards (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such key step-up of the caller's (`not_found`).", body = ErrorBody),
+        (status = 409, description = "This step-up was already used (`conflict`).", body = ErrorBody),
+        (status = 410, description = "The step-up expired (`expired`).", body = ErrorBody),
+        (status = 429, description = "Out of tries or guesses, or the second step is locked.", body = ErrorBody),
+    ))]
+async fn verify_key(app: &App, req: &Request) -> Result<Response<Body>> {
+    let caller = caller(req)?;
+    let body: VerifyKeyStepUp = json_body(req)?;
+    let id = ChallengeId::parse(&body.challenge_id, "challenge_id")?;
+    let response = security_keys::parse_authentication(body.credential)?;
+    let issued = step_up::verify_key(app, &caller, &id, &response).await?;
+    tracing::info!(
+        user = caller.user.as_ref(),
+        "step-up by security key succeeded"
+    );
     Ok(json(200, &StepUpIssued::from(issued)))
 }
 

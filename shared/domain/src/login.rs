@@ -84,7 +84,7 @@ pub struct Proof {
 
 /// A login approved by a security key, answered again (a replay, or the same response sent
 /// twice at once): it cannot be a guess, and it must not count against the user.
-fn approved_already() -> Error {
+pub(crate) fn approved_already() -> Error {
     Error::Conflict("this login was already approved".into())
 }
 
@@ -587,9 +587,24 @@ pub async fn pass(
         Checked::Wrong => None,
         Checked::Cloned(key) => Some(key),
     };
+    let by_key = matches!(presented, Presented::Key(_));
+    Err(count_wrong_answer(app, caller, guard, guess, by_key, cloned).await?)
+}
+
+/// Counts a wrong answer on a challenge (its try, the account's guess and consecutive
+/// failure, in one transaction) and gives the error to answer: `invalid_code`, or
+/// `invalid_credential` for a security key's response. A cloned key (`cloned`) is refused the
+/// same way, and also recorded on the user's trail with an email: `forbidden`.
+pub(crate) async fn count_wrong_answer(
+    app: &App,
+    caller: &Caller,
+    guard: LoginGuard,
+    guess: challenge::Guess,
+    by_key: bool,
+    cloned: Option<Box<Factor>>,
+) -> Result<Error> {
     let failure = failure(app, caller, guard);
     let mut changes = failure.changes.clone();
-    // A cloned key's use is refused like a wrong answer, and recorded on the user's trail.
     let cloned = cloned.map(|key| {
         let event = SecurityEvent::by_caller(
             app,
@@ -604,17 +619,17 @@ pub async fn pass(
     failure.after(app, caller).await;
     if let Some(event) = cloned {
         notify(app, caller.email.as_ref(), &event).await;
-        return Err(Error::Forbidden(
+        return Ok(Error::Forbidden(
             "this security key's signature counter went backwards, so it may have been copied; \
              sign in another way, and remove the key if you did not copy it"
                 .into(),
         ));
     }
-    Err(match (&presented, wrong) {
-        (Presented::Key(_), Error::InvalidCode { attempts_remaining }) => {
+    Ok(match wrong {
+        Error::InvalidCode { attempts_remaining } if by_key => {
             Error::InvalidCredential { attempts_remaining }
         }
-        (_, wrong) => wrong,
+        wrong => wrong,
     })
 }
 

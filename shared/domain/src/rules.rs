@@ -69,6 +69,14 @@ pub const LOGIN_CHALLENGES: SendLimit = SendLimit {
     window_secs: 600,
 };
 
+/// Security key step-ups a user may start per 10 minutes (each stores a ceremony that lives
+/// 10 minutes), as login challenges are bounded.
+pub const STEP_UP_KEY_CHALLENGES: SendLimit = SendLimit {
+    name: "step-up-key-challenges",
+    max: 20,
+    window_secs: 600,
+};
+
 /// Self-service reset requests (each emails a code) per user per day: the account mailbox
 /// cannot be spammed through this route.
 pub const SELF_RESET_REQUESTS: SendLimit = SendLimit {

@@ -16,7 +16,10 @@ use crate::limits;
 use crate::model::{Change, ChangeKind, Channel, Commit, FactorKind, Method, Purpose, StepUpLevel};
 use crate::phones;
 use crate::recovery::RecoveryCode;
-use crate::rules::{CODE_TTL_SECS, STEP_UP_EMAIL_SENDS, STEP_UP_TOKENS, STEP_UP_TOKEN_TTL_SECS};
+use crate::rules::{
+    CODE_TTL_SECS, STEP_UP_EMAIL_SENDS, STEP_UP_KEY_CHALLENGES, STEP_UP_TOKENS,
+    STEP_UP_TOKEN_TTL_SECS,
+};
 use crate::types::{ChallengeId, Email, FactorId, OpaqueToken, OtpCode, UserId};
 
 /// Header that carries the step-up token on sensitive routes.
@@ -143,19 +146,12 @@ pub async fn methods(app: &App, caller: &Caller) -> Result<Vec<&'static str>> {
     Ok(methods_for(&crate::login::methods(app, caller).await?))
 }
 
-/// The step-up methods open to a user whose login offers `login`. A security key passes a
-/// login but has no step-up route yet: a user whose only factor is a key steps up with the
-/// recovery code.
+/// The step-up methods open to a user whose login offers `login`.
 pub fn methods_for(login: &[Method]) -> Vec<&'static str> {
-    let by_factor: Vec<&'static str> = login
-        .iter()
-        .filter(|m| **m != Method::Webauthn)
-        .map(|m| m.as_str())
-        .collect();
     if login.is_empty() {
         vec!["email"]
     } else {
-        by_factor
+        login.iter().map(|m| m.as_str()).collect()
     }
 }
 
@@ -305,6 +301,92 @@ pub async fn verify_phone(
                 Err(wrong)
             }
         }
+    })
+    .await
+}
+
+/// A step-up by security key: the challenge, and the options for `navigator.credentials.get`.
+#[derive(Debug)]
+pub struct KeyChallenge {
+    pub challenge_id: ChallengeId,
+    /// `PublicKeyCredentialRequestOptions` JSON (`allowCredentials` = the user's keys).
+    pub options: serde_json::Value,
+    pub expires_in: i64,
+}
+
+/// Starts a step-up with one of the caller's security keys: a challenge holding the WebAuthn
+/// ceremony over their active keys, counted against [`STEP_UP_KEY_CHALLENGES`].
+pub async fn start_key(app: &App, caller: &Caller) -> Result<KeyChallenge> {
+    let factors = app.store.list_factors(&caller.user).await?;
+    let Some((options, ceremony)) = crate::security_keys::login_ceremony(app, &factors)? else {
+        return Err(Error::Conflict("no security key is set up".into()));
+    };
+    let mut c = challenge::open(&caller.user, Purpose::StepUpKey, app.clock.now());
+    c.methods = vec![Method::Webauthn];
+    c.webauthn = Some(ceremony);
+    let id = c.id.clone();
+    let scope = limits::user_scope(&caller.user);
+    limits::commit_with_slots(
+        app,
+        &[(&scope, &STEP_UP_KEY_CHALLENGES)],
+        &[Change::PutChallenge(c)],
+    )
+    .await?
+    .map_err(|_| Error::Internal("challenge id collision".into()))?;
+    Ok(KeyChallenge {
+        challenge_id: id,
+        options,
+        expires_in: CODE_TTL_SECS,
+    })
+}
+
+/// Trades a security key's response to a key step-up for a `factor` step-up token. A response
+/// that does not verify uses a try and a guess, as a wrong code does; one for another ceremony,
+/// or for a step-up already used, is refused without counting.
+pub async fn verify_key(
+    app: &App,
+    caller: &Caller,
+    id: &ChallengeId,
+    response: &webauthn_rs::prelude::PublicKeyCredential,
+) -> Result<IssuedStepUp> {
+    use crate::security_keys::{self, KeyCheck};
+    crate::metrics::verification(async {
+        let (guard, c, mut found) =
+            crate::login::read_challenge_guess(app, caller, Purpose::StepUpKey, id).await?;
+        if c.status == crate::model::ChallengeStatus::Used {
+            return Err(crate::login::approved_already());
+        }
+        let ceremony = c
+            .webauthn
+            .clone()
+            .ok_or_else(|| Error::Internal("a key step-up without its ceremony".into()))?;
+        security_keys::check_ceremony(&ceremony, response)?;
+        let guess = challenge::guess_on(app, c, &mut found)?;
+        let keys = crate::factors::active(app, &caller.user, FactorKind::Webauthn).await?;
+        let cloned = match security_keys::check_login(app, &ceremony, &keys, response)? {
+            KeyCheck::Right(change) => {
+                let mut more = crate::login::reset_failures(caller, guard);
+                more.push(*change);
+                let mut proof = guess.consume();
+                proof.extend(more);
+                return grant(
+                    app,
+                    &caller.user,
+                    StepUpLevel::Factor,
+                    proof,
+                    |kind| match kind {
+                        ChangeKind::UseKey => Error::Conflict(
+                            "this security key was used at the same time; try again".into(),
+                        ),
+                        _ => crate::login::approved_already(),
+                    },
+                )
+                .await;
+            }
+            KeyCheck::Wrong => None,
+            KeyCheck::Cloned(key) => Some(key),
+        };
+        Err(crate::login::count_wrong_answer(app, caller, guard, guess, true, cloned).await?)
     })
     .await
 }

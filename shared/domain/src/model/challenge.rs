@@ -16,6 +16,8 @@ pub enum Purpose {
     SelfReset,
     /// A step-up by a code sent to the user's active phone (SMS or call).
     StepUpPhone,
+    /// A step-up by one of the user's security keys.
+    StepUpKey,
 }
 
 impl Purpose {
@@ -25,6 +27,7 @@ impl Purpose {
             Purpose::Login => "login",
             Purpose::SelfReset => "self-reset",
             Purpose::StepUpPhone => "step-up-phone",
+            Purpose::StepUpKey => "step-up-webauthn",
         }
     }
 
@@ -34,6 +37,7 @@ impl Purpose {
             Purpose::Login,
             Purpose::SelfReset,
             Purpose::StepUpPhone,
+            Purpose::StepUpKey,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)

@@ -1,6 +1,6 @@
 //! Flow 1, step-up: a recent proof that unlocks the 2FA settings for 15 minutes.
 
-use mfa_domain::step_up::IssuedStepUp;
+use mfa_domain::step_up::{IssuedStepUp, KeyChallenge};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -27,6 +27,39 @@ pub struct VerifyCode {
     pub challenge_id: String,
     #[schema(example = "123456", pattern = "^[0-9]{6,8}$")]
     pub code: String,
+}
+
+/// A step-up by security key: the options for `navigator.credentials.get`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyStepUpStarted {
+    pub challenge_id: String,
+    /// `PublicKeyCredentialRequestOptions` in the WebAuthn Level 3 JSON form, for
+    /// `PublicKeyCredential.parseRequestOptionsFromJSON`: `allowCredentials` are the user's
+    /// keys, `userVerification` is `preferred`.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+    pub expires_in: i64,
+}
+
+impl From<KeyChallenge> for KeyStepUpStarted {
+    fn from(c: KeyChallenge) -> Self {
+        KeyStepUpStarted {
+            challenge_id: c.challenge_id.as_ref().to_owned(),
+            options: c.options,
+            expires_in: c.expires_in,
+        }
+    }
+}
+
+/// A security key's answer to a key step-up.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyKeyStepUp {
+    #[schema(format = "uuid")]
+    pub challenge_id: String,
+    /// `credential.toJSON()` of `navigator.credentials.get` (an AuthenticationResponseJSON).
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
 }
 
 /// Which way the code goes to the active phone.
