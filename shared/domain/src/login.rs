@@ -625,11 +625,9 @@ pub(crate) async fn count_wrong_answer(
                 .into(),
         ));
     }
-    Ok(match wrong {
-        Error::InvalidCode { attempts_remaining } if by_key => {
-            Error::InvalidCredential { attempts_remaining }
-        }
-        wrong => wrong,
+    Ok(match by_key {
+        true => security_keys::as_key_error(wrong),
+        false => wrong,
     })
 }
 

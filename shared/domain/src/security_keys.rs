@@ -244,7 +244,7 @@ fn already_registered() -> Error {
 }
 
 /// A counted wrong try on a pending key, as a key's error.
-fn as_key_error(e: Error) -> Error {
+pub(crate) fn as_key_error(e: Error) -> Error {
     match e {
         Error::InvalidCode { attempts_remaining } => {
             Error::InvalidCredential { attempts_remaining }
