@@ -122,6 +122,17 @@ async fn a_security_key_registers_logs_in_and_the_assertion_says_hwk_and_phishin
         "preferred"
     );
     assert_eq!(options["attestation"], "none");
+    // Chromium refuses a credProtect policy above "optional" for a non-discoverable key.
+    assert_eq!(
+        options["authenticatorSelection"]["residentKey"],
+        "discouraged"
+    );
+    assert!(
+        options["extensions"]
+            .get("credentialProtectionPolicy")
+            .is_none(),
+        "{options}"
+    );
     assert!(options["challenge"].as_str().unwrap().len() >= 43);
     let user_id = options["user"]["id"].as_str().unwrap();
     assert!(!user_id.contains(&user.sub) && options["user"]["name"] == user.email.as_str());

@@ -144,6 +144,22 @@ fn options_of<T: serde::Serialize>(public_key: &T) -> Result<(serde_json::Value,
     Ok((options, challenge))
 }
 
+/// Takes webauthn-rs's `credProtect` request (`userVerificationRequired`, not enforced) out of
+/// registration options. Chromium refuses any policy above `userVerificationOptional` for a
+/// credential that is not discoverable ("Requested protection policy is inconsistent",
+/// kanidm/webauthn-rs#490), so with it no Chrome or Edge user could register a key; the
+/// browser test found it. The request was opportunistic (not enforced) and the ceremony never
+/// depends on its output, so nothing the service checks changes.
+fn without_cred_protect(options: &mut serde_json::Value) {
+    if let Some(ext) = options
+        .get_mut("extensions")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        ext.remove("credentialProtectionPolicy");
+        ext.remove("enforceCredentialProtectionPolicy");
+    }
+}
+
 /// Starts adding a security key: a pending key holding the registration ceremony, which lapses
 /// in 10 minutes unless verified. The user's keys are excluded, so a browser will not register
 /// the same key twice.
@@ -176,7 +192,8 @@ pub async fn start(app: &App, caller: &Caller, label: Option<Label>) -> Result<K
             None,
         )
         .map_err(|e| Error::Internal(format!("WebAuthn registration options: {e}")))?;
-    let (options, challenge) = options_of(&ccr.public_key)?;
+    let (mut options, challenge) = options_of(&ccr.public_key)?;
+    without_cred_protect(&mut options);
     let state = serde_json::to_string(&state)
         .map_err(|e| Error::Internal(format!("WebAuthn registration state: {e}")))?;
     let id = FactorId::new();
