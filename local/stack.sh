@@ -34,7 +34,7 @@ install_java() {
   if command -v java >/dev/null 2>&1 && java -version 2>&1 | grep -Eq 'version "(1[7-9]|2[0-9])'; then return; fi
   log "installing Java 17 (openjdk-17-jre-headless)"
   local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && $sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 }
 
 install_moto() { "$here/pytool.sh" venv 'moto[server]==5.2.5' moto_server >/dev/null; }
@@ -107,7 +107,7 @@ down() {
 }
 
 case "${1:-}" in
-  up) services; gateway; log "dev gateway on http://127.0.0.1:$GATEWAY_PORT" ;;
+  up) services; gateway; log "dev gateway on http://127.0.0.1:$GATEWAY_PORT; the console page: open http://localhost:$GATEWAY_PORT/" ;;
   services) services ;;
   gateway) gateway ;;
   down) down ;;
