@@ -1,7 +1,7 @@
 # The two commands a new user needs: `make dev` runs the service locally, `make test` tests it.
 .PHONY: dev stop test fuzz lint build-lambda openapi bench
 
-dev: ## install what is missing, start DynamoDB Local, moto and the dev gateway on 127.0.0.1:3000
+dev: ## install what is missing, start DynamoDB Local, moto and the dev gateway on 127.0.0.1:3000 (console page: http://localhost:3000/)
 	./local/stack.sh up
 
 stop: ## stop everything `make dev` started

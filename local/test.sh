@@ -62,6 +62,9 @@ readme_status=$?
 openapi_status=$?
 "$here/fuzz.sh" short "$E2E_GATEWAY_URL"
 fuzz_status=$?
+# The console page in headless Chromium; it adds the secrets it saw for the log audit below.
+"$here/check-web.sh"
+web_status=$?
 cargo test -q --workspace --test api logs::after_the_whole_suite -- --ignored --nocapture 2>&1 \
   | tee "$state/log-audit.txt" | grep -E '^\[logs\]|panicked|secrets in|test result'
 audit_status=${PIPESTATUS[0]}
@@ -72,8 +75,9 @@ failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 [ "$readme_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 [ "$openapi_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 [ "$fuzz_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
+[ "$web_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 [ "$audit_status" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 summary="$passed passed, $failed failed"
 echo "$summary" > "$state/test-summary.txt"
 echo "$summary"
-[ "$cargo_status" = 0 ] && [ "$readme_status" = 0 ] && [ "$openapi_status" = 0 ] && [ "$fuzz_status" = 0 ] && [ "$audit_status" = 0 ]
+[ "$cargo_status" = 0 ] && [ "$readme_status" = 0 ] && [ "$openapi_status" = 0 ] && [ "$fuzz_status" = 0 ] && [ "$web_status" = 0 ] && [ "$audit_status" = 0 ]

@@ -146,6 +146,9 @@ pub struct Gateway {
     /// "freeze": bool}` or `{"disarm": true}`; and `GET /__dev/calls`, the AWS requests sent so
     /// far per service.
     pub faults: Option<crate::faults::Faults>,
+    /// Allows `POST /__dev/token`, the reference console page's local sign-in: a dev token for
+    /// any user, organisation, role and plan (the dev gateway sets it; API Gateway has none).
+    pub sign_in: Option<crate::jwt::DevKey>,
 }
 
 fn gateway_error(status: StatusCode, message: &str) -> Response {
@@ -232,6 +235,16 @@ async fn handle(
             ),
         };
     }
+    if let (Some(key), &http::Method::POST, "/__dev/token") =
+        (&gw.sign_in, &parts.method, path.as_str())
+    {
+        return dev_sign_in(key, &parts.headers, &body);
+    }
+    if parts.method == http::Method::GET {
+        if let Some((content_type, bytes)) = crate::web::file(&path) {
+            return crate::web::response(content_type, bytes);
+        }
+    }
     if parts.method == http::Method::GET && path == "/openapi.json" {
         // The API's contract, without a token (API Gateway would not serve it).
         return (
@@ -298,6 +311,32 @@ async fn handle(
         _ => AxumBody::empty(),
     };
     Response::from_parts(parts, body)
+}
+
+/// `POST /__dev/token {sub, email?, org_id?, org_role?, plan?, scope?, ttl_seconds?}`: a dev
+/// token, `200 {token, expires_in}`. Only a JSON body is taken, so a page of another origin cannot
+/// send one without a CORS preflight, which this gateway never grants.
+fn dev_sign_in(key: &crate::jwt::DevKey, headers: &http::HeaderMap, body: &[u8]) -> Response {
+    let json_body = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_body {
+        return gateway_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-type application/json required",
+        );
+    }
+    let Ok(Value::Object(input)) = serde_json::from_slice::<Value>(body) else {
+        return gateway_error(StatusCode::BAD_REQUEST, "a JSON object required");
+    };
+    match crate::jwt::sign_in_claims(&input) {
+        Ok((claims, ttl)) => match key.mint(claims, ttl) {
+            Ok(token) => axum::Json(json!({ "token": token, "expires_in": ttl })).into_response(),
+            Err(_) => gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "could not mint a token"),
+        },
+        Err(message) => gateway_error(StatusCode::BAD_REQUEST, message),
+    }
 }
 
 /// The payload-format-2.0 event API Gateway HTTP API sends to a Lambda integration.

@@ -71,6 +71,44 @@ impl DevKey {
     }
 }
 
+/// The claims a dev sign-in may set, each a non-empty string of at most 200 characters.
+pub const SIGN_IN_CLAIMS: [&str; 6] = ["sub", "email", "org_id", "org_role", "plan", "scope"];
+/// A dev sign-in's token lasts an hour unless asked otherwise, and at most a day.
+pub const SIGN_IN_TTL: (i64, i64) = (3600, 86_400);
+
+/// The claims and lifetime of a dev sign-in request: `sub` required, the other
+/// [`SIGN_IN_CLAIMS`] optional, `ttl_seconds` 60 up to a day. Anything else is refused, with the
+/// reason.
+pub fn sign_in_claims(
+    input: &Map<String, Value>,
+) -> Result<(Map<String, Value>, i64), &'static str> {
+    let mut claims = Map::new();
+    let mut ttl = SIGN_IN_TTL.0;
+    for (name, value) in input {
+        if name == "ttl_seconds" {
+            ttl = value
+                .as_i64()
+                .filter(|t| (60..=SIGN_IN_TTL.1).contains(t))
+                .ok_or("ttl_seconds must be a whole number from 60 to 86400")?;
+            continue;
+        }
+        if !SIGN_IN_CLAIMS.contains(&name.as_str()) {
+            return Err("only sub, email, org_id, org_role, plan, scope and ttl_seconds are taken");
+        }
+        match value.as_str().map(str::trim) {
+            Some("") => continue,
+            Some(v) if v.chars().count() <= 200 => {
+                claims.insert(name.clone(), Value::String(v.to_owned()));
+            }
+            _ => return Err("each claim must be a string of at most 200 characters"),
+        }
+    }
+    if !claims.contains_key("sub") {
+        return Err("sub is required");
+    }
+    Ok((claims, ttl))
+}
+
 /// What the API's JWT authorizer checks, against a JWKS.
 pub struct Verifier {
     keys: HashMap<String, DecodingKey>,
@@ -161,6 +199,31 @@ mod tests {
         assert!(v.verify(&format!("{t}x")).is_none());
         // The same directory yields the same key.
         assert_eq!(DevKey::load_or_create(&dir).unwrap().kid, key.kid);
+    }
+
+    #[test]
+    fn a_sign_in_takes_the_known_claims_and_refuses_anything_else() {
+        let input =
+            json!({"sub": " u1 ", "email": "a@example.com", "plan": "", "ttl_seconds": 120});
+        let (claims, ttl) = sign_in_claims(input.as_object().unwrap()).unwrap();
+        assert_eq!(claims["sub"], "u1");
+        assert_eq!(claims["email"], "a@example.com");
+        assert!(!claims.contains_key("plan"), "an empty field is left out");
+        assert_eq!(ttl, 120);
+        for bad in [
+            json!({"email": "a@example.com"}),
+            json!({"sub": ""}),
+            json!({"sub": "u1", "exp": "1"}),
+            json!({"sub": "u1", "iss": "https://evil.example"}),
+            json!({"sub": 5}),
+            json!({"sub": "u1", "ttl_seconds": 10}),
+            json!({"sub": "u1", "ttl_seconds": 100_000}),
+            json!({"sub": "x".repeat(201)}),
+        ] {
+            assert!(sign_in_claims(bad.as_object().unwrap()).is_err(), "{bad}");
+        }
+        let (_, ttl) = sign_in_claims(json!({"sub": "u1"}).as_object().unwrap()).unwrap();
+        assert_eq!(ttl, 3600);
     }
 
     #[test]

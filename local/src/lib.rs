@@ -1,5 +1,6 @@
 //! Local development tools: the dev gateway (API Gateway HTTP API + JWT authorizer stand-in),
-//! dev tokens signed by a local key, and the bootstrap that prepares the local AWS stack.
+//! dev tokens signed by a local key, the reference console page (`local/web/`), and the bootstrap
+//! that prepares the local AWS stack.
 //! Nothing here is deployed.
 
 pub mod bootstrap;
@@ -8,6 +9,7 @@ pub mod gateway;
 pub mod jwt;
 pub mod openapi;
 pub mod voice_inbox;
+pub mod web;
 
 use std::path::PathBuf;
 

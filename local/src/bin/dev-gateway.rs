@@ -19,6 +19,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(3000);
     let key = DevKey::load_or_create(&local_dev::state_dir())?;
     let verifier = Verifier::new(&key.jwks(), ISSUER, AUDIENCE)?;
+    // The console page's dev sign-in mints with the same key the authorizer trusts.
+    let sign_in = Some(key);
     let clock = Arc::new(OffsetClock::default());
     // Tests only: interceptors on every client that refuse a transaction or stop a dependency.
     let faults = std::env::var("DEV_FAULT_INJECTION")
@@ -44,6 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         clock,
         clock_control: std::env::var("DEV_CLOCK_CONTROL").is_ok_and(|v| v == "1"),
         faults,
+        sign_in,
     });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     tracing::info!(%addr, "dev gateway listening");
