@@ -16,6 +16,11 @@
 # The operator's own numbers may not be a 2FA phone (seed 004); codes go to these countries only.
 : "${PHONE_DENY_LIST:=+14155550100,+33612345670}"
 : "${PHONE_ALLOWED_COUNTRIES:=US,CA,GB,IE,FR,DE,NL,AU,NZ}"
+# The pumping guard's ceilings per source IP and per country assume many users in many places;
+# here every caller is 127.0.0.1 and the tests' numbers are French, so those two are raised
+# (the range ceiling, the block and the daily budget keep their defaults).
+: "${SMS_GUARD_IP_MAX:=1000000}"
+: "${SMS_GUARD_COUNTRY_MAX:=1000000}"
 # Security keys: browsers (and webauthn-rs) refuse an IP address as the RP id, so the page is
 # opened as http://localhost:3000 (the dev gateway listens on 127.0.0.1, which localhost is).
 : "${WEBAUTHN_RP_ID:=localhost}"
@@ -23,4 +28,4 @@
 : "${WEBAUTHN_ORIGINS:=http://localhost:3000}"
 export AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DYNAMODB \
   TABLE_NAME KMS_DATA_KEY_ID ASSERTION_KEY_ID ASSERTION_ISSUER ASSERTION_AUDIENCE SES_FROM_ADDRESS SERVICE_NAME GATEWAY_PORT \
-  PHONE_DENY_LIST PHONE_ALLOWED_COUNTRIES WEBAUTHN_RP_ID WEBAUTHN_RP_NAME WEBAUTHN_ORIGINS
+  PHONE_DENY_LIST PHONE_ALLOWED_COUNTRIES SMS_GUARD_IP_MAX SMS_GUARD_COUNTRY_MAX WEBAUTHN_RP_ID WEBAUTHN_RP_NAME WEBAUTHN_ORIGINS

@@ -8,6 +8,7 @@ mod faults;
 mod login;
 mod logs;
 mod phones;
+mod pumping;
 mod races;
 mod resets;
 mod round_trips;

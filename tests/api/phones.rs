@@ -22,7 +22,7 @@ pub(crate) async fn start_phone(
     .await
 }
 
-async fn verify_phone(api: &Api, user: &User, id: &str, code: &str) -> Reply {
+pub(crate) async fn verify_phone(api: &Api, user: &User, id: &str, code: &str) -> Reply {
     api.send(
         "POST",
         &format!("/v1/factors/phone/{id}/verify"),

@@ -598,6 +598,16 @@ pub async fn mails_to(moto: &str, to: &str) -> Vec<Mail> {
 
 /// Every SMS moto "sent" to `number`, oldest first.
 pub async fn sms_to(moto: &str, number: &str) -> Vec<String> {
+    all_sms(moto)
+        .await
+        .into_iter()
+        .filter(|(to, _)| to == number)
+        .map(|(_, text)| text)
+        .collect()
+}
+
+/// Every SMS moto "sent", as (number, text), oldest first, read at once.
+pub async fn all_sms(moto: &str) -> Vec<(String, String)> {
     let data: Value = reqwest::get(format!("{moto}/moto-api/data.json"))
         .await
         .expect("moto reachable")
@@ -608,8 +618,12 @@ pub async fn sms_to(moto: &str, number: &str) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|m| m["phone_number"] == number)
-        .map(|m| m["message"].as_str().unwrap_or_default().to_owned())
+        .map(|m| {
+            (
+                m["phone_number"].as_str().unwrap_or_default().to_owned(),
+                m["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect()
 }
 

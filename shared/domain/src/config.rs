@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::phone::PhonePolicy;
+use crate::pumping::{Ceiling, PumpingGuard};
 use crate::rules::{CODE_LEN_RANGE, SELF_RESET_WAIT_DEFAULT_SECS, SELF_RESET_WAIT_RANGE};
 
 /// Where the assertion signing key lives.
@@ -60,6 +61,8 @@ pub struct Config {
     /// Security keys (`WEBAUTHN_RP_ID`, `WEBAUTHN_RP_NAME`, `WEBAUTHN_ORIGINS`); without
     /// `WEBAUTHN_RP_ID` the service offers none.
     pub webauthn: Option<WebauthnConfig>,
+    /// The SMS and voice pumping guard (`SMS_GUARD_*`, `SMS_DAILY_BUDGET`).
+    pub pumping: PumpingGuard,
 }
 
 impl Config {
@@ -107,7 +110,9 @@ impl Config {
         };
         let service_name = get("SERVICE_NAME").unwrap_or_else(|| "Console".into());
         let webauthn = webauthn_config(&get, &service_name)?;
+        let pumping = pumping_guard(&get)?;
         Ok(Config {
+            pumping,
             webauthn,
             self_reset_wait_secs,
             assertion_signer,
@@ -126,6 +131,62 @@ impl Config {
             assertion_audience: get("ASSERTION_AUDIENCE").unwrap_or_else(|| "console".into()),
         })
     }
+}
+
+/// `SMS_GUARD_*` and `SMS_DAILY_BUDGET`: each a whole number, defaults as
+/// [`PumpingGuard::default`]; a ceiling of 0 turns its counter off.
+fn pumping_guard(get: &impl Fn(&str) -> Option<String>) -> Result<PumpingGuard> {
+    let d = PumpingGuard::default();
+    let int = |k: &str, default: i64, range: std::ops::RangeInclusive<i64>| -> Result<i64> {
+        match get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+        {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    Error::Internal(format!(
+                        "{k} must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ))
+                }),
+        }
+    };
+    let ceiling = |name: &str, d: Ceiling| -> Result<Ceiling> {
+        Ok(Ceiling {
+            max: int(&format!("SMS_GUARD_{name}_MAX"), d.max, 0..=10_000_000)?,
+            window_secs: int(
+                &format!("SMS_GUARD_{name}_WINDOW_SECS"),
+                d.window_secs,
+                60..=7 * 86_400,
+            )?,
+        })
+    };
+    let proven_phones_in_block = match get("SMS_GUARD_PROVEN_PHONES_IN_BLOCK")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") => d.proven_phones_in_block,
+        Some("true") => true,
+        Some("false") => false,
+        Some(_) => {
+            return Err(Error::Internal(
+                "SMS_GUARD_PROVEN_PHONES_IN_BLOCK must be true or false".into(),
+            ))
+        }
+    };
+    Ok(PumpingGuard {
+        per_prefix: ceiling("PREFIX", d.per_prefix)?,
+        per_country: ceiling("COUNTRY", d.per_country)?,
+        per_source_ip: ceiling("IP", d.per_source_ip)?,
+        block_secs: int("SMS_GUARD_BLOCK_SECS", d.block_secs, 60..=30 * 86_400)?,
+        daily_budget: int("SMS_DAILY_BUDGET", d.daily_budget, 0..=1_000_000_000)?,
+        proven_phones_in_block,
+    })
 }
 
 /// `WEBAUTHN_*`: nothing without an RP id; with one, at least one origin, each on the RP id's
@@ -203,6 +264,43 @@ mod tests {
         assert_eq!(c.service_name, "Console");
         assert_eq!(c.self_reset_wait_secs, 86_400);
         assert_eq!(c.assertion_signer, AssertionSigner::Kms);
+    }
+
+    #[test]
+    fn the_pumping_guard_has_defaults_takes_each_setting_and_refuses_nonsense() {
+        let c = Config::from_lookup(env(&BASE)).unwrap();
+        assert_eq!(c.pumping, PumpingGuard::default());
+        assert_eq!(c.pumping.per_prefix.max, 10);
+        assert_eq!(c.pumping.block_secs, 12 * 3600);
+        assert!(c.pumping.proven_phones_in_block);
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            ("SMS_GUARD_PREFIX_MAX", "3"),
+            ("SMS_GUARD_PREFIX_WINDOW_SECS", "600"),
+            ("SMS_GUARD_COUNTRY_MAX", "0"),
+            ("SMS_GUARD_IP_MAX", " 7 "),
+            ("SMS_GUARD_BLOCK_SECS", "120"),
+            ("SMS_DAILY_BUDGET", "25"),
+            ("SMS_GUARD_PROVEN_PHONES_IN_BLOCK", "false"),
+        ]);
+        let g = Config::from_lookup(env(&pairs)).unwrap().pumping;
+        assert_eq!((g.per_prefix.max, g.per_prefix.window_secs), (3, 600));
+        assert_eq!((g.per_country.max, g.per_source_ip.max), (0, 7));
+        assert_eq!((g.block_secs, g.daily_budget), (120, 25));
+        assert!(!g.proven_phones_in_block);
+        for (k, bad) in [
+            ("SMS_GUARD_PREFIX_MAX", "-1"),
+            ("SMS_GUARD_IP_MAX", "ten"),
+            ("SMS_GUARD_COUNTRY_WINDOW_SECS", "0"),
+            ("SMS_GUARD_BLOCK_SECS", "5"),
+            ("SMS_DAILY_BUDGET", "1e6"),
+            ("SMS_GUARD_PROVEN_PHONES_IN_BLOCK", "yes"),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((k, bad));
+            let err = Config::from_lookup(env(&pairs)).unwrap_err();
+            assert!(err.to_string().contains(k), "{k}={bad}: {err}");
+        }
     }
 
     #[test]

@@ -38,9 +38,12 @@ pub enum Action {
     /// A security key answered a login with a signature counter that went backwards: it may
     /// have been copied. The login was refused.
     SecurityKeyCloned,
+    /// New numbers of one range were sent too many codes (SMS pumping): the range is blocked
+    /// for a while; on the trail of the user whose send tripped it.
+    PhoneRangeBlocked,
 }
 
-const ACTIONS: [Action; 16] = [
+const ACTIONS: [Action; 17] = [
     Action::FactorAdded,
     Action::FactorRemoved,
     Action::PhoneChanged,
@@ -57,6 +60,7 @@ const ACTIONS: [Action; 16] = [
     Action::SelfResetCancelled,
     Action::StepUpRefused,
     Action::SecurityKeyCloned,
+    Action::PhoneRangeBlocked,
 ];
 
 impl Action {
@@ -78,6 +82,7 @@ impl Action {
             Action::SelfResetCancelled => "self_reset_cancelled",
             Action::StepUpRefused => "step_up_refused",
             Action::SecurityKeyCloned => "security_key_cloned",
+            Action::PhoneRangeBlocked => "phone_range_blocked",
         }
     }
 
@@ -182,6 +187,13 @@ impl Action {
                 "Two-factor authentication was turned off for your account: its methods, \
                  recovery code and remembered devices were removed."
                     .into(),
+            ),
+            Action::PhoneRangeBlocked => (
+                "Codes to your phone number's range are paused".into(),
+                format!(
+                    "Codes could not be sent: {detail}. This guards against fraud that sends \
+                     codes to many numbers; try again later or use another method."
+                ),
             ),
         }
     }

@@ -8,6 +8,7 @@
 //! - `challenge`, `limits`, `step_up`, `email`: the flows' shared rules.
 //! - `factors`, `totp`, `security_keys`, `recovery`, `events`: second factors (apps, security
 //!   keys), recovery code, security events.
+//! - `pumping`: the SMS and voice pumping guard (velocity per range, country and IP; daily budget).
 //! - `login`, `devices`, `settings`, `assertion`: login verification, remembered devices, the
 //!   settings page, the signed login assertion.
 //! - `reset`, `self_reset`: admin and self-service resets, member profiles.
@@ -33,6 +34,7 @@ pub mod model;
 pub mod phone;
 pub mod phones;
 pub mod ports;
+pub mod pumping;
 pub mod recovery;
 pub mod reset;
 pub mod rules;

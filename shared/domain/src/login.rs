@@ -18,6 +18,7 @@ use crate::model::{
 use crate::model::{Change, ChangeKind, Commit, Found, LoginGuard, RememberPolicy, Want};
 use crate::phone::LineKind;
 use crate::phones;
+use crate::pumping::Recipient;
 use crate::recovery::{self, RecoveryCode};
 use crate::reset;
 use crate::rules::{SendLimit, CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_CHALLENGES};
@@ -332,7 +333,7 @@ pub async fn send(
         expect: c.code_hash.clone(),
         now,
     };
-    let taken = phones::commit_with_sends(app, &caller.user, &number, &[set])
+    let taken = phones::commit_with_sends(app, caller, &number, Recipient::Proven, &[set])
         .await?
         .map_err(|_| Error::Conflict("this login changed at the same time; try again".into()))?;
     if let Err(e) = phones::deliver(app, &number, channel, &code).await {
@@ -352,7 +353,7 @@ pub async fn send(
         {
             tracing::error!(error = %u, "could not restore the previous login code");
         }
-        limits::release_all(app, taken).await;
+        phones::give_back(app, taken).await;
         return Err(e);
     }
     Ok(number.masked())

@@ -22,15 +22,18 @@ pub enum Metric {
     Lockout,
     /// A message (a code or a security notice) could not be handed to the provider.
     DeliveryFailed,
+    /// A destination range was blocked by the pumping guard.
+    PhoneRangeBlocked,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 6] = [
         Metric::CodeSent,
         Metric::VerificationPassed,
         Metric::VerificationFailed,
         Metric::Lockout,
         Metric::DeliveryFailed,
+        Metric::PhoneRangeBlocked,
     ];
 
     /// The metric's name in CloudWatch.
@@ -41,6 +44,7 @@ impl Metric {
             Metric::VerificationFailed => "VerificationsFailed",
             Metric::Lockout => "Lockouts",
             Metric::DeliveryFailed => "DeliveryFailures",
+            Metric::PhoneRangeBlocked => "PhoneRangesBlocked",
         }
     }
 }

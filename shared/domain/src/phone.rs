@@ -267,6 +267,17 @@ impl PhoneNumber {
         self.kind
     }
 
+    /// The country calling code (`33`), if it was stored with the number.
+    pub fn country_code(&self) -> Option<u16> {
+        self.country_code
+    }
+
+    /// The destination range: the E.164 number without its last four digits (`+3361234`),
+    /// which the pumping guard counts and blocks as one.
+    pub fn range(&self) -> &str {
+        &self.e164[..self.e164.len().saturating_sub(4).max(2)]
+    }
+
     /// `+1******0123`: the country code and the last four digits (`+*******0123` when the
     /// country code is not stored).
     pub fn masked(&self) -> String {

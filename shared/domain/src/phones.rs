@@ -10,9 +10,11 @@ use crate::factors::{self, factor_aad, Activated, Activation};
 use crate::identity::Caller;
 use crate::limits::{self, Reservation};
 use crate::model::{
-    Change, Channel, Credential, Factor, FactorKind, FactorStatus, PhoneCode, PhoneCredential,
+    Change, ChangeKind, Channel, Credential, Factor, FactorKind, FactorStatus, PhoneCode,
+    PhoneCredential,
 };
 use crate::phone::PhoneNumber;
+use crate::pumping::{self, Recipient};
 use crate::rules::{
     CODE_TTL_SECS, PHONE_SENDS_PER_NUMBER_DAY, PHONE_SENDS_PER_NUMBER_HOUR, PHONE_SENDS_PER_USER,
 };
@@ -92,16 +94,46 @@ fn send_budgets(scopes: &[String; 2]) -> [(&str, &crate::rules::SendLimit); 3] {
     ]
 }
 
-/// Commits `changes` together with a send from each of the phone budgets, in one
-/// transaction (see [`limits::commit_with_slots`]).
+/// What a send counted, to give back with [`give_back`] if its message cannot be sent.
+#[derive(Debug)]
+pub(crate) struct Sends {
+    slots: Vec<Reservation>,
+    guard: pumping::Plan,
+}
+
+/// Commits `changes` together with a send from each of the phone budgets and the pumping
+/// guard's checks and counts, in one transaction (see [`limits::commit_with_slots`]): either
+/// the send is counted everywhere and its code is stored, or nothing is. A guard that refuses
+/// answers `rate_limited` (a range over its ceiling is blocked first).
 pub(crate) async fn commit_with_sends(
     app: &App,
-    user: &UserId,
+    caller: &Caller,
     phone: &PhoneNumber,
+    to: Recipient,
     changes: &[Change],
-) -> Result<std::result::Result<Vec<Reservation>, crate::model::ChangeKind>> {
-    let scopes = send_scopes(app.keys().await?, user, phone);
-    limits::commit_with_slots(app, &send_budgets(&scopes), changes).await
+) -> Result<std::result::Result<Sends, ChangeKind>> {
+    let keys = app.keys().await?;
+    let scopes = send_scopes(keys, &caller.user, phone);
+    let mut guard = pumping::plan(app, keys, caller, phone, to);
+    // Each round either sends, answers, or moves the daily count to a shard with room.
+    for _ in 0..=pumping::DAILY_SHARDS {
+        let mut all = guard.changes(app.clock.now());
+        all.extend_from_slice(changes);
+        match limits::commit_with_slots(app, &send_budgets(&scopes), &all).await? {
+            Ok(slots) => return Ok(Ok(Sends { slots, guard })),
+            Err(kind @ (ChangeKind::NotBlocked | ChangeKind::CountSend(_))) => {
+                guard.refused(app, caller, phone, kind).await?;
+            }
+            Err(kind) => return Ok(Err(kind)),
+        }
+    }
+    Err(Error::RateLimited { retry_after: 1 })
+}
+
+/// Gives back what a send counted, because its message was not sent.
+pub(crate) async fn give_back(app: &App, sends: Sends) {
+    limits::release_all(app, sends.slots).await;
+    sends.guard.give_back(app).await;
 }
 
 /// Sends `code` to `phone` on `channel`.
@@ -164,7 +196,7 @@ pub async fn start(
         id,
     }));
     // The sends are counted in the transaction that writes the pending phone.
-    let taken = commit_with_sends(app, &caller.user, &phone, &changes)
+    let taken = commit_with_sends(app, caller, &phone, Recipient::New, &changes)
         .await?
         .map_err(|_| {
             Error::Conflict("your phone enrollment changed at the same time; try again".into())
@@ -182,7 +214,7 @@ pub async fn start(
         if let Err(u) = app.store.commit(&undo).await {
             tracing::error!(error = %u, "could not remove pending phone after failed send");
         }
-        limits::release_all(app, taken).await;
+        give_back(app, taken).await;
         return Err(e);
     }
     Ok(PhoneEnrollment {
@@ -244,7 +276,7 @@ pub async fn resend(
         code: new.clone(),
         expect: old.clone(),
     };
-    let taken = commit_with_sends(app, &caller.user, &phone, &[set])
+    let taken = commit_with_sends(app, caller, &phone, Recipient::New, &[set])
         .await?
         .map_err(|_| {
             Error::Conflict("the enrollment changed at the same time; try again".into())
@@ -270,7 +302,7 @@ pub async fn resend(
         if let Err(u) = app.store.commit(&undo).await {
             tracing::error!(error = %u, "could not restore the previous phone code");
         }
-        limits::release_all(app, taken).await;
+        give_back(app, taken).await;
         return Err(e);
     }
     Ok(PhoneEnrollment {

@@ -15,6 +15,7 @@ use crate::identity::Caller;
 use crate::limits;
 use crate::model::{Change, ChangeKind, Channel, Commit, FactorKind, Method, Purpose, StepUpLevel};
 use crate::phones;
+use crate::pumping::Recipient;
 use crate::recovery::RecoveryCode;
 use crate::rules::{
     CODE_TTL_SECS, STEP_UP_EMAIL_SENDS, STEP_UP_KEY_CHALLENGES, STEP_UP_TOKENS,
@@ -237,9 +238,15 @@ pub async fn start_phone(
     c.code_channel = Some(channel);
     let id = c.id.clone();
     // The sends are counted in the transaction that stores the challenge.
-    let taken = phones::commit_with_sends(app, &caller.user, &number, &[Change::PutChallenge(c)])
-        .await?
-        .map_err(|_| Error::Internal("challenge id collision".into()))?;
+    let taken = phones::commit_with_sends(
+        app,
+        caller,
+        &number,
+        Recipient::Proven,
+        &[Change::PutChallenge(c)],
+    )
+    .await?
+    .map_err(|_| Error::Internal("challenge id collision".into()))?;
     if let Err(e) = phones::deliver(app, &number, channel, &code).await {
         // The provider may have the message (it timed out): keep the code and the count, so
         // a text that arrives still works and is counted.
@@ -253,7 +260,7 @@ pub async fn start_phone(
         {
             tracing::error!(error = %u, "could not remove challenge after failed send");
         }
-        limits::release_all(app, taken).await;
+        phones::give_back(app, taken).await;
         return Err(e);
     }
     Ok(PhoneChallengeSent {

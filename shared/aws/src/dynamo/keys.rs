@@ -45,6 +45,14 @@ pub(super) fn limit_sk(limit: &SendLimit) -> String {
     format!("LIMIT#{}", limit.name)
 }
 
+/// The sort key of a send counter of the pumping guard (its partition is the counter's scope).
+pub(super) fn counter_sk(name: &str) -> String {
+    format!("COUNT#{name}")
+}
+
+/// The block of the sends under a scope (a destination range).
+pub(super) const BLOCK_SK: &str = "BLOCK";
+
 pub(super) fn factor_sk(id: &FactorId) -> String {
     format!("FACTOR#{}", id.as_ref())
 }

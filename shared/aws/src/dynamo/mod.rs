@@ -380,6 +380,59 @@ impl DynamoStore {
                     .condition_check(build(c.build())?)
                     .build())
             }
+            Change::CountSend {
+                scope,
+                name,
+                max,
+                expires_at,
+                tag: _,
+            } => {
+                let u = update(key(scope.clone(), counter_sk(name)))
+                    .update_expression("ADD #n :one SET #ttl = :ttl, #type = :type")
+                    .expression_attribute_names("#n", "n")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_names("#type", "type")
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":ttl", n(expires_at + TTL_GRACE_SECS))
+                    .expression_attribute_values(":type", s("send_counter"));
+                updated(match max {
+                    None => u,
+                    Some(max) => u
+                        .condition_expression("attribute_not_exists(#n) OR #n < :max")
+                        .expression_attribute_values(":max", n(*max)),
+                })
+            }
+            Change::UncountSend { scope, name } => {
+                let u = update(key(scope.clone(), counter_sk(name)))
+                    .update_expression("ADD #n :minus")
+                    .condition_expression("#n > :zero")
+                    .expression_attribute_names("#n", "n")
+                    .expression_attribute_values(":minus", n(-1))
+                    .expression_attribute_values(":zero", n(0));
+                updated(u)
+            }
+            Change::PutBlock { scope, until } => {
+                let u = update(key(scope.clone(), BLOCK_SK.into()))
+                    .update_expression("SET #until = :until, #ttl = :ttl, #type = :type")
+                    .expression_attribute_names("#until", "until")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_names("#type", "type")
+                    .expression_attribute_values(":until", n(*until))
+                    .expression_attribute_values(":ttl", n(until + TTL_GRACE_SECS))
+                    .expression_attribute_values(":type", s("send_block"));
+                updated(u)
+            }
+            Change::NotBlocked { scope, now } => {
+                let c = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(scope.clone(), BLOCK_SK.into())))
+                    .condition_expression("attribute_not_exists(#until) OR #until <= :now")
+                    .expression_attribute_names("#until", "until")
+                    .expression_attribute_values(":now", n(*now));
+                Ok(TransactWriteItem::builder()
+                    .condition_check(build(c.build())?)
+                    .build())
+            }
             Change::PutChallenge(c) => put(challenge_item(c), Some("attribute_not_exists(pk)")),
             Change::CountAttempt {
                 user,

@@ -21,6 +21,8 @@ fn key_of(want: &Want) -> Item {
         Want::LoginGuard(u) => key(user_pk(u), LOGIN_GUARD_SK.into()),
         Want::Challenge(u, purpose, id) => key(user_pk(u), challenge_sk(*purpose, id)),
         Want::LimitSlots(scope, limit) => key(scope.clone(), limit_sk(limit)),
+        Want::SendCount(scope, name) => key(scope.clone(), counter_sk(name)),
+        Want::Block(scope) => key(scope.clone(), BLOCK_SK.into()),
         Want::Recovery(u) => key(user_pk(u), RECOVERY_SK.into()),
         Want::Settings(u) => key(user_pk(u), SETTINGS_SK.into()),
         Want::Profile(u) => key(user_pk(u), PROFILE_SK.into()),
@@ -37,6 +39,10 @@ fn got(want: &Want, item: Option<&Item>) -> Result<Got> {
             Got::Challenge(item.map(|i| challenge_from(i, u, *purpose)).transpose()?)
         }
         Want::LimitSlots(_, limit) => Got::LimitSlots(slots_from(item, limit)),
+        Want::SendCount(..) => {
+            Got::SendCount(item.map(|i| get_n(i, "n")).transpose()?.unwrap_or(0))
+        }
+        Want::Block(_) => Got::Block(item.map(|i| get_n(i, "until")).transpose()?),
         Want::Recovery(_) => Got::Recovery(item.map(recovery_from).transpose()?),
         Want::Settings(_) => Got::Settings(item.map(settings_from).transpose()?),
         Want::Profile(u) => Got::Profile(item.map(|i| profile_from(i, u)).transpose()?),

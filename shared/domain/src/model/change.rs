@@ -141,6 +141,22 @@ pub enum Change {
         slot: usize,
         seen: Option<i64>,
     },
+    /// Counts one send on the fixed-window counter `name` of `scope` (made if absent, removed
+    /// by TTL at `expires_at`); with `max`, refused once it holds `max` (the pumping guard).
+    CountSend {
+        scope: String,
+        name: String,
+        max: Option<i64>,
+        expires_at: UnixTime,
+        tag: Velocity,
+    },
+    /// Gives back a send [`Change::CountSend`] counted, for a message that was not sent;
+    /// refused if the counter is already 0 (it lapsed).
+    UncountSend { scope: String, name: String },
+    /// Blocks the sends under `scope` until `until` (a later block stays).
+    PutBlock { scope: String, until: UnixTime },
+    /// Writes nothing; refused while `scope` is blocked at `now`.
+    NotBlocked { scope: String, now: UnixTime },
     /// A new challenge (refused if the id exists).
     PutChallenge(super::Challenge),
     /// Counts one try on an open challenge; refused unless it is still open, unexpired at
@@ -185,6 +201,19 @@ pub enum Change {
     },
 }
 
+/// Which velocity counter of the pumping guard a [`Change::CountSend`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Velocity {
+    /// New-number sends to one destination range (the E.164 number without its last 4 digits).
+    Range,
+    /// New-number sends to one country calling code.
+    Country,
+    /// New-number sends asked for from one source IP.
+    SourceIp,
+    /// One shard of the whole service's daily message budget.
+    Daily,
+}
+
 /// What kind of change a [`Change`] is: the tag a refused transaction names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
@@ -215,6 +244,11 @@ pub enum ChangeKind {
     DeleteLimit,
     TakeLimitSlot,
     LimitRoom,
+    /// The counter of this kind was at its ceiling.
+    CountSend(Velocity),
+    UncountSend,
+    PutBlock,
+    NotBlocked,
     PutChallenge,
     CountAttempt,
     SetChallengeCode,
@@ -256,6 +290,10 @@ impl Change {
             Change::DeleteLimit { .. } => ChangeKind::DeleteLimit,
             Change::TakeLimitSlot { .. } => ChangeKind::TakeLimitSlot,
             Change::LimitRoom { .. } => ChangeKind::LimitRoom,
+            Change::CountSend { tag, .. } => ChangeKind::CountSend(*tag),
+            Change::UncountSend { .. } => ChangeKind::UncountSend,
+            Change::PutBlock { .. } => ChangeKind::PutBlock,
+            Change::NotBlocked { .. } => ChangeKind::NotBlocked,
             Change::CountAttempt { .. } => ChangeKind::CountAttempt,
             Change::PutChallenge(_) => ChangeKind::PutChallenge,
             Change::SetChallengeCode { .. } => ChangeKind::SetChallengeCode,

@@ -14,6 +14,10 @@ pub enum Want {
     Challenge(UserId, Purpose, ChallengeId),
     /// The slots of a limiter of `scope`.
     LimitSlots(String, SendLimit),
+    /// A send counter's count (scope, name), 0 if it was never counted.
+    SendCount(String, String),
+    /// When the sends under a scope are blocked until, if they are.
+    Block(String),
     Recovery(UserId),
     Settings(UserId),
     Profile(UserId),
@@ -27,6 +31,8 @@ pub enum Got {
     LoginGuard(LoginGuard),
     Challenge(Option<Challenge>),
     LimitSlots(Vec<Option<i64>>),
+    SendCount(i64),
+    Block(Option<crate::clock::UnixTime>),
     Recovery(Option<RecoveryRecord>),
     Settings(Option<Settings>),
     Profile(Option<Profile>),
@@ -62,6 +68,8 @@ impl Found {
     take!(login_guard, LoginGuard, LoginGuard);
     take!(challenge, Challenge, Option<Challenge>);
     take!(limit_slots, LimitSlots, Vec<Option<i64>>);
+    take!(send_count, SendCount, i64);
+    take!(block, Block, Option<crate::clock::UnixTime>);
     take!(recovery, Recovery, Option<RecoveryRecord>);
     take!(settings, Settings, Option<Settings>);
     take!(profile, Profile, Option<Profile>);
