@@ -442,14 +442,12 @@
     const li = el("li", { "data-factor": f.factor_id }, el("strong", {}, name), ` · ${facts}`);
     const path = `/v1/factors/${f.type}/${encodeURIComponent(f.factor_id)}`;
     const errorId = "factors-error";
+    li.append(el("button", { type: "button", class: "link", onclick: (ev) => renameInline(li, ev.currentTarget, f, path) }, "Rename"));
     if (f.type === "phone") {
       li.append(el("button", { type: "button", class: "link", onclick: (ev) => confirmInline(li, ev.currentTarget,
         "Reset removes this number from your account. Add a new one with “+ Add phone based verification”.",
         "Reset and continue", async () => { await api("DELETE", path, { stepUp: stepUp() }); await refresh(); $("add-phone").click(); }) }, "Reset"));
     } else {
-      if (f.type === "webauthn") {
-        li.append(el("button", { type: "button", class: "link", onclick: (ev) => renameInline(li, ev.currentTarget, f, path) }, "Rename"));
-      }
       li.append(el("button", { type: "button", class: "link", onclick: (ev) => confirmInline(li, ev.currentTarget,
         `Remove ${name}? You will no longer be able to use it to log in.`, "Remove", async () => { await api("DELETE", path, { stepUp: stepUp() }); await refresh(); }) }, "Remove"));
     }
@@ -476,7 +474,7 @@
     const box = el("div", { class: "confirm" }, el("label", { for: id }, "New name"), input, save,
       el("button", { type: "button", onclick: () => { box.remove(); button.focus(); } }, "Cancel"));
     save.addEventListener("click", () => act(save, "factors-error", async () => {
-      await api("PATCH", path, { body: { label: input.value.trim() } });
+      await api("PATCH", path, { body: { label: input.value.trim() }, stepUp: stepUp() });
       await refresh();
     }));
     li.append(box);

@@ -395,3 +395,101 @@ async fn given_enrolled_apps_and_recovery_codes_then_the_table_holds_none_of_the
     assert!(!dump.contains(&recovery));
     assert!(!dump.contains(&String::from_utf8_lossy(&raw).into_owned()));
 }
+
+async fn rename(api: &Api, user: &User, path: &str, step_up: Option<&str>, label: &str) -> Reply {
+    api.send(
+        "PATCH",
+        path,
+        user,
+        step_up,
+        Some(json!({ "label": label })),
+        &[],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_app_and_a_phone_are_renamed_only_with_a_factor_step_up_and_show_their_new_names() {
+    let api = Api::shared();
+    let (user, _, _) = user_with_app(&api).await;
+    add_phone(&api, &user).await;
+    let page = api.send("GET", "/v1/mfa", &user, None, None, &[]).await;
+    let id_of = |kind: &str| {
+        page.body["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["type"] == kind)
+            .and_then(|f| f["factor_id"].as_str())
+            .unwrap()
+            .to_owned()
+    };
+    let (app, phone) = (id_of("totp"), id_of("phone"));
+    // The mailbox alone is not enough once the user has a factor.
+    let by_email = api.step_up_by_email(&moto_url(), &user).await;
+    let step_up = api.step_up(&moto_url(), &user).await;
+    // A user of their own (no factor, so their email step-up may change things).
+    let stranger = User::new("paid");
+    let theirs = api.step_up_by_email(&moto_url(), &stranger).await;
+    for (kind, id, other, name) in [
+        ("totp", &app, &phone, "Work laptop"),
+        ("phone", &phone, &app, "Work phone"),
+    ] {
+        let path = format!("/v1/factors/{kind}/{id}");
+        for token in [None, Some(by_email.as_str())] {
+            let r = rename(&api, &user, &path, token, name).await;
+            assert_eq!(
+                (r.status.as_u16(), r.code()),
+                (403, "step_up_required"),
+                "{kind}"
+            );
+        }
+        let r = rename(&api, &user, &path, Some(&step_up), &format!("  {name} ")).await;
+        assert_eq!(r.status, 200, "{kind}: {:?}", r.body);
+        assert_eq!(
+            (r.body["label"].as_str(), r.body["type"].as_str()),
+            (Some(name), Some(kind))
+        );
+        if kind == "phone" {
+            assert!(r.body["phone"].as_str().unwrap().starts_with("+33*****"));
+        }
+        for bad in ["", &"x".repeat(65), "a\nb"] {
+            let r = rename(&api, &user, &path, Some(&step_up), bad).await;
+            assert_eq!(
+                (r.status.as_u16(), r.code()),
+                (400, "invalid_request"),
+                "{bad:?}"
+            );
+        }
+        // Another kind's id, an unknown id and another user's factor are not the caller's.
+        let wrong_kind = format!("/v1/factors/{kind}/{other}");
+        let unknown = format!("/v1/factors/{kind}/{}", uuid::Uuid::new_v4());
+        for path in [wrong_kind, unknown] {
+            let r = rename(&api, &user, &path, Some(&step_up), "x").await;
+            assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"), "{path}");
+        }
+        let r = rename(
+            &api,
+            &stranger,
+            &format!("/v1/factors/{kind}/{id}"),
+            Some(&theirs),
+            "x",
+        )
+        .await;
+        assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"));
+    }
+    let page = api.send("GET", "/v1/mfa", &user, None, None, &[]).await;
+    let labels: Vec<_> = page.body["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["type"].as_str().unwrap(),
+                f["label"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(labels.contains(&("totp", "Work laptop")), "{labels:?}");
+    assert!(labels.contains(&("phone", "Work phone")), "{labels:?}");
+}

@@ -434,32 +434,42 @@ async fn keys_are_renamed_removed_with_a_step_up_and_capped_at_ten() {
         .to_owned();
     let recovery = done.body["recovery_code"].as_str().unwrap().to_owned();
 
-    let r = api
-        .send(
-            "PATCH",
-            &format!("/v1/factors/webauthn/{id}"),
-            &user,
-            None,
-            Some(json!({ "label": "Backup key" })),
-            &[],
-        )
-        .await;
+    // Renaming is a change to the factors: it needs a step-up.
+    let rename = |path: String, step_up: Option<String>, label: &'static str| {
+        let api = api.clone();
+        let user = &user;
+        async move {
+            api.send(
+                "PATCH",
+                &path,
+                user,
+                step_up.as_deref(),
+                Some(json!({ "label": label })),
+                &[],
+            )
+            .await
+        }
+    };
+    let r = rename(format!("/v1/factors/webauthn/{id}"), None, "Backup key").await;
+    assert_eq!(refusal(&r), (403, "step_up_required"));
+    let (step_up, _) = step_up_by_recovery(&api, &user, &recovery).await;
+    let r = rename(
+        format!("/v1/factors/webauthn/{id}"),
+        Some(step_up.clone()),
+        "Backup key",
+    )
+    .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["label"], "Backup key");
-    let r = api
-        .send(
-            "PATCH",
-            &format!("/v1/factors/webauthn/{}", uuid::Uuid::new_v4()),
-            &user,
-            None,
-            Some(json!({ "label": "x" })),
-            &[],
-        )
-        .await;
+    let r = rename(
+        format!("/v1/factors/webauthn/{}", uuid::Uuid::new_v4()),
+        Some(step_up.clone()),
+        "x",
+    )
+    .await;
     assert_eq!(refusal(&r), (404, "not_found"));
 
     // The same key twice is refused; nine more are fine; an eleventh is refused.
-    let (step_up, _) = step_up_by_recovery(&api, &user, &recovery).await;
     let r = start_key(&api, &user, &step_up, json!({})).await;
     assert_eq!(r.body["options"]["excludeCredentials"][0]["id"], key.id());
     let pending = r.body["factor_id"].as_str().unwrap();

@@ -8,21 +8,23 @@ use mfa_domain::types::{FactorId, OtpCode};
 use mfa_domain::{factors, App, Error, Result};
 use mfa_http::api::common::{CodeIn, StepUpHeader};
 use mfa_http::api::error::ErrorBody;
-use mfa_http::api::factors::{PhonePending, Resend, StartPhone, Verified};
+use mfa_http::api::factors::{FactorView, PhonePending, Rename, Resend, StartPhone, Verified};
 use mfa_http::{
-    caller, error_response, json, json_body, no_content, path_param, require_step_up, route_key,
+    caller, error_response, json, json_body, no_content, path_param, rename_factor,
+    require_step_up, route_key,
 };
 
 pub const ROUTES: &[&str] = &[
     "POST /v1/factors/phone",
     "POST /v1/factors/phone/{factor_id}/resend",
     "POST /v1/factors/phone/{factor_id}/verify",
+    "PATCH /v1/factors/phone/{factor_id}",
     "DELETE /v1/factors/phone/{factor_id}",
 ];
 
 /// This function's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(start, resend, verify, delete))]
+#[openapi(paths(start, resend, verify, rename, delete))]
 pub struct Api;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -30,6 +32,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Some("POST /v1/factors/phone") => start(app, &req).await,
         Some("POST /v1/factors/phone/{factor_id}/resend") => resend(app, &req).await,
         Some("POST /v1/factors/phone/{factor_id}/verify") => verify(app, &req).await,
+        Some("PATCH /v1/factors/phone/{factor_id}") => rename(app, &req).await,
         Some("DELETE /v1/factors/phone/{factor_id}") => delete(app, &req).await,
         _ => Err(Error::NotFound("no such route".into())),
     };
@@ -101,6 +104,19 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     let done = phones::verify(app, &caller, &id, &code).await?;
     let masked = phones::masked(app.keys().await?, &done.factor)?;
     Ok(json(200, &Verified::of(done, Some(masked))))
+}
+
+/// Renames a phone (with a step-up, like every change to the factors).
+#[utoipa::path(patch, path = "/v1/factors/phone/{factor_id}", operation_id = "rename_phone", tag = "factors",
+    request_body = Rename,
+    params(("factor_id" = String, Path, format = "uuid", description = "The phone."), StepUpHeader),
+    responses(
+        (status = 200, description = "The phone as renamed.", body = FactorView),
+        (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),
+        (status = 404, description = "No such phone of the caller's (`not_found`).", body = ErrorBody),
+    ))]
+async fn rename(app: &App, req: &Request) -> Result<Response<Body>> {
+    rename_factor(app, req, FactorKind::Phone).await
 }
 
 /// Removes the phone ("Reset" next to the number).

@@ -7,26 +7,29 @@ use mfa_domain::types::{FactorId, Label, OtpCode};
 use mfa_domain::{factors, App, Error, Result};
 use mfa_http::api::common::{CodeIn, StepUpHeader};
 use mfa_http::api::error::ErrorBody;
-use mfa_http::api::factors::{StartTotp, TotpPending, Verified};
+use mfa_http::api::factors::{FactorView, Rename, StartTotp, TotpPending, Verified};
 use mfa_http::{
-    caller, error_response, json, json_body, no_content, path_param, require_step_up, route_key,
+    caller, error_response, json, json_body, no_content, path_param, rename_factor,
+    require_step_up, route_key,
 };
 
 pub const ROUTES: &[&str] = &[
     "POST /v1/factors/totp",
     "POST /v1/factors/totp/{factor_id}/verify",
+    "PATCH /v1/factors/totp/{factor_id}",
     "DELETE /v1/factors/totp/{factor_id}",
 ];
 
 /// This function's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(start, verify, delete))]
+#[openapi(paths(start, verify, rename, delete))]
 pub struct Api;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let result = match route_key(&req).as_deref() {
         Some("POST /v1/factors/totp") => start(app, &req).await,
         Some("POST /v1/factors/totp/{factor_id}/verify") => verify(app, &req).await,
+        Some("PATCH /v1/factors/totp/{factor_id}") => rename(app, &req).await,
         Some("DELETE /v1/factors/totp/{factor_id}") => delete(app, &req).await,
         _ => Err(Error::NotFound("no such route".into())),
     };
@@ -73,6 +76,19 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     let code = OtpCode::parse(&body.code, totp::DIGITS)?;
     let done = factors::verify_totp(app, &caller, &id, &code).await?;
     Ok(json(200, &Verified::of(done, None)))
+}
+
+/// Renames an authenticator app (with a step-up, like every change to the factors).
+#[utoipa::path(patch, path = "/v1/factors/totp/{factor_id}", operation_id = "rename_app", tag = "factors",
+    request_body = Rename,
+    params(("factor_id" = String, Path, format = "uuid", description = "The app."), StepUpHeader),
+    responses(
+        (status = 200, description = "The app as renamed.", body = FactorView),
+        (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),
+        (status = 404, description = "No such app of the caller's (`not_found`).", body = ErrorBody),
+    ))]
+async fn rename(app: &App, req: &Request) -> Result<Response<Body>> {
+    rename_factor(app, req, FactorKind::Totp).await
 }
 
 /// Removes an authenticator app. Removing the last factor also removes the recovery code.

@@ -9,7 +9,8 @@ use mfa_http::api::common::StepUpHeader;
 use mfa_http::api::error::ErrorBody;
 use mfa_http::api::factors::{FactorView, KeyPending, Rename, StartKey, Verified, VerifyKey};
 use mfa_http::{
-    caller, error_response, json, json_body, no_content, path_param, require_step_up, route_key,
+    caller, error_response, json, json_body, no_content, path_param, rename_factor,
+    require_step_up, route_key,
 };
 
 pub const ROUTES: &[&str] = &[
@@ -84,21 +85,17 @@ async fn verify(app: &App, req: &Request) -> Result<Response<Body>> {
     Ok(json(200, &Verified::of(done, None)))
 }
 
-/// Renames a security key.
+/// Renames a security key (with a step-up, like every change to the factors).
 #[utoipa::path(patch, path = "/v1/factors/webauthn/{factor_id}", operation_id = "rename_security_key", tag = "factors",
     request_body = Rename,
-    params(("factor_id" = String, Path, format = "uuid", description = "The key.")),
+    params(("factor_id" = String, Path, format = "uuid", description = "The key."), StepUpHeader),
     responses(
         (status = 200, description = "The key as renamed.", body = FactorView),
+        (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),
         (status = 404, description = "No such key of the caller's (`not_found`).", body = ErrorBody),
     ))]
 async fn rename(app: &App, req: &Request) -> Result<Response<Body>> {
-    let caller = caller(req)?;
-    let id = factor_id(req)?;
-    let body: Rename = json_body(req)?;
-    let label = Label::parse(&body.label)?;
-    let f = factors::rename(app, &caller, &id, FactorKind::Webauthn, label).await?;
-    Ok(json(200, &FactorView::of(&f, None)))
+    rename_factor(app, req, FactorKind::Webauthn).await
 }
 
 /// Removes a security key. Removing the last factor also removes the recovery code.

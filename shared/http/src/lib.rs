@@ -77,6 +77,23 @@ pub async fn require_step_up(app: &mfa_domain::App, req: &Request, caller: &Call
         .await
 }
 
+/// `PATCH /v1/factors/{kind}/{factor_id}` `{label}`: renames one of the caller's factors of
+/// `kind`, with a step-up like every change to the factors; the factor as renamed.
+pub async fn rename_factor(
+    app: &mfa_domain::App,
+    req: &Request,
+    kind: mfa_domain::model::FactorKind,
+) -> Result<Response<Body>> {
+    let caller = caller(req)?;
+    let id = mfa_domain::types::FactorId::parse(&path_param(req, "factor_id")?, "factor_id")?;
+    let body: api::factors::Rename = json_body(req)?;
+    let label = mfa_domain::types::Label::parse(&body.label)?;
+    require_step_up(app, req, &caller).await?;
+    let f = mfa_domain::factors::rename(app, &caller, &id, kind, label).await?;
+    let masked = mfa_domain::factors::masked_phone(app.keys().await?, &f)?;
+    Ok(json(200, &api::factors::FactorView::of(&f, masked)))
+}
+
 /// True when the client asked for plain text rather than JSON.
 pub fn wants_text(req: &Request) -> bool {
     header(req, "accept")
