@@ -396,7 +396,14 @@ async fn given_enrolled_apps_and_recovery_codes_then_the_table_holds_none_of_the
     assert!(!dump.contains(&String::from_utf8_lossy(&raw).into_owned()));
 }
 
-async fn rename(api: &Api, user: &User, path: &str, step_up: Option<&str>, label: &str) -> Reply {
+/// `PATCH` a factor's label at `path`, with `step_up` if given.
+pub(crate) async fn rename(
+    api: &Api,
+    user: &User,
+    path: &str,
+    step_up: Option<&str>,
+    label: &str,
+) -> Reply {
     api.send(
         "PATCH",
         path,

@@ -49,15 +49,37 @@ async fn users_with_step_up(stack: &PrivateStack, n: usize) -> Vec<(User, String
     out
 }
 
+/// A private stack whose range, country and IP ceilings are out of the way, except those `set`
+/// (and anything else `set` names).
+async fn stack_with(set: &[(&str, &str)]) -> PrivateStack {
+    let mut env: Vec<(&str, &str)> = [
+        ("SMS_GUARD_PREFIX_MAX", "10000"),
+        ("SMS_GUARD_COUNTRY_MAX", "10000"),
+        ("SMS_GUARD_IP_MAX", "10000"),
+    ]
+    .into_iter()
+    .filter(|(k, _)| !set.iter().any(|(s, _)| s == k))
+    .collect();
+    env.extend_from_slice(set);
+    PrivateStack::with_env(&env).await
+}
+
+/// Each of `users` enrols a new number `number()`, and each gets its code.
+async fn each_sends_a_new_number(
+    stack: &PrivateStack,
+    users: &[(User, String)],
+    number: impl Fn() -> String,
+) {
+    for (user, token) in users {
+        let r = start_phone(&stack.api, user, token, &number(), "sms").await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+}
+
 #[tokio::test]
 async fn two_hundred_new_numbers_of_one_range_are_cut_off_at_its_ceiling_and_the_range_is_blocked()
 {
-    let stack = PrivateStack::with_env(&[
-        ("SMS_GUARD_PREFIX_MAX", "10"),
-        ("SMS_GUARD_COUNTRY_MAX", "10000"),
-        ("SMS_GUARD_IP_MAX", "10000"),
-    ])
-    .await;
+    let stack = stack_with(&[("SMS_GUARD_PREFIX_MAX", "10")]).await;
     let users = users_with_step_up(&stack, 40).await;
     let mut sent = 0;
     let mut refused = Vec::new();
@@ -135,15 +157,12 @@ async fn login_sms(stack: &PrivateStack, user: &User) -> Reply {
 #[tokio::test]
 async fn a_proven_phone_still_gets_its_login_code_while_its_range_is_blocked_unless_the_operator_says_no(
 ) {
-    let ceilings = [
-        ("SMS_GUARD_PREFIX_MAX", "2"),
-        ("SMS_GUARD_COUNTRY_MAX", "10000"),
-        ("SMS_GUARD_IP_MAX", "10000"),
-    ];
     for (held_back, expect) in [("true", 202), ("false", 429)] {
-        let mut env = ceilings.to_vec();
-        env.push(("SMS_GUARD_PROVEN_PHONES_IN_BLOCK", held_back));
-        let mut stack = PrivateStack::with_env(&env).await;
+        let mut stack = stack_with(&[
+            ("SMS_GUARD_PREFIX_MAX", "2"),
+            ("SMS_GUARD_PROVEN_PHONES_IN_BLOCK", held_back),
+        ])
+        .await;
         // Proven before the block: it took one of the range's two new-number sends.
         let user = User::new("paid");
         let number = in_range(0);
@@ -178,17 +197,9 @@ async fn a_proven_phone_still_gets_its_login_code_while_its_range_is_blocked_unl
 #[tokio::test]
 async fn a_country_and_a_source_ip_have_ceilings_of_their_own_and_block_nothing() {
     // Country: 3 new French numbers an hour, each of another range.
-    let mut stack = PrivateStack::with_env(&[
-        ("SMS_GUARD_PREFIX_MAX", "10000"),
-        ("SMS_GUARD_COUNTRY_MAX", "3"),
-        ("SMS_GUARD_IP_MAX", "10000"),
-    ])
-    .await;
+    let mut stack = stack_with(&[("SMS_GUARD_COUNTRY_MAX", "3")]).await;
     let users = users_with_step_up(&stack, 4).await;
-    for (user, token) in &users[..3] {
-        let r = start_phone(&stack.api, user, token, &fresh_mobile(), "sms").await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
-    }
+    each_sends_a_new_number(&stack, &users[..3], fresh_mobile).await;
     let (user, token) = &users[3];
     let r = start_phone(&stack.api, user, token, &fresh_mobile(), "sms").await;
     assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited"));
@@ -208,17 +219,9 @@ async fn a_country_and_a_source_ip_have_ceilings_of_their_own_and_block_nothing(
     stack.stop_moto();
 
     // Source IP: every request of this test comes from 127.0.0.1.
-    let mut stack = PrivateStack::with_env(&[
-        ("SMS_GUARD_PREFIX_MAX", "10000"),
-        ("SMS_GUARD_COUNTRY_MAX", "10000"),
-        ("SMS_GUARD_IP_MAX", "2"),
-    ])
-    .await;
+    let mut stack = stack_with(&[("SMS_GUARD_IP_MAX", "2")]).await;
     let users = users_with_step_up(&stack, 3).await;
-    for (user, token) in &users[..2] {
-        let r = start_phone(&stack.api, user, token, &fresh_mobile(), "sms").await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
-    }
+    each_sends_a_new_number(&stack, &users[..2], fresh_mobile).await;
     let (user, token) = &users[2];
     let r = start_phone(&stack.api, user, token, &fresh_german(), "sms").await;
     assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited"));
@@ -227,22 +230,13 @@ async fn a_country_and_a_source_ip_have_ceilings_of_their_own_and_block_nothing(
 
 #[tokio::test]
 async fn past_the_daily_budget_only_proven_phones_get_codes() {
-    let mut stack = PrivateStack::with_env(&[
-        ("SMS_DAILY_BUDGET", "3"),
-        ("SMS_GUARD_PREFIX_MAX", "10000"),
-        ("SMS_GUARD_COUNTRY_MAX", "10000"),
-        ("SMS_GUARD_IP_MAX", "10000"),
-    ])
-    .await;
+    let mut stack = stack_with(&[("SMS_DAILY_BUDGET", "3")]).await;
     // Three messages: a phone enrolled (one), two more new numbers.
     let proven = User::new("paid");
     let number = fresh_mobile();
     enrol(&stack, &proven, &number).await;
     let users = users_with_step_up(&stack, 3).await;
-    for (user, token) in &users[..2] {
-        let r = start_phone(&stack.api, user, token, &fresh_mobile(), "sms").await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
-    }
+    each_sends_a_new_number(&stack, &users[..2], fresh_mobile).await;
     let (user, token) = &users[2];
     let r = start_phone(&stack.api, user, token, &fresh_mobile(), "sms").await;
     assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited"));
@@ -266,7 +260,7 @@ async fn past_the_daily_budget_only_proven_phones_get_codes() {
 
 #[tokio::test]
 async fn a_send_that_fails_is_counted_by_no_guard() {
-    let mut stack = PrivateStack::with_env(&[
+    let mut stack = stack_with(&[
         ("SMS_GUARD_PREFIX_MAX", "2"),
         ("SMS_GUARD_COUNTRY_MAX", "2"),
         ("SMS_GUARD_IP_MAX", "2"),

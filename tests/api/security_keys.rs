@@ -3,6 +3,7 @@
 //! from another origin or RP id, belongs to another user, is replayed, or its counter goes
 //! back.
 
+use crate::factors::rename;
 use e2e::softkey::SoftKey;
 use e2e::*;
 use serde_json::{json, Value};
@@ -435,38 +436,15 @@ async fn keys_are_renamed_removed_with_a_step_up_and_capped_at_ten() {
     let recovery = done.body["recovery_code"].as_str().unwrap().to_owned();
 
     // Renaming is a change to the factors: it needs a step-up.
-    let rename = |path: String, step_up: Option<String>, label: &'static str| {
-        let api = api.clone();
-        let user = &user;
-        async move {
-            api.send(
-                "PATCH",
-                &path,
-                user,
-                step_up.as_deref(),
-                Some(json!({ "label": label })),
-                &[],
-            )
-            .await
-        }
-    };
-    let r = rename(format!("/v1/factors/webauthn/{id}"), None, "Backup key").await;
+    let path = format!("/v1/factors/webauthn/{id}");
+    let r = rename(&api, &user, &path, None, "Backup key").await;
     assert_eq!(refusal(&r), (403, "step_up_required"));
     let (step_up, _) = step_up_by_recovery(&api, &user, &recovery).await;
-    let r = rename(
-        format!("/v1/factors/webauthn/{id}"),
-        Some(step_up.clone()),
-        "Backup key",
-    )
-    .await;
+    let r = rename(&api, &user, &path, Some(&step_up), "Backup key").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["label"], "Backup key");
-    let r = rename(
-        format!("/v1/factors/webauthn/{}", uuid::Uuid::new_v4()),
-        Some(step_up.clone()),
-        "x",
-    )
-    .await;
+    let unknown = format!("/v1/factors/webauthn/{}", uuid::Uuid::new_v4());
+    let r = rename(&api, &user, &unknown, Some(&step_up), "x").await;
     assert_eq!(refusal(&r), (404, "not_found"));
 
     // The same key twice is refused; nine more are fine; an eleventh is refused.

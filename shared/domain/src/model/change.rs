@@ -153,7 +153,7 @@ pub enum Change {
     /// Gives back a send [`Change::CountSend`] counted, for a message that was not sent;
     /// refused if the counter is already 0 (it lapsed).
     UncountSend { scope: String, name: String },
-    /// Blocks the sends under `scope` until `until` (a later block stays).
+    /// Blocks the sends under `scope` until `until` (replacing any earlier block).
     PutBlock { scope: String, until: UnixTime },
     /// Writes nothing; refused while `scope` is blocked at `now`.
     NotBlocked { scope: String, now: UnixTime },
