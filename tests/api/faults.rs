@@ -187,6 +187,8 @@ async fn prepare(stack: &PrivateStack, flow: Flow) -> Ready {
             let number = fresh_mobile();
             let r = start_phone(&stack.api, &user, &step_up, &number, "sms").await;
             assert_eq!(r.status, 201, "{:?}", r.body);
+            // The first resend waits out a minute of back-off (and at most a quarter more).
+            stack.advance_clock(76).await;
             Ready::Resend {
                 user,
                 factor: r.body["factor_id"].as_str().unwrap().to_owned(),

@@ -89,26 +89,40 @@ async fn given_a_mobile_number_when_the_sms_code_is_entered_then_the_phone_is_ac
     assert!(!dump.contains(&code));
 }
 
+async fn resend(api: &Api, user: &User, id: &str, channel: &str) -> Reply {
+    api.send(
+        "POST",
+        &format!("/v1/factors/phone/{id}/resend"),
+        user,
+        None,
+        Some(json!({ "channel": channel })),
+        &[],
+    )
+    .await
+}
+
+/// A new user of a private stack who started adding a phone by SMS: (user, the step-up token,
+/// the number, the pending factor's id).
+async fn pending_phone(stack: &PrivateStack) -> (User, String, String, String) {
+    let user = User::new("paid");
+    let step_up = stack.api.step_up(&stack.moto, &user).await;
+    let number = fresh_mobile();
+    let r = start_phone(&stack.api, &user, &step_up, &number, "sms").await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["factor_id"].as_str().unwrap().to_owned();
+    (user, step_up, number, id)
+}
+
 #[tokio::test]
 async fn given_receive_a_call_instead_then_the_code_is_read_out_and_the_old_one_stops_working() {
-    let api = Api::shared();
-    let user = User::new("paid");
-    let step_up = api.step_up(&moto_url(), &user).await;
-    let number = fresh_mobile();
-    let r = start_phone(&api, &user, &step_up, &number, "sms").await;
-    let id = r.body["factor_id"].as_str().unwrap().to_owned();
-    let sms_code = code_in(&sms_to(&moto_url(), &number).await[0], 6).unwrap();
+    let stack = PrivateStack::start().await;
+    let (api, moto) = (&stack.api, stack.moto.as_str());
+    let (user, _, number, id) = pending_phone(&stack).await;
+    let sms_code = code_in(&sms_to(moto, &number).await[0], 6).unwrap();
 
-    let resend = api
-        .send(
-            "POST",
-            &format!("/v1/factors/phone/{id}/resend"),
-            &user,
-            None,
-            Some(json!({ "channel": "voice" })),
-            &[],
-        )
-        .await;
+    // "Receive a call instead" waits out the first minute of the resend back-off.
+    stack.advance_clock(76).await;
+    let resend = resend(api, &user, &id, "voice").await;
     assert_eq!(resend.status, 202, "{:?}", resend.body);
     assert_eq!(resend.body["channel"], "voice");
     let calls = calls_to(&number);
@@ -117,12 +131,117 @@ async fn given_receive_a_call_instead_then_the_code_is_read_out_and_the_old_one_
     assert_eq!(voice_code.len(), 6);
 
     if voice_code != sms_code {
-        let old = verify_phone(&api, &user, &id, &sms_code).await;
+        let old = verify_phone(api, &user, &id, &sms_code).await;
         assert_eq!(old.code(), "invalid_code");
     }
-    let ok = verify_phone(&api, &user, &id, &voice_code).await;
+    let ok = verify_phone(api, &user, &id, &voice_code).await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
     assert_eq!(ok.body["factor"]["channel"], "voice");
+}
+
+/// The wait a `429 rate_limited` asks for, checked to be within `range`. A private stack's
+/// clock runs on with real time, so a range's low end allows for a few seconds since the code
+/// the wait is counted from.
+fn waits(r: &Reply, range: std::ops::RangeInclusive<i64>) -> i64 {
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (429, "rate_limited"),
+        "{:?}",
+        r.body
+    );
+    let wait = crate::pumping::retry_after(r);
+    assert!(range.contains(&wait), "{wait} not in {range:?}");
+    wait
+}
+
+/// Real seconds a test step may take, allowed for in the waits it reads.
+const LAG: i64 = 5;
+
+#[tokio::test]
+async fn each_resend_waits_twice_as_long_as_the_one_before_and_starting_again_does_not_escape_it() {
+    let stack = PrivateStack::start().await;
+    let (api, moto) = (&stack.api, stack.moto.as_str());
+    let (user, step_up, number, id) = pending_phone(&stack).await;
+    // 1, 2, 4 and 8 minutes, each plus up to a quarter; asking early sends nothing.
+    for (i, base) in [60, 120, 240, 480].into_iter().enumerate() {
+        let wait = waits(
+            &resend(api, &user, &id, "sms").await,
+            base - LAG..=base + base / 4,
+        );
+        let ready = unix_now() as i64 + wait;
+        // Asking again does not find an earlier time, nor does starting the enrolment again.
+        let again = waits(&resend(api, &user, &id, "sms").await, 1..=wait);
+        assert!(
+            (unix_now() as i64 + again - ready).abs() <= 1,
+            "{again} {wait}"
+        );
+        let again = start_phone(api, &user, &step_up, &fresh_mobile(), "sms").await;
+        let again = waits(&again, 1..=wait);
+        assert!(
+            (unix_now() as i64 + again - ready).abs() <= 1,
+            "{again} {wait}"
+        );
+        assert_eq!(
+            sms_to(moto, &number).await.len(),
+            i + 1,
+            "nothing sent early"
+        );
+        stack
+            .advance_clock(ready - unix_now() as i64 - 2 * LAG)
+            .await;
+        waits(&resend(api, &user, &id, "sms").await, 1..=2 * LAG);
+        stack.advance_clock(2 * LAG).await;
+        let r = resend(api, &user, &id, "sms").await;
+        assert_eq!(r.status, 202, "{:?}", r.body);
+    }
+    // The code that went out last is the one that works.
+    let codes = sms_to(moto, &number).await;
+    assert_eq!(codes.len(), 5);
+    let code = code_in(codes.last().unwrap(), 6).unwrap();
+    assert_eq!(verify_phone(api, &user, &id, &code).await.status, 200);
+
+    // An hour with no code starts the back-off again. A new login's first code goes out at
+    // once; another code for the same login is a resend, and waits.
+    stack.advance_clock(3600).await;
+    let first = login_id(api, &user).await;
+    assert_eq!(send_code(api, &user, &first, "sms").await.status, 202);
+    waits(&send_code(api, &user, &first, "voice").await, 60 - LAG..=75);
+    assert!(calls_to(&number).is_empty(), "no call for a refused resend");
+    let second = login_id(api, &user).await;
+    assert_eq!(send_code(api, &user, &second, "sms").await.status, 202);
+    // Two codes in the hour now: the next resend waits two minutes.
+    waits(
+        &send_code(api, &user, &second, "voice").await,
+        120 - LAG..=150,
+    );
+}
+
+async fn login_id(api: &Api, user: &User) -> String {
+    let c = challenge(api, user).await;
+    assert_eq!(c.status, 201, "{:?}", c.body);
+    c.body["challenge_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_resend_that_fails_to_go_out_does_not_lengthen_the_back_off() {
+    let mut stack = PrivateStack::start().await;
+    let (user, _, _, id) = pending_phone(&stack).await;
+    stack.advance_clock(76).await;
+    // The data key is in the gateway's memory: only SNS fails now.
+    stack.stop_moto();
+    for _ in 0..3 {
+        let r = resend(&stack.api, &user, &id, "sms").await;
+        assert_eq!(r.status, 503, "{:?}", r.body);
+    }
+    stack.restart_moto().await;
+    let r = resend(&stack.api, &user, &id, "sms").await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    // Had the failed resends counted, this wait would be 16 minutes, not 2.
+    waits(
+        &resend(&stack.api, &user, &id, "sms").await,
+        120 - LAG..=150,
+    );
+    stack.stop_moto();
 }
 
 #[tokio::test]

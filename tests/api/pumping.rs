@@ -8,7 +8,7 @@ use crate::phones::{start_phone, verify_phone};
 use e2e::*;
 use serde_json::Value;
 
-fn retry_after(r: &Reply) -> i64 {
+pub(crate) fn retry_after(r: &Reply) -> i64 {
     r.headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
@@ -38,7 +38,8 @@ async fn events(api: &Api, user: &User) -> Vec<Value> {
     r.body["events"].as_array().cloned().unwrap_or_default()
 }
 
-/// Users with an email step-up each, to spread sends over (a user may ask for 5 per 15 min).
+/// Users with an email step-up each, to spread sends over (a user's second enrolment right
+/// after the first waits out the resend back-off).
 async fn users_with_step_up(stack: &PrivateStack, n: usize) -> Vec<(User, String)> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -80,7 +81,7 @@ async fn each_sends_a_new_number(
 async fn two_hundred_new_numbers_of_one_range_are_cut_off_at_its_ceiling_and_the_range_is_blocked()
 {
     let stack = stack_with(&[("SMS_GUARD_PREFIX_MAX", "10")]).await;
-    let users = users_with_step_up(&stack, 40).await;
+    let users = users_with_step_up(&stack, 200).await;
     let mut sent = 0;
     let mut refused = Vec::new();
     let mut tripped_by = None;

@@ -38,6 +38,12 @@ pub fn plan_from(
     slots: &[Option<i64>],
 ) -> Result<Reservation> {
     let now = app.clock.now();
+    if let Some(wait) = limit
+        .backoff
+        .and_then(|b| b.wait(slots, limit.window_secs, now, scope))
+    {
+        return Err(Error::RateLimited { retry_after: wait });
+    }
     let slot =
         pick_slot(slots, limit, now).map_err(|wait| Error::RateLimited { retry_after: wait })?;
     let lapsed = |t: &Option<i64>| t.is_none_or(|t| t <= now - limit.window_secs);

@@ -333,7 +333,13 @@ pub async fn send(
         expect: c.code_hash.clone(),
         now,
     };
-    let taken = phones::commit_with_sends(app, caller, &number, Recipient::Proven, &[set])
+    // Another code for this login is a resend, which waits out the user's back-off.
+    let send = match c.code_hash {
+        Some(_) => phones::Send::Resend,
+        None => phones::Send::First,
+    };
+    let to = (Recipient::Proven, send);
+    let taken = phones::commit_with_sends(app, caller, &number, to, &[set])
         .await?
         .map_err(|_| Error::Conflict("this login changed at the same time; try again".into()))?;
     if let Err(e) = phones::deliver(app, &number, channel, &code).await {

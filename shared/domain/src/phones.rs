@@ -16,7 +16,8 @@ use crate::model::{
 use crate::phone::PhoneNumber;
 use crate::pumping::{self, Recipient};
 use crate::rules::{
-    CODE_TTL_SECS, PHONE_SENDS_PER_NUMBER_DAY, PHONE_SENDS_PER_NUMBER_HOUR, PHONE_SENDS_PER_USER,
+    SendLimit, CODE_TTL_SECS, PHONE_CODES_PER_USER, PHONE_RESENDS_PER_USER,
+    PHONE_SENDS_PER_NUMBER_DAY, PHONE_SENDS_PER_NUMBER_HOUR, PHONE_SENDS_PER_USER,
 };
 use crate::types::{FactorId, OtpCode, UserId};
 
@@ -84,11 +85,25 @@ fn send_scopes(app_keys: &DataKeys, user: &UserId, phone: &PhoneNumber) -> [Stri
     ]
 }
 
-/// A phone send's budgets: the user's, the number's hourly and the number's daily.
-fn send_budgets(scopes: &[String; 2]) -> [(&str, &crate::rules::SendLimit); 3] {
+/// Whether a code is the first for what it proves, or another for something that already had
+/// one (which waits out the user's resend back-off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Send {
+    First,
+    Resend,
+}
+
+/// A phone send's budgets: the user's window, the user's log of codes (with the back-off for a
+/// resend), the number's hourly and the number's daily.
+fn send_budgets(scopes: &[String; 2], send: Send) -> [(&str, &SendLimit); 4] {
     let [user_scope, number_scope] = scopes;
+    let log = match send {
+        Send::First => &PHONE_CODES_PER_USER,
+        Send::Resend => &PHONE_RESENDS_PER_USER,
+    };
     [
         (user_scope, &PHONE_SENDS_PER_USER),
+        (user_scope, log),
         (number_scope, &PHONE_SENDS_PER_NUMBER_HOUR),
         (number_scope, &PHONE_SENDS_PER_NUMBER_DAY),
     ]
@@ -104,12 +119,13 @@ pub(crate) struct Sends {
 /// Commits `changes` together with a send from each of the phone budgets and the pumping
 /// guard's checks and counts, in one transaction (see [`limits::commit_with_slots`]): either
 /// the send is counted everywhere and its code is stored, or nothing is. A guard that refuses
-/// answers `rate_limited` (a range over its ceiling is blocked first).
+/// answers `rate_limited` (a range over its ceiling is blocked first), as does a resend
+/// before the user's back-off has passed.
 pub(crate) async fn commit_with_sends(
     app: &App,
     caller: &Caller,
     phone: &PhoneNumber,
-    to: Recipient,
+    (to, send): (Recipient, Send),
     changes: &[Change],
 ) -> Result<std::result::Result<Sends, ChangeKind>> {
     let keys = app.keys().await?;
@@ -119,7 +135,7 @@ pub(crate) async fn commit_with_sends(
     for _ in 0..=pumping::DAILY_SHARDS {
         let mut all = guard.changes(app.clock.now());
         all.extend_from_slice(changes);
-        match limits::commit_with_slots(app, &send_budgets(&scopes), &all).await? {
+        match limits::commit_with_slots(app, &send_budgets(&scopes, send), &all).await? {
             Ok(slots) => return Ok(Ok(Sends { slots, guard })),
             Err(kind @ (ChangeKind::NotBlocked | ChangeKind::CountSend(_))) => {
                 guard.refused(app, caller, phone, kind).await?;
@@ -157,8 +173,8 @@ pub(crate) async fn deliver(
 }
 
 /// Starts adding (or changing) the user's phone: a pending factor and a code by `channel`. A
-/// pending phone from an earlier try is replaced; an active phone stays until this one is
-/// verified.
+/// pending phone from an earlier try is replaced (and this code is a resend: starting again
+/// does not escape the back-off); an active phone stays until this one is verified.
 pub async fn start(
     app: &App,
     caller: &Caller,
@@ -190,13 +206,17 @@ pub async fn start(
         now,
         CODE_TTL_SECS,
     );
+    let send = match stale.is_empty() {
+        true => Send::First,
+        false => Send::Resend,
+    };
     let mut changes = vec![Change::PutFactor(factor)];
     changes.extend(stale.into_iter().map(|id| Change::DeleteFactor {
         user: caller.user.clone(),
         id,
     }));
     // The sends are counted in the transaction that writes the pending phone.
-    let taken = commit_with_sends(app, caller, &phone, Recipient::New, &changes)
+    let taken = commit_with_sends(app, caller, &phone, (Recipient::New, send), &changes)
         .await?
         .map_err(|_| {
             Error::Conflict("your phone enrollment changed at the same time; try again".into())
@@ -276,7 +296,8 @@ pub async fn resend(
         code: new.clone(),
         expect: old.clone(),
     };
-    let taken = commit_with_sends(app, caller, &phone, Recipient::New, &[set])
+    let to = (Recipient::New, Send::Resend);
+    let taken = commit_with_sends(app, caller, &phone, to, &[set])
         .await?
         .map_err(|_| {
             Error::Conflict("the enrollment changed at the same time; try again".into())

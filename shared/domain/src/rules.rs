@@ -37,6 +37,58 @@ pub struct SendLimit {
     pub name: &'static str,
     pub max: usize,
     pub window_secs: i64,
+    /// When set, an event also waits out this back-off after the latest one in the window.
+    pub backoff: Option<Backoff>,
+}
+
+/// An exponential back-off over a [`SendLimit`]'s log: after the latest event, the next one
+/// waits `first_secs` when the window holds one event, twice that when it holds two, and so on
+/// up to `max_secs`, plus a jitter of up to `jitter_percent` of the wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub first_secs: i64,
+    pub max_secs: i64,
+    pub jitter_percent: i64,
+}
+
+impl Backoff {
+    /// How long the next event must still wait, given the log's `slots` of a window of
+    /// `window_secs`, or `None` if it may go now. The jitter is drawn from `salt` and the
+    /// latest event's time: the same for every request that reads the same log, so asking
+    /// again and again never finds a shorter wait, and different for each user and event.
+    pub fn wait(
+        &self,
+        slots: &[Option<i64>],
+        window_secs: i64,
+        now: i64,
+        salt: &str,
+    ) -> Option<u64> {
+        let live: Vec<i64> = slots
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&t| t > now - window_secs)
+            .collect();
+        let latest = *live.iter().max()?;
+        let doublings = (live.len() - 1).min(32) as u32;
+        let base = self
+            .first_secs
+            .saturating_mul(1i64 << doublings)
+            .min(self.max_secs);
+        let ready = latest + base + self.jitter(base, salt, latest);
+        (ready > now).then(|| (ready - now) as u64)
+    }
+
+    /// Up to `jitter_percent` of `base`, drawn from a hash of `salt` and `latest`.
+    fn jitter(&self, base: i64, salt: &str, latest: i64) -> i64 {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(salt.as_bytes())
+            .chain_update(latest.to_be_bytes())
+            .finalize();
+        let draw = u16::from_be_bytes([digest[0], digest[1]]) as i64;
+        base * self.jitter_percent * draw / (100 * (u16::MAX as i64 + 1))
+    }
 }
 
 /// At most 5 step-up emails per user per 15 minutes.
@@ -44,6 +96,7 @@ pub const STEP_UP_EMAIL_SENDS: SendLimit = SendLimit {
     name: "step-up-email",
     max: 5,
     window_secs: 900,
+    backoff: None,
 };
 
 /// Wrong TOTP codes on step-up per user per 15 minutes; the next try waits (`rate_limited`).
@@ -51,6 +104,7 @@ pub const STEP_UP_TOTP_FAILURES: SendLimit = SendLimit {
     name: "step-up-totp-failures",
     max: 5,
     window_secs: 900,
+    backoff: None,
 };
 
 /// Step-up tokens issued per user per 15 minutes (a token lives 15 minutes): bounds the live
@@ -59,6 +113,7 @@ pub const STEP_UP_TOKENS: SendLimit = SendLimit {
     name: "step-up-tokens",
     max: 10,
     window_secs: STEP_UP_TOKEN_TTL_SECS,
+    backoff: None,
 };
 
 /// Login challenges a user may open per 10 minutes (a challenge lives 10 minutes): bounds the
@@ -67,6 +122,7 @@ pub const LOGIN_CHALLENGES: SendLimit = SendLimit {
     name: "login-challenges",
     max: 20,
     window_secs: 600,
+    backoff: None,
 };
 
 /// Security key step-ups a user may start per 10 minutes (each stores a ceremony that lives
@@ -75,6 +131,7 @@ pub const STEP_UP_KEY_CHALLENGES: SendLimit = SendLimit {
     name: "step-up-key-challenges",
     max: 20,
     window_secs: 600,
+    backoff: None,
 };
 
 /// Self-service reset requests (each emails a code) per user per day: the account mailbox
@@ -83,6 +140,7 @@ pub const SELF_RESET_REQUESTS: SendLimit = SendLimit {
     name: "self-reset-requests",
     max: 3,
     window_secs: 86_400,
+    backoff: None,
 };
 
 /// Default waiting period between a confirmed self-service reset and its completion.
@@ -98,6 +156,34 @@ pub const PHONE_SENDS_PER_USER: SendLimit = SendLimit {
     name: "phone-sends",
     max: 5,
     window_secs: 900,
+    backoff: None,
+};
+
+/// The wait between a user's resent phone codes: 1, 2, 4 ... 32 minutes, each plus up to a
+/// quarter more (Auth0's resend back-off; the flat per-user window above still bounds new
+/// logins' first codes).
+pub const RESEND_BACKOFF: Backoff = Backoff {
+    first_secs: 60,
+    max_secs: 32 * 60,
+    jitter_percent: 25,
+};
+
+/// The log of every phone code a user was sent in the last hour, which the resend back-off
+/// reads. A first code (an enrolment's, a login's) only writes it; its ceiling is above what
+/// the per-user window lets through in an hour, so it never refuses on its own.
+pub const PHONE_CODES_PER_USER: SendLimit = SendLimit {
+    name: "phone-codes",
+    max: 20,
+    window_secs: 3600,
+    backoff: None,
+};
+
+/// A resend (another code for a pending phone or a login challenge that already had one):
+/// the same log as [`PHONE_CODES_PER_USER`], and it waits out [`RESEND_BACKOFF`] after the
+/// user's latest code.
+pub const PHONE_RESENDS_PER_USER: SendLimit = SendLimit {
+    backoff: Some(RESEND_BACKOFF),
+    ..PHONE_CODES_PER_USER
 };
 
 /// Codes to one phone number per hour and per day, whoever asks: against SMS pumping.
@@ -105,11 +191,13 @@ pub const PHONE_SENDS_PER_NUMBER_HOUR: SendLimit = SendLimit {
     name: "number-sends-hour",
     max: 5,
     window_secs: 3600,
+    backoff: None,
 };
 pub const PHONE_SENDS_PER_NUMBER_DAY: SendLimit = SendLimit {
     name: "number-sends-day",
     max: 10,
     window_secs: 86_400,
+    backoff: None,
 };
 
 /// The account's guessing budget, with back-off: wrong codes on every route that checks one
@@ -119,11 +207,13 @@ pub const WRONG_CODES_PER_HOUR: SendLimit = SendLimit {
     name: "wrong-codes-hour",
     max: 10,
     window_secs: 3600,
+    backoff: None,
 };
 pub const WRONG_CODES_PER_DAY: SendLimit = SendLimit {
     name: "wrong-codes-day",
     max: 20,
     window_secs: 86_400,
+    backoff: None,
 };
 /// Consecutive wrong codes after which the account's second step is locked until a reset
 /// (NIST SP 800-63B 5.2.2: no more than 100).
@@ -180,7 +270,74 @@ mod tests {
         assert_eq!(pick_slot(&[], &L, now), Ok(0));
     }
 
+    const B: Backoff = RESEND_BACKOFF;
+
+    #[test]
+    fn each_resend_waits_twice_as_long_as_the_last_up_to_32_minutes_plus_at_most_a_quarter() {
+        // A day's window, so no code lapses along the way (the hour's is below).
+        let window = 86_400;
+        let mut slots: Vec<Option<i64>> = vec![];
+        let mut now = 1_000_000;
+        for base in [60, 120, 240, 480, 960, 1920] {
+            slots.push(Some(now));
+            let wait = B.wait(&slots, window, now, "USER#u").unwrap() as i64;
+            assert!((base..=base + base / 4).contains(&wait), "{base} {wait}");
+            assert_eq!(B.wait(&slots, window, now + wait, "USER#u"), None);
+            assert_eq!(B.wait(&slots, window, now + wait - 1, "USER#u"), Some(1));
+            now += wait;
+        }
+        // Ten codes in the hour wait no longer than six.
+        let hour = PHONE_RESENDS_PER_USER.window_secs;
+        let crowded: Vec<Option<i64>> = (0..10).map(|i| Some(now - i * 60)).collect();
+        let wait = B.wait(&crowded, hour, now, "USER#u").unwrap() as i64;
+        assert!((1920..=2400).contains(&wait), "{wait}");
+    }
+
+    #[test]
+    fn with_no_code_in_the_window_nothing_waits() {
+        assert_eq!(B.wait(&[], 3600, 10_000, "USER#u"), None);
+        assert_eq!(B.wait(&[Some(6_400), None], 3600, 10_000, "USER#u"), None);
+    }
+
+    #[test]
+    fn the_jitter_differs_between_users_and_is_the_same_on_every_read() {
+        let slots = [Some(10_000)];
+        let waits: std::collections::BTreeSet<u64> = (0..50)
+            .map(|i| B.wait(&slots, 3600, 10_000, &format!("USER#{i}")).unwrap())
+            .collect();
+        assert!(waits.len() > 5, "{waits:?}");
+        let once = B.wait(&slots, 3600, 10_000, "USER#a");
+        assert_eq!(once, B.wait(&slots, 3600, 10_000, "USER#a"));
+    }
+
     proptest! {
+        // However resends are timed, each one admitted comes at least the back-off after the
+        // latest code, and a refusal says exactly how long is left.
+        #[test]
+        fn a_resend_is_never_admitted_before_its_back_off(gaps in proptest::collection::vec(0i64..2400, 1..40)) {
+            let window = PHONE_RESENDS_PER_USER.window_secs;
+            let mut log: Vec<i64> = vec![];
+            let mut now = 1_000_000;
+            for g in gaps {
+                now += g;
+                let slots: Vec<Option<i64>> = log.iter().map(|&t| Some(t)).collect();
+                let live = log.iter().filter(|&&t| t > now - window).count();
+                match B.wait(&slots, window, now, "USER#p") {
+                    None => {
+                        if let Some(&latest) = log.iter().filter(|&&t| t > now - window).max() {
+                            let base = (60i64 << (live - 1).min(10)).min(1920);
+                            prop_assert!(now - latest >= base);
+                        }
+                        log.push(now);
+                    }
+                    Some(wait) => {
+                        prop_assert!(wait >= 1 && wait as i64 <= 1920 + 480);
+                        prop_assert_eq!(B.wait(&slots, window, now + wait as i64, "USER#p"), None);
+                    }
+                }
+            }
+        }
+
         // Replaying any sequence of requests through pick_slot never lets more than `max` events
         // into any window, and a refusal only happens when the window really is full.
         #[test]

@@ -242,7 +242,7 @@ pub async fn start_phone(
         app,
         caller,
         &number,
-        Recipient::Proven,
+        (Recipient::Proven, phones::Send::First),
         &[Change::PutChallenge(c)],
     )
     .await?
