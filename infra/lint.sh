@@ -17,6 +17,14 @@ if ! out="$(cd "$root/infra" && SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DE
 fi
 echo "[lint] sam validate --lint: template.yaml is a valid SAM template"
 
+# The SMS account controls custom resource's inline handler, against the service model
+# (aws-sam-cli's venv has boto3 and PyYAML).
+if ! out="$("$sam/python" "$root/infra/test_sms_account_controls.py" 2>&1)"; then
+  echo "$out" >&2
+  exit 1
+fi
+echo "[lint] the SMS account controls handler: $(tail -n 3 <<<"$out" | grep -E '^Ran' )"
+
 # What `sam build` needs of each function (infra/build.sh runs it): BuildMethod
 # rust-cargolambda, and a CodeUri that is a crate of this workspace.
 bad="$(awk -v root="$root" '
