@@ -437,7 +437,7 @@
   function factorRow(f) {
     const name = f.label ? `${kindNames[f.type]} “${f.label}”` : kindNames[f.type];
     const facts = [f.phone, f.status === "pending" ? "not verified yet" : null, `added ${when(f.created_at)}`,
-      f.type === "webauthn" ? `last used ${when(f.last_used_at)}` : null,
+      f.status === "active" ? `last used ${when(f.last_used_at)}` : null,
       f.backed_up ? "synced passkey" : null].filter(Boolean).join(" · ");
     const li = el("li", { "data-factor": f.factor_id }, el("strong", {}, name), ` · ${facts}`);
     const path = `/v1/factors/${f.type}/${encodeURIComponent(f.factor_id)}`;

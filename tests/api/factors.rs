@@ -500,3 +500,61 @@ async fn an_app_and_a_phone_are_renamed_only_with_a_factor_step_up_and_show_thei
     assert!(labels.contains(&("totp", "Work laptop")), "{labels:?}");
     assert!(labels.contains(&("phone", "Work phone")), "{labels:?}");
 }
+
+/// The user's factors of `kind` as `GET /v1/mfa` lists them.
+async fn listed(api: &Api, user: &User, kind: &str) -> Vec<serde_json::Value> {
+    let page = api.send("GET", "/v1/mfa", user, None, None, &[]).await;
+    assert_eq!(page.status, 200, "{:?}", page.body);
+    page.body["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["type"] == kind)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn each_factor_shows_when_it_was_added_and_when_a_login_or_step_up_last_used_it() {
+    let api = Api::shared();
+    let (user, number) = user_with_phone(&api).await;
+    let phone = listed(&api, &user, "phone").await.remove(0);
+    assert!(phone["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(phone.get("last_used_at").is_none(), "{phone:?}");
+
+    // A login by SMS uses the phone.
+    let c = challenge(&api, &user).await;
+    let id = c.body["challenge_id"].as_str().unwrap().to_owned();
+    assert_eq!(send_code(&api, &user, &id, "sms").await.status, 202);
+    let code = code_in(sms_to(&moto_url(), &number).await.last().unwrap(), 6).unwrap();
+    assert_eq!(verify(&api, &user, &id, "sms", &code).await.status, 200);
+    let phone = listed(&api, &user, "phone").await.remove(0);
+    let used = phone["last_used_at"].as_str().unwrap().to_owned();
+    assert!(
+        used.as_str() >= phone["created_at"].as_str().unwrap(),
+        "{phone:?}"
+    );
+
+    // An app added next is unused until a login takes its code.
+    let (_, uri, ok) = enroll_app(&api, &moto_url(), &user, "Laptop").await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    let app = listed(&api, &user, "totp").await.remove(0);
+    assert!(app["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(app.get("last_used_at").is_none(), "{app:?}");
+    let c = challenge(&api, &user).await;
+    let id = c.body["challenge_id"].as_str().unwrap();
+    let r = verify(&api, &user, id, "totp", &app_code(&uri, unix_now() + 30)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let app = listed(&api, &user, "totp").await.remove(0);
+    assert!(app["last_used_at"].as_str().unwrap() >= app["created_at"].as_str().unwrap());
+
+    // A step-up by phone uses the phone too.
+    let (other, number) = user_with_phone(&api).await;
+    assert!(listed(&api, &other, "phone").await[0]
+        .get("last_used_at")
+        .is_none());
+    api.step_up_by_phone(&moto_url(), &other, &number).await;
+    assert!(listed(&api, &other, "phone").await[0]["last_used_at"]
+        .as_str()
+        .is_some());
+}

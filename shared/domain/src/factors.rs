@@ -332,6 +332,7 @@ pub async fn matching_totp(app: &App, apps: &[Factor], code: &OtpCode) -> Result
                 user: f.user.clone(),
                 id: f.id.clone(),
                 step,
+                now,
             }));
         }
     }

@@ -110,8 +110,12 @@ impl Proof {
             Ok(Commit::Refused(ChangeKind::UseKey)) => Err(Error::Conflict(
                 "this security key was used by another login at the same time; try again".into(),
             )),
+            // A phone removed since its code was sent: the code is worthless (see `check`).
             Ok(Commit::Refused(
-                ChangeKind::AcceptTotpStep | ChangeKind::SwapRecovery | ChangeKind::ConsumeRecovery,
+                ChangeKind::AcceptTotpStep
+                | ChangeKind::FactorUsed
+                | ChangeKind::SwapRecovery
+                | ChangeKind::ConsumeRecovery,
             )) => Err(Error::InvalidCode {
                 attempts_remaining: self
                     .challenge
@@ -138,8 +142,12 @@ impl Proof {
     /// and the app step or the key's use is not recorded on a factor the same transaction
     /// deletes.
     pub fn for_removal(mut self) -> Self {
-        self.changes
-            .retain(|c| !matches!(c, Change::AcceptTotpStep { .. } | Change::UseKey { .. }));
+        self.changes.retain(|c| {
+            !matches!(
+                c,
+                Change::AcceptTotpStep { .. } | Change::UseKey { .. } | Change::FactorUsed { .. }
+            )
+        });
         for c in self.changes.iter_mut() {
             if let Change::SwapRecovery { user, old_hash, .. } = c {
                 *c = Change::ConsumeRecovery {
@@ -722,10 +730,16 @@ async fn check(
                 .code_hash
                 .as_deref()
                 .is_some_and(|h| ct_eq(&code_hash(keys, Purpose::Login, id, otp.as_str()), h));
-            let has_phone = !factors::active(app, &caller.user, FactorKind::Phone)
+            let phone = factors::active(app, &caller.user, FactorKind::Phone)
                 .await?
-                .is_empty();
-            (sent && has_phone).then(|| (vec![], None))
+                .into_iter()
+                .next();
+            let used = phone.filter(|_| sent).map(|p| Change::FactorUsed {
+                user: p.user,
+                id: p.id,
+                now: app.clock.now(),
+            });
+            used.map(|change| (vec![change], None))
         }
         Presented::Recovery(rc) => recovery::matching(app, &caller.user, rc)
             .await?

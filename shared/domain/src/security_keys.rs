@@ -343,7 +343,6 @@ fn registered_key(key: &SecurityKey, credential_id: String) -> Result<Registered
         user_verified: cred.user_verified,
         backup_eligible: cred.backup_eligible,
         backup_state: cred.backup_state,
-        last_used_at: None,
     })
 }
 

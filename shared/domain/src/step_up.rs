@@ -296,12 +296,17 @@ pub async fn verify_phone(
             }
             _ => false,
         };
-        match right {
-            true => {
-                let reset = crate::login::reset_failures(caller, guard);
-                grant_for_challenge(app, &guess, StepUpLevel::Factor, reset).await
+        match (right, phone) {
+            (true, Some(phone)) => {
+                let mut more = crate::login::reset_failures(caller, guard);
+                more.push(Change::FactorUsed {
+                    user: phone.user,
+                    id: phone.id,
+                    now: app.clock.now(),
+                });
+                grant_for_challenge(app, &guess, StepUpLevel::Factor, more).await
             }
-            false => {
+            _ => {
                 let failure = crate::login::failure(app, caller, guard);
                 let wrong = guess.count_wrong(app, &failure.changes).await?;
                 failure.after(app, caller).await;

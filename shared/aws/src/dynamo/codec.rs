@@ -73,18 +73,14 @@ fn ceremony_attributes(c: &KeyCeremony) -> [(String, AttributeValue); 2] {
 
 /// The attributes of a registered key (`credential_id`, `passkey`, `sign_count`, flags).
 pub(super) fn key_attributes(k: &RegisteredKey) -> Vec<(&'static str, AttributeValue)> {
-    let mut out = vec![
+    vec![
         ("credential_id", s(&k.credential_id)),
         ("passkey", s(&k.passkey)),
         ("sign_count", n(k.counter)),
         ("user_verified", AttributeValue::Bool(k.user_verified)),
         ("backup_eligible", AttributeValue::Bool(k.backup_eligible)),
         ("backup_state", AttributeValue::Bool(k.backup_state)),
-    ];
-    if let Some(at) = k.last_used_at {
-        out.push(("last_used_at", n(at)));
-    }
-    out
+    ]
 }
 
 fn get_bool(item: &Item, k: &str) -> Result<bool> {
@@ -105,10 +101,6 @@ fn key_from(item: &Item) -> Result<Option<RegisteredKey>> {
         user_verified: get_bool(item, "user_verified")?,
         backup_eligible: get_bool(item, "backup_eligible")?,
         backup_state: get_bool(item, "backup_state")?,
-        last_used_at: item
-            .contains_key("last_used_at")
-            .then(|| get_n(item, "last_used_at"))
-            .transpose()?,
     }))
 }
 
@@ -171,6 +163,7 @@ pub(super) fn factor_item(f: &Factor) -> Item {
         ("activated_at", f.activated_at.map(n)),
         ("expires_at", f.expires_at.map(n)),
         ("ttl", f.expires_at.map(|e| n(e + TTL_GRACE_SECS))),
+        ("last_used_at", f.last_used_at.map(n)),
     ];
     match &f.credential {
         Credential::Totp(t) => optional.extend([
@@ -238,6 +231,7 @@ pub(super) fn factor_from(item: &Item, user: &UserId) -> Result<Factor> {
         expires_at: opt_n("expires_at")?,
         attempts: get_n(item, "attempts")? as u32,
         max_attempts: get_n(item, "max_attempts")? as u32,
+        last_used_at: opt_n("last_used_at")?,
         credential,
     })
 }
@@ -444,6 +438,7 @@ mod tests {
             expires_at: Some(1_790_000_600),
             attempts: 2,
             max_attempts: 5,
+            last_used_at: None,
             credential: Credential::Totp(TotpCredential {
                 secret: vec![1, 2, 3],
                 last_step: None,
@@ -456,6 +451,7 @@ mod tests {
         let app = totp_pending();
         let used_app = Factor {
             status: FactorStatus::Active,
+            last_used_at: Some(1_790_000_300),
             credential: Credential::Totp(TotpCredential {
                 secret: vec![5; 40],
                 last_step: Some(59_666_669),
@@ -468,6 +464,7 @@ mod tests {
             label: None,
             activated_at: Some(1_790_000_100),
             expires_at: None,
+            last_used_at: Some(1_790_000_400),
             credential: Credential::Phone(PhoneCredential {
                 number: vec![9, 8, 7],
                 channel: Channel::Voice,
@@ -500,9 +497,9 @@ mod tests {
                     user_verified: true,
                     backup_eligible: true,
                     backup_state: false,
-                    last_used_at: Some(1_790_000_200),
                 }),
             }),
+            last_used_at: Some(1_790_000_200),
             ..totp_pending()
         };
         for f in [app, used_app, phone, pending_key, key] {

@@ -276,15 +276,30 @@ impl DynamoStore {
                     .expression_attribute_values(":kind", s(kind.as_str()));
                 updated(u)
             }
-            Change::AcceptTotpStep { user, id, step } => {
+            Change::AcceptTotpStep {
+                user,
+                id,
+                step,
+                now,
+            } => {
                 let u = update(key(user_pk(user), factor_sk(id)))
-                    .update_expression("SET last_step = :step")
+                    .update_expression("SET last_step = :step, last_used_at = :now")
                     .condition_expression(
                         "#status = :active AND (attribute_not_exists(last_step) OR last_step < :step)",
                     )
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":active", s("active"))
-                    .expression_attribute_values(":step", n(*step));
+                    .expression_attribute_values(":step", n(*step))
+                    .expression_attribute_values(":now", n(*now));
+                updated(u)
+            }
+            Change::FactorUsed { user, id, now } => {
+                let u = update(key(user_pk(user), factor_sk(id)))
+                    .update_expression("SET last_used_at = :now")
+                    .condition_expression("#status = :active")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":active", s("active"))
+                    .expression_attribute_values(":now", n(*now));
                 updated(u)
             }
             Change::SwapRecovery {

@@ -94,12 +94,20 @@ pub enum Change {
         purpose: Purpose,
         id: ChallengeId,
     },
-    /// Records `step` as the last accepted step of an active app; refused unless it is newer
-    /// than any accepted before (a replay).
+    /// Records `step` as the last accepted step of an active app, used at `now`; refused
+    /// unless it is newer than any accepted before (a replay).
     AcceptTotpStep {
         user: UserId,
         id: FactorId,
         step: i64,
+        now: UnixTime,
+    },
+    /// Records that an active factor (a phone a code went to) was used at `now`; refused if it
+    /// is no longer there and active (removed or reset in between).
+    FactorUsed {
+        user: UserId,
+        id: FactorId,
+        now: UnixTime,
     },
     /// Replaces the recovery code only if its hash is still `old_hash` (single use).
     SwapRecovery {
@@ -236,6 +244,7 @@ pub enum ChangeKind {
     PutStepUpToken,
     ConsumeChallenge,
     AcceptTotpStep,
+    FactorUsed,
     SwapRecovery,
     ConsumeRecovery,
     ResetLoginFailures,
@@ -282,6 +291,7 @@ impl Change {
             Change::PutStepUpToken { .. } => ChangeKind::PutStepUpToken,
             Change::ConsumeChallenge { .. } => ChangeKind::ConsumeChallenge,
             Change::AcceptTotpStep { .. } => ChangeKind::AcceptTotpStep,
+            Change::FactorUsed { .. } => ChangeKind::FactorUsed,
             Change::SwapRecovery { .. } => ChangeKind::SwapRecovery,
             Change::ConsumeRecovery { .. } => ChangeKind::ConsumeRecovery,
             Change::ResetLoginFailures { .. } => ChangeKind::ResetLoginFailures,

@@ -64,6 +64,8 @@ pub struct Factor {
     /// Verification tries used while pending.
     pub attempts: u32,
     pub max_attempts: u32,
+    /// The factor's last use at a login or a step-up.
+    pub last_used_at: Option<UnixTime>,
     pub credential: Credential,
 }
 
@@ -132,7 +134,6 @@ pub struct RegisteredKey {
     /// Whether the credential may be backed up (a synced passkey), and whether it is.
     pub backup_eligible: bool,
     pub backup_state: bool,
-    pub last_used_at: Option<UnixTime>,
 }
 
 // Sealed values and code hashes stay out of logs, even encrypted.
@@ -175,6 +176,7 @@ impl Factor {
             expires_at: Some(now + ttl),
             attempts: 0,
             max_attempts: crate::rules::MAX_ATTEMPTS_PER_CHALLENGE,
+            last_used_at: None,
             credential,
         }
     }

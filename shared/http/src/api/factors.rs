@@ -32,7 +32,7 @@ pub struct FactorView {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activated_at: Option<String>,
-    /// A security key's last use at a login.
+    /// The factor's last use at a login or a step-up (absent until it is first used).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
     /// A security key: whether its credential is backed up (a synced passkey), whether it
@@ -49,7 +49,7 @@ impl FactorView {
     pub fn of(f: &Factor, masked_phone: Option<String>) -> Self {
         let key = f.security_key().and_then(|k| k.key.as_ref());
         FactorView {
-            last_used_at: key.and_then(|k| k.last_used_at).map(rfc3339),
+            last_used_at: f.last_used_at.map(rfc3339),
             backed_up: key.map(|k| k.backup_state),
             backup_eligible: key.map(|k| k.backup_eligible),
             user_verified: key.map(|k| k.user_verified),
