@@ -266,7 +266,7 @@
   async function startLogin() {
     views("login");
     notice("");
-    hide("login-form", "login-key", "login-methods");
+    hide("login-form", "login-key", "login-methods", "login-phone-row");
     clearError("login-error");
     $("login-remember").checked = false;
     $("login-lead").textContent = "Checking whether this login needs a second step…";
@@ -283,6 +283,11 @@
         return openSettings();
       }
       login = data;
+      // Several phones: the user picks which one gets the code.
+      const phones = data.phones || [];
+      $("login-phone").replaceChildren(...phones.map((p) => el("option", { value: p.factor_id },
+        p.label ? `${p.label} (${p.phone})` : p.phone)));
+      $("login-phone-row").hidden = phones.length < 2;
       $("login-lead").textContent = "Verify it is you with one of your methods.";
       methodButtons($("login-methods"), data.methods, pickLoginMethod, data.default_method);
       pickLoginMethod(data.default_method);
@@ -308,7 +313,9 @@
     show("login-form");
     if ((method === "sms" || method === "voice") && button) {
       act(button, "login-error", async () => {
-        const { data } = await api("POST", `/v1/challenges/${encodeURIComponent(login.challenge_id)}/send`, { body: { channel: method } });
+        const body = { channel: method };
+        if (!$("login-phone-row").hidden) body.factor_id = $("login-phone").value;
+        const { data } = await api("POST", `/v1/challenges/${encodeURIComponent(login.challenge_id)}/send`, { body });
         $("login-sent").textContent = method === "sms" ? `A code was sent by SMS to ${data.to}.` : `We are calling ${data.to} with your code.`;
         $("login-code").focus();
       });
@@ -413,6 +420,8 @@
       : o.required ? "2FA is required on this account and is not set up yet." : "2FA is off.";
     $("factors").replaceChildren(...o.factors.map(factorRow));
     if (!o.factors.length) $("factors").append(el("li", {}, "No methods yet."));
+    // Up to three phones, side by side.
+    $("add-phone").hidden = o.factors.filter((f) => f.type === "phone" && f.status === "active").length >= 3;
     $("recovery-state").textContent = o.recovery_code
       ? `You have a recovery code, made ${when(o.recovery_code.created_at)}.`
       : "No recovery code yet: one is given with your first method.";

@@ -2,7 +2,7 @@
 //! record or the local voice inbox, as a person reads their phone.
 
 use e2e::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 pub(crate) async fn start_phone(
     api: &Api,
@@ -11,15 +11,15 @@ pub(crate) async fn start_phone(
     number: &str,
     channel: &str,
 ) -> Reply {
-    api.send(
-        "POST",
-        "/v1/factors/phone",
-        user,
-        Some(step_up),
-        Some(json!({ "phone_number": number, "channel": channel })),
-        &[],
-    )
-    .await
+    let body = json!({ "phone_number": number, "channel": channel });
+    start_phone_with(api, user, step_up, body).await
+}
+
+/// `POST /v1/factors/phone` with `body` as it is.
+async fn start_phone_with(api: &Api, user: &User, step_up: &str, body: Value) -> Reply {
+    let path = "/v1/factors/phone";
+    api.send("POST", path, user, Some(step_up), Some(body), &[])
+        .await
 }
 
 pub(crate) async fn verify_phone(api: &Api, user: &User, id: &str, code: &str) -> Reply {
@@ -292,16 +292,7 @@ async fn given_a_number_typed_with_spaces_and_punctuation_or_as_national_then_it
         if let Some(c) = country {
             body["country"] = c.into();
         }
-        let r = api
-            .send(
-                "POST",
-                "/v1/factors/phone",
-                &user,
-                Some(&step_up),
-                Some(body),
-                &[],
-            )
-            .await;
+        let r = start_phone_with(&api, &user, &step_up, body).await;
         assert_eq!(r.status, 201, "{typed}: {:?}", r.body);
         assert_eq!(
             r.body["phone"].as_str().unwrap(),
@@ -408,7 +399,8 @@ async fn given_one_number_then_codes_to_it_are_limited_per_hour_whoever_asks() {
 }
 
 #[tokio::test]
-async fn given_a_second_phone_verified_then_it_replaces_the_first_and_reset_removes_it() {
+async fn given_a_new_number_verified_in_place_of_a_phone_then_it_replaces_it_and_reset_removes_it()
+{
     let api = Api::shared();
     let user = User::new("paid");
     let step_up = api.step_up(&moto_url(), &user).await;
@@ -421,18 +413,19 @@ async fn given_a_second_phone_verified_then_it_replaces_the_first_and_reset_remo
         200
     );
 
-    // Changing the phone needs a step-up with the first one (the email one no longer does).
+    // Changing the number needs a step-up with the first one (the email one no longer does).
     user.holds_phone(&first);
     let step_up = api.step_up(&moto_url(), &user).await;
-    let r = start_phone(&api, &user, &step_up, &second, "sms").await;
-    assert_eq!(r.status, 201);
+    let body = json!({ "phone_number": second, "channel": "sms", "replaces": first_id });
+    let r = start_phone_with(&api, &user, &step_up, body).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
     let second_id = r.body["factor_id"].as_str().unwrap().to_owned();
     let code = code_in(&sms_to(&moto_url(), &second).await[0], 6).unwrap();
     let ok = verify_phone(&api, &user, &second_id, &code).await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
     assert!(ok.body.get("recovery_code").is_none());
 
-    // One phone per user: the first is gone.
+    // The phone it replaced is gone.
     let gone = api
         .send(
             "DELETE",
@@ -477,4 +470,197 @@ async fn given_a_second_phone_verified_then_it_replaces_the_first_and_reset_remo
     let ok = verify_phone(&api, &user, &id, &code).await;
     assert_eq!(ok.status, 200);
     assert!(ok.body["recovery_code"].is_string());
+}
+
+/// Adds `number` as one more phone of `user` with the step-up token `step_up`, and verifies
+/// it; the factor id. The next phone is verified at least a second later, so the order the
+/// service keeps them in (by verification) is this order.
+async fn add_another_phone(api: &Api, user: &User, step_up: &str, number: &str) -> String {
+    let r = start_phone(api, user, step_up, number, "sms").await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["factor_id"].as_str().unwrap().to_owned();
+    let code = code_in(sms_to(&moto_url(), number).await.last().unwrap(), 6).unwrap();
+    let ok = verify_phone(api, user, &id, &code).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    id
+}
+
+/// A user with an authenticator app (their step-ups take no text, so the texts of a test stay
+/// within the 5 per 15 minutes a user may get) and `n` phones: the user, a step-up token, the
+/// numbers and the phones' ids.
+async fn user_with_phones(api: &Api, n: usize) -> (User, String, Vec<String>, Vec<String>) {
+    let (user, _, _) = user_with_app(api).await;
+    let step_up = api.step_up(&moto_url(), &user).await;
+    let numbers: Vec<String> = (0..n).map(|_| fresh_mobile()).collect();
+    let mut ids = Vec::with_capacity(n);
+    for number in &numbers {
+        ids.push(add_another_phone(api, &user, &step_up, number).await);
+    }
+    (user, step_up, numbers, ids)
+}
+
+fn ends_like(masked: &Value, number: &str) -> bool {
+    masked
+        .as_str()
+        .is_some_and(|m| m.ends_with(&number[number.len() - 4..]))
+}
+
+/// A login code by SMS to the phone `factor_id`.
+async fn send_to(api: &Api, user: &User, challenge: &str, factor_id: &str) -> Reply {
+    let path = format!("/v1/challenges/{challenge}/send");
+    let body = json!({ "channel": "sms", "factor_id": factor_id });
+    api.send("POST", &path, user, None, Some(body), &[]).await
+}
+
+/// How many texts each number has had.
+async fn texts_to_each(numbers: &[String]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(numbers.len());
+    for n in numbers {
+        out.push(sms_to(&moto_url(), n).await.len());
+    }
+    out
+}
+
+async fn login_id_of(api: &Api, user: &User) -> (String, Value) {
+    let c = challenge(api, user).await;
+    assert_eq!(c.status, 201, "{:?}", c.body);
+    (c.body["challenge_id"].as_str().unwrap().to_owned(), c.body)
+}
+
+#[tokio::test]
+async fn three_phones_are_kept_side_by_side_a_fourth_is_refused_and_a_login_sends_to_the_one_picked(
+) {
+    let api = Api::shared();
+    let (user, step_up, numbers, ids) = user_with_phones(&api, 3).await;
+    // A fourth is refused, and so is a number the user already has: no code goes out.
+    let fourth = fresh_mobile();
+    for number in [&fourth, &numbers[0]] {
+        let before = sms_to(&moto_url(), number).await.len();
+        let r = start_phone(&api, &user, &step_up, number, "sms").await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (409, "conflict"),
+            "{:?}",
+            r.body
+        );
+        assert_eq!(sms_to(&moto_url(), number).await.len(), before);
+    }
+    let page = api.send("GET", "/v1/mfa", &user, None, None, &[]).await;
+    let phones = |page: &Value| -> Vec<Value> {
+        page["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["type"] == "phone" && f["status"] == "active")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(phones(&page.body).len(), 3, "{:?}", page.body);
+
+    // The login lists each phone, in the order they were added, with what it takes.
+    let (id, body) = login_id_of(&api, &user).await;
+    let offered = body["phones"].as_array().unwrap();
+    assert_eq!(offered.len(), 3, "{body:?}");
+    for ((p, fid), number) in offered.iter().zip(&ids).zip(&numbers) {
+        assert_eq!(p["factor_id"], fid.as_str());
+        assert!(ends_like(&p["phone"], number), "{p:?}");
+        assert_eq!(p["channels"], json!(["sms", "voice"]));
+    }
+    // The code goes to the phone picked, and to no other; only that phone is marked used.
+    let before = texts_to_each(&numbers).await;
+    let r = send_to(&api, &user, &id, &ids[1]).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    assert!(ends_like(&r.body["to"], &numbers[1]));
+    let after = texts_to_each(&numbers).await;
+    assert_eq!(after, vec![before[0], before[1] + 1, before[2]]);
+    let code = code_in(sms_to(&moto_url(), &numbers[1]).await.last().unwrap(), 6).unwrap();
+    assert_eq!(verify(&api, &user, &id, "sms", &code).await.status, 200);
+    let page = api.send("GET", "/v1/mfa", &user, None, None, &[]).await;
+    let used: Vec<bool> = phones(&page.body)
+        .iter()
+        .map(|f| f.get("last_used_at").is_some())
+        .collect();
+    assert_eq!(used.iter().filter(|u| **u).count(), 1, "{:?}", page.body);
+
+    // A phone that is not one of the user's: 404, nothing sent. A malformed id: 400.
+    let (id, _) = login_id_of(&api, &user).await;
+    let (other, _) = user_with_phone(&api).await;
+    let (_, theirs) = login_id_of(&api, &other).await;
+    let theirs = theirs["phones"][0]["factor_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for fid in [uuid::Uuid::new_v4().to_string(), theirs] {
+        let r = send_to(&api, &user, &id, &fid).await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (404, "not_found"),
+            "{:?}",
+            r.body
+        );
+    }
+    let r = send_to(&api, &user, &id, "x").await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_request"));
+    assert_eq!(texts_to_each(&numbers).await, after, "nothing sent");
+
+    // A code sent to a phone that is removed before it is entered is worthless.
+    let r = send_to(&api, &user, &id, &ids[2]).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let code = code_in(sms_to(&moto_url(), &numbers[2]).await.last().unwrap(), 6).unwrap();
+    let path = format!("/v1/factors/phone/{}", ids[2]);
+    let gone = api
+        .send("DELETE", &path, &user, Some(&step_up), None, &[])
+        .await;
+    assert_eq!(gone.status, 204, "{:?}", gone.body);
+    let r = verify(&api, &user, &id, "sms", &code).await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_code"));
+}
+
+#[tokio::test]
+async fn a_removed_phone_frees_its_place_for_another() {
+    let api = Api::shared();
+    let (user, step_up, _, ids) = user_with_phones(&api, 3).await;
+    let path = format!("/v1/factors/phone/{}", ids[1]);
+    let gone = api
+        .send("DELETE", &path, &user, Some(&step_up), None, &[])
+        .await;
+    assert_eq!(gone.status, 204, "{:?}", gone.body);
+    add_another_phone(&api, &user, &step_up, &fresh_mobile()).await;
+    let (_, body) = login_id_of(&api, &user).await;
+    assert_eq!(body["phones"].as_array().unwrap().len(), 3, "{body:?}");
+}
+
+#[tokio::test]
+async fn with_two_phones_each_code_approves_once_and_wrong_codes_share_the_accounts_budget() {
+    let api = Api::shared();
+    let (user, _, numbers, ids) = user_with_phones(&api, 2).await;
+    // Replay, per phone: the code approves its login once; again, it is refused.
+    for (fid, number) in ids.iter().zip(&numbers) {
+        let (id, _) = login_id_of(&api, &user).await;
+        let r = send_to(&api, &user, &id, fid).await;
+        assert_eq!(r.status, 202, "{:?}", r.body);
+        let code = code_in(sms_to(&moto_url(), number).await.last().unwrap(), 6).unwrap();
+        assert_eq!(verify(&api, &user, &id, "sms", &code).await.status, 200);
+        let again = verify(&api, &user, &id, "sms", &code).await;
+        assert_eq!((again.status.as_u16(), again.code()), (410, "expired"));
+    }
+    // Wrong codes, whichever phone a login could use, come out of one budget: 10 an hour.
+    let mut wrong = 0;
+    while wrong < 10 {
+        let (id, _) = login_id_of(&api, &user).await;
+        for _ in 0..4.min(10 - wrong) {
+            let r = verify(&api, &user, &id, "sms", "000000").await;
+            assert_eq!(r.code(), "invalid_code", "{:?}", r.body);
+            wrong += 1;
+        }
+    }
+    let (id, _) = login_id_of(&api, &user).await;
+    let r = verify(&api, &user, &id, "sms", "000000").await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (429, "rate_limited"),
+        "{:?}",
+        r.body
+    );
 }

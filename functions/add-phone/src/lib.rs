@@ -10,8 +10,8 @@ use mfa_http::api::common::{CodeIn, StepUpHeader};
 use mfa_http::api::error::ErrorBody;
 use mfa_http::api::factors::{FactorView, PhonePending, Rename, Resend, StartPhone, Verified};
 use mfa_http::{
-    caller, error_response, json, json_body, no_content, path_param, rename_factor,
-    require_step_up, route_key,
+    caller, error_response, json, json_body, no_content, optional_factor_id, path_param,
+    rename_factor, require_step_up, route_key,
 };
 
 pub const ROUTES: &[&str] = &[
@@ -39,17 +39,19 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-/// Starts adding (or changing) the phone: a pending phone and a code by text or call.
+/// Starts adding a phone (at most 3), or changing one's number with `replaces`: a pending phone
+/// and a code by text or call.
 ///
-/// An active phone stays until the new one is verified.
+/// A phone being replaced stays until the new one is verified.
 #[utoipa::path(post, path = "/v1/factors/phone", operation_id = "start_phone", tag = "factors",
     request_body = StartPhone,
     params(StepUpHeader),
     responses(
         (status = 201, description = "The code is on its way to the pending phone.", body = PhonePending),
         (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),
-        (status = 409, description = "The enrollment changed at the same time (`conflict`).", body = ErrorBody),
-        (status = 429, description = "Too many codes to this user or number (`rate_limited`).", body = ErrorBody),
+        (status = 404, description = "No such phone of the caller's to replace (`not_found`).", body = ErrorBody),
+        (status = 409, description = "Three phones already, the number is already one of them, or the enrollment changed at the same time (`conflict`).", body = ErrorBody),
+        (status = 429, description = "Too many codes to this user or number, or a resend too soon (`rate_limited`).", body = ErrorBody),
     ))]
 async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
@@ -61,8 +63,9 @@ async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
         channel,
         &app.config.phone_policy,
     )?;
+    let replaces = optional_factor_id(body.replaces.as_deref(), "replaces")?;
     require_step_up(app, req, &caller).await?;
-    let started = phones::start(app, &caller, phone, channel).await?;
+    let started = phones::start(app, &caller, phone, channel, replaces).await?;
     Ok(json(201, &PhonePending::from(started)))
 }
 

@@ -13,7 +13,7 @@ use mfa_http::api::step_up::{
     CodeSent, KeyStepUpStarted, RecoveryStepUp, StartPhone, StepUpIssued, VerifyCode,
     VerifyKeyStepUp,
 };
-use mfa_http::{caller, error_response, json, json_body, route_key};
+use mfa_http::{caller, error_response, json, json_body, optional_factor_id, route_key};
 
 /// Routes this function serves, as the API (and the dev gateway) maps them.
 pub const ROUTES: &[&str] = &[
@@ -127,6 +127,7 @@ async fn totp(app: &App, req: &Request) -> Result<Response<Body>> {
     request_body = StartPhone,
     responses(
         (status = 202, description = "The code is on its way.", body = CodeSent),
+        (status = 404, description = "No such phone of the caller's (`not_found`).", body = ErrorBody),
         (status = 409, description = "No phone is set up (`conflict`).", body = ErrorBody),
         (status = 429, description = "Too many codes sent (`rate_limited`), or the second step is locked.", body = ErrorBody),
     ))]
@@ -134,7 +135,8 @@ async fn start_phone(app: &App, req: &Request) -> Result<Response<Body>> {
     let caller = caller(req)?;
     let body: StartPhone = json_body(req)?;
     let channel = Channel::from(body.channel);
-    let sent = step_up::start_phone(app, &caller, channel).await?;
+    let phone = optional_factor_id(body.factor_id.as_deref(), "factor_id")?;
+    let sent = step_up::start_phone(app, &caller, channel, phone.as_ref()).await?;
     tracing::info!(
         user = caller.user.as_ref(),
         channel = channel.as_str(),

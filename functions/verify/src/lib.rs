@@ -12,7 +12,9 @@ use mfa_http::api::error::ErrorBody;
 use mfa_http::api::login::{
     Jwks, LoginApproved, LoginCodeSent, SendCode, StartAnswer, StartLogin, VerifyLogin,
 };
-use mfa_http::{caller, error_response, json, json_body, path_param, route_key};
+use mfa_http::{
+    caller, error_response, json, json_body, optional_factor_id, path_param, route_key,
+};
 
 pub const ROUTES: &[&str] = &[
     "POST /v1/challenges",
@@ -77,7 +79,7 @@ async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
     params(("challenge_id" = String, Path, format = "uuid", description = "The login challenge.")),
     responses(
         (status = 202, description = "The code is on its way.", body = LoginCodeSent),
-        (status = 404, description = "No such challenge of the caller's (`not_found`).", body = ErrorBody),
+        (status = 404, description = "No such challenge or phone of the caller's (`not_found`).", body = ErrorBody),
         (status = 409, description = "No phone, or the challenge was answered (`conflict`).", body = ErrorBody),
         (status = 410, description = "The challenge expired (`expired`).", body = ErrorBody),
         (status = 429, description = "Too many codes sent (`rate_limited`), or the second step is locked.", body = ErrorBody),
@@ -87,7 +89,8 @@ async fn send(app: &App, req: &Request) -> Result<Response<Body>> {
     let id = ChallengeId::parse(&path_param(req, "challenge_id")?, "challenge_id")?;
     let body: SendCode = json_body(req)?;
     let channel = Channel::from(body.channel);
-    let to = login::send(app, &caller, &id, channel).await?;
+    let phone = optional_factor_id(body.factor_id.as_deref(), "factor_id")?;
+    let to = login::send(app, &caller, &id, channel, phone.as_ref()).await?;
     Ok(json(
         202,
         &LoginCodeSent {

@@ -229,6 +229,7 @@ pub async fn verify_totp(
             detail: describe(&f, None),
             extra: vec![],
             key: None,
+            phone_slot: None,
         };
         activate(app, caller, f, Some(step), how).await
     })
@@ -243,6 +244,8 @@ pub struct Activation {
     pub extra: Vec<Change>,
     /// A security key's registered key, stored by the activation itself.
     pub key: Option<crate::model::RegisteredKey>,
+    /// A phone's guard place, stored by the activation itself.
+    pub phone_slot: Option<u8>,
 }
 
 /// Makes a pending factor active, with its event and `how.extra`, in one transaction. If the
@@ -268,6 +271,7 @@ pub async fn activate(
             id: f.id.clone(),
             step,
             key: how.key.clone(),
+            phone_slot: how.phone_slot,
             now,
         }];
         changes.extend(how.extra.iter().cloned());
@@ -350,12 +354,13 @@ pub fn deletions(factors: &[Factor]) -> impl Iterator<Item = Change> + '_ {
     })
 }
 
-/// The change that frees the one-phone place an active phone holds; nothing for other factors.
+/// The change that frees the phone place an active phone holds; nothing for other factors.
 fn release_phone(f: &Factor) -> Option<Change> {
-    match f.credential {
-        Credential::Phone(_) if f.is_active() => Some(Change::ReleasePhone {
+    match &f.credential {
+        Credential::Phone(p) if f.is_active() => Some(Change::ReleasePhone {
             user: f.user.clone(),
             id: f.id.clone(),
+            slot: p.place(),
         }),
         Credential::Phone(_) | Credential::Totp(_) | Credential::Webauthn(_) => None,
     }

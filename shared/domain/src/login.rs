@@ -3,8 +3,8 @@
 
 use crate::app::App;
 use crate::assertion;
-use crate::challenge::{self, code_hash};
-use crate::crypto::{ct_eq, random_code, DataKeys};
+use crate::challenge;
+use crate::crypto::{random_code, DataKeys};
 use crate::devices;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
@@ -25,7 +25,7 @@ use crate::rules::{SendLimit, CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_CHALL
 use crate::security_keys::{self, KeyCheck};
 use crate::self_reset;
 use crate::totp;
-use crate::types::{ChallengeId, OpaqueToken, OtpCode, Plan};
+use crate::types::{ChallengeId, FactorId, OpaqueToken, OtpCode, Plan};
 
 /// What `POST /v1/challenges` answers.
 #[derive(Debug)]
@@ -43,6 +43,8 @@ pub enum LoginStart {
         /// With `webauthn` among the methods: the `PublicKeyCredentialRequestOptions` JSON for
         /// `navigator.credentials.get`, bound to this challenge.
         webauthn: Option<serde_json::Value>,
+        /// The user's active phones, to pick which one a code goes to.
+        phones: Vec<phones::PhoneChoice>,
         expires_in: i64,
     },
 }
@@ -230,7 +232,8 @@ pub async fn start(
     let settings = found.settings()?.unwrap_or_default();
     let reset = found.reset_marker()?.is_some();
     let challenges = found.limit_slots()?;
-    let mut methods = methods_of(app.keys().await?, &factors, has_recovery)?;
+    let keys = app.keys().await?;
+    let mut methods = methods_of(keys, &factors, has_recovery)?;
     // Keys are offered only while the service is a relying party.
     let ceremony = match methods.contains(&Method::Webauthn) {
         true => security_keys::login_ceremony(app, &factors)?,
@@ -285,6 +288,7 @@ pub async fn start(
         methods,
         default_method,
         webauthn: options,
+        phones: phones::choices(keys, &factors)?,
         expires_in: CODE_TTL_SECS,
     })
 }
@@ -301,15 +305,17 @@ async fn record(app: &App, profile: Option<Change>) -> Result<()> {
     Ok(())
 }
 
-/// Sends a login code to the user's phone by `channel`. The challenge is checked first (the
-/// caller's own, open, offering that channel), and the code is set on it before the message
-/// goes out, so a bogus, used or expired challenge never costs a message or a send slot. If the
-/// delivery fails, the previous code and the slots are given back.
+/// Sends a login code by `channel` to the user's phone `phone` (or, if none is named, the first
+/// that takes the channel). The challenge and the phone are checked first (the caller's own,
+/// open, offering that channel; an active phone of theirs), and the code is set on it before
+/// the message goes out, so a bogus, used or expired challenge or phone never costs a message
+/// or a send slot. If the delivery fails, the previous code and the slots are given back.
 pub async fn send(
     app: &App,
     caller: &Caller,
     id: &ChallengeId,
     channel: Channel,
+    phone: Option<&FactorId>,
 ) -> Result<String> {
     let keys = app.keys().await?;
     let now = app.clock.now();
@@ -328,16 +334,16 @@ pub async fn send(
             method.as_str()
         )));
     }
-    let (_, number) = phones::active_number(app, &caller.user, channel).await?;
+    let (phone, number) = phones::pick(app, &caller.user, channel, phone).await?;
     let code = random_code(app.config.code_length);
-    let hash = code_hash(keys, Purpose::Login, id, &code);
+    let hash = phones::challenge_code_hash(keys, Purpose::Login, id, &phone.id, &code);
     // The sends are counted in the same transaction that sets the code: a failure before the
     // message goes out leaves neither.
     let set = Change::SetChallengeCode {
         user: caller.user.clone(),
         purpose: Purpose::Login,
         id: id.clone(),
-        code: Some((hash.to_vec(), channel)),
+        code: Some((hash.clone(), channel)),
         expect: c.code_hash.clone(),
         now,
     };
@@ -726,20 +732,17 @@ async fn check(
         // A code sent to a phone counts only while the user still has that phone (a reset or
         // a removal in between makes it worthless).
         Presented::Phone(otp) => {
-            let sent = c
-                .code_hash
-                .as_deref()
-                .is_some_and(|h| ct_eq(&code_hash(keys, Purpose::Login, id, otp.as_str()), h));
-            let phone = factors::active(app, &caller.user, FactorKind::Phone)
-                .await?
-                .into_iter()
-                .next();
-            let used = phone.filter(|_| sent).map(|p| Change::FactorUsed {
-                user: p.user,
-                id: p.id,
-                now: app.clock.now(),
-            });
-            used.map(|change| (vec![change], None))
+            let phones = factors::active(app, &caller.user, FactorKind::Phone).await?;
+            let to = c.code_hash.as_deref();
+            let sent = phones::sent_to(keys, Purpose::Login, id, phones, otp.as_str(), to);
+            sent.map(|p| {
+                let used = Change::FactorUsed {
+                    user: p.user,
+                    id: p.id,
+                    now: app.clock.now(),
+                };
+                (vec![used], None)
+            })
         }
         Presented::Recovery(rc) => recovery::matching(app, &caller.user, rc)
             .await?

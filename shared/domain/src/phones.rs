@@ -1,7 +1,9 @@
-//! Phone factors (flow 3): one phone per user, codes by SMS or voice call, resend on either
-//! channel, limits per user and per number, and a phone change that swaps numbers atomically.
+//! Phone factors (flow 3): up to three phones per user, codes by SMS or voice call to the one
+//! the user picks, resend on either channel, limits per user and per number, and a phone change
+//! that swaps numbers atomically.
 
 use crate::app::App;
+use crate::challenge;
 use crate::crypto::{ct_eq, random_code, DataKeys};
 use crate::email::{sms_code, voice_code};
 use crate::error::{Error, Result};
@@ -9,6 +11,7 @@ use crate::events::Action;
 use crate::factors::{self, factor_aad, Activated, Activation};
 use crate::identity::Caller;
 use crate::limits::{self, Reservation};
+use crate::model::Purpose;
 use crate::model::{
     Change, ChangeKind, Channel, Credential, Factor, FactorKind, FactorStatus, PhoneCode,
     PhoneCredential,
@@ -16,10 +19,10 @@ use crate::model::{
 use crate::phone::PhoneNumber;
 use crate::pumping::{self, Recipient};
 use crate::rules::{
-    SendLimit, CODE_TTL_SECS, PHONE_CODES_PER_USER, PHONE_RESENDS_PER_USER,
+    SendLimit, CODE_TTL_SECS, MAX_PHONES, PHONE_CODES_PER_USER, PHONE_RESENDS_PER_USER,
     PHONE_SENDS_PER_NUMBER_DAY, PHONE_SENDS_PER_NUMBER_HOUR, PHONE_SENDS_PER_USER,
 };
-use crate::types::{FactorId, OtpCode, UserId};
+use crate::types::{ChallengeId, FactorId, OtpCode, UserId};
 
 /// A phone enrollment started: what the screen shows.
 #[derive(Debug)]
@@ -50,22 +53,111 @@ pub(crate) fn number(keys: &DataKeys, f: &Factor) -> Result<PhoneNumber> {
     )
 }
 
-/// The user's active phone and its number, for a code by `channel` (a landline refuses SMS);
-/// `409` when the user has no phone.
-pub(crate) async fn active_number(
+/// The active phone a code by `channel` goes to, and its number: `chosen` (one of the user's
+/// active phones, else `404`), or else the first that takes `channel`. A landline refuses SMS
+/// (`400`); `409` when the user has no phone.
+pub(crate) async fn pick(
     app: &App,
     user: &UserId,
     channel: Channel,
+    chosen: Option<&FactorId>,
 ) -> Result<(Factor, PhoneNumber)> {
     let keys = app.keys().await?;
-    let phone = factors::active(app, user, FactorKind::Phone)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::Conflict("no phone is set up".into()))?;
-    let number = number(keys, &phone)?;
-    number.check_channel(channel)?;
-    Ok((phone, number))
+    let phones = in_order(factors::active(app, user, FactorKind::Phone).await?);
+    if phones.is_empty() {
+        return Err(Error::Conflict("no phone is set up".into()));
+    }
+    let mut refusal = None;
+    for phone in phones {
+        if chosen.is_some_and(|id| id != &phone.id) {
+            continue;
+        }
+        let number = number(keys, &phone)?;
+        match number.check_channel(channel) {
+            Ok(()) => return Ok((phone, number)),
+            Err(e) => refusal = refusal.or(Some(e)),
+        }
+    }
+    Err(refusal.unwrap_or_else(|| Error::NotFound("no such phone".into())))
+}
+
+/// Phones in the order they were verified (the first is the default one).
+fn in_order(mut phones: Vec<Factor>) -> Vec<Factor> {
+    phones.sort_by(|a, b| {
+        (a.activated_at, a.created_at, a.id.as_ref()).cmp(&(
+            b.activated_at,
+            b.created_at,
+            b.id.as_ref(),
+        ))
+    });
+    phones
+}
+
+/// The hash a code sent to a challenge is kept as: bound to the challenge and to the phone it
+/// went to, so it is worthless once that phone is removed or replaced, and it tells which of
+/// the user's phones it was.
+pub(crate) fn challenge_code_hash(
+    keys: &DataKeys,
+    purpose: Purpose,
+    id: &ChallengeId,
+    phone: &FactorId,
+    code: &str,
+) -> Vec<u8> {
+    challenge::code_hash(keys, purpose, id, &format!("{}:{code}", phone.as_ref())).to_vec()
+}
+
+/// Which of `phones` a challenge's code went to, if `code` is that code (`expected` is its
+/// stored hash); compared in constant time with each.
+pub(crate) fn sent_to(
+    keys: &DataKeys,
+    purpose: Purpose,
+    id: &ChallengeId,
+    phones: Vec<Factor>,
+    code: &str,
+    expected: Option<&[u8]>,
+) -> Option<Factor> {
+    let expected = expected?;
+    phones.into_iter().find(|p| {
+        ct_eq(
+            &challenge_code_hash(keys, purpose, id, &p.id, code),
+            expected,
+        )
+    })
+}
+
+/// What a login or a step-up offers of each active phone, for the user to pick one.
+#[derive(Debug, Clone)]
+pub struct PhoneChoice {
+    pub factor_id: FactorId,
+    pub masked: String,
+    pub label: Option<String>,
+    /// The channels it takes: a landline takes calls only.
+    pub channels: Vec<Channel>,
+}
+
+/// The user's active phones among `factors`, as choices, in the order they were verified.
+pub fn choices(keys: &DataKeys, factors: &[Factor]) -> Result<Vec<PhoneChoice>> {
+    let phones = factors
+        .iter()
+        .filter(|f| f.kind() == FactorKind::Phone && f.is_active())
+        .cloned()
+        .collect();
+    in_order(phones)
+        .iter()
+        .map(|f| {
+            let number = number(keys, f)?;
+            let channels = [Channel::Sms, Channel::Voice]
+                .into_iter()
+                .filter(|c| number.check_channel(*c).is_ok())
+                .collect();
+            Ok(PhoneChoice {
+                factor_id: f.id.clone(),
+                masked: number.masked(),
+                label: f.label.clone(),
+                channels,
+            })
+        })
+        .collect()
 }
 
 /// The masked number of a phone factor, for views, events and notices.
@@ -172,31 +264,49 @@ pub(crate) async fn deliver(
     sent
 }
 
-/// Starts adding (or changing) the user's phone: a pending factor and a code by `channel`. A
-/// pending phone from an earlier try is replaced (and this code is a resend: starting again
-/// does not escape the back-off); an active phone stays until this one is verified.
+/// Starts adding a phone, or changing the number of the active phone `replaces`: a pending
+/// factor and a code by `channel`. A pending phone from an earlier try is replaced (and this
+/// code is a resend: starting again does not escape the back-off); a phone being replaced
+/// stays until this one is verified. At most [`MAX_PHONES`] active phones, each number once.
 pub async fn start(
     app: &App,
     caller: &Caller,
     phone: PhoneNumber,
     channel: Channel,
+    replaces: Option<FactorId>,
 ) -> Result<PhoneEnrollment> {
     let keys = app.keys().await?;
     let now = app.clock.now();
-    let stale: Vec<FactorId> = app
+    let (active, stale): (Vec<Factor>, Vec<Factor>) = app
         .store
         .list_factors(&caller.user)
         .await?
         .into_iter()
-        .filter(|f| f.kind() == FactorKind::Phone && f.status == FactorStatus::Pending)
-        .map(|f| f.id)
-        .collect();
+        .filter(|f| f.kind() == FactorKind::Phone)
+        .partition(|f| f.status == FactorStatus::Active);
+    let stale: Vec<FactorId> = stale.into_iter().map(|f| f.id).collect();
+    match &replaces {
+        Some(r) if !active.iter().any(|f| &f.id == r) => {
+            return Err(Error::NotFound("no such phone to replace".into()))
+        }
+        None if active.len() >= MAX_PHONES as usize => return Err(too_many_phones()),
+        _ => {}
+    }
+    for f in &active {
+        if number(keys, f)?.e164() == phone.e164() && replaces.as_ref() != Some(&f.id) {
+            return Err(Error::Conflict(
+                "this number is already one of your phones".into(),
+            ));
+        }
+    }
     let id = FactorId::new();
     let code = random_code(app.config.code_length);
     let credential = Credential::Phone(PhoneCredential {
         number: keys.seal(&factor_aad(&caller.user, &id), &phone.to_stored()?)?,
         channel,
         code_hash: Some(code_hash(keys, &id, &code)),
+        replaces,
+        slot: None,
     });
     let factor = Factor::pending(
         id.clone(),
@@ -334,8 +444,15 @@ pub async fn resend(
     })
 }
 
-/// Confirms a pending phone with the code it received. If the user had another phone, it is
-/// replaced in the same transaction ("phone changed").
+fn too_many_phones() -> Error {
+    Error::Conflict(format!(
+        "at most {MAX_PHONES} phones; remove one first, or replace one"
+    ))
+}
+
+/// Confirms a pending phone with the code it received. It takes a free phone place, or, if it
+/// was to replace an active phone, that phone's place, and the old phone goes in the same
+/// transaction ("phone changed").
 pub async fn verify(
     app: &App,
     caller: &Caller,
@@ -353,36 +470,57 @@ pub async fn verify(
             return Err(factors::count_wrong_try(app, &f).await?);
         }
         let new_masked = masked(keys, &f)?;
-        let old = app
+        let others: Vec<Factor> = app
             .store
             .list_factors(&caller.user)
             .await?
             .into_iter()
-            .find(|o| o.kind() == FactorKind::Phone && o.is_active() && &o.id != id);
-        let mut extra = vec![Change::ClaimPhone {
+            .filter(|o| o.kind() == FactorKind::Phone && o.is_active() && &o.id != id)
+            .collect();
+        let replaced = phone_of(&f)?
+            .replaces
+            .as_ref()
+            .and_then(|r| others.iter().find(|o| &o.id == r));
+        let claim = |slot, replacing: Option<&Factor>| Change::ClaimPhone {
             user: caller.user.clone(),
             id: id.clone(),
-            replacing: old.as_ref().map(|o| o.id.clone()),
-        }];
-        let how = match &old {
+            slot,
+            replacing: replacing.map(|o| o.id.clone()),
+        };
+        let how = match replaced {
             Some(o) => {
-                extra.push(Change::DeleteFactor {
-                    user: caller.user.clone(),
-                    id: o.id.clone(),
-                });
+                let slot = phone_of(o)?.place();
                 Activation {
                     action: Action::PhoneChanged,
                     detail: format!("from {} to {new_masked}", masked(keys, o)?),
-                    extra,
+                    extra: vec![
+                        claim(slot, Some(o)),
+                        Change::DeleteFactor {
+                            user: caller.user.clone(),
+                            id: o.id.clone(),
+                        },
+                    ],
                     key: None,
+                    phone_slot: Some(slot),
                 }
             }
-            None => Activation {
-                action: Action::FactorAdded,
-                detail: factors::describe(&f, Some(&new_masked)),
-                extra,
-                key: None,
-            },
+            // A phone to add (or whose phone to replace is gone): the first free place.
+            None => {
+                let held: Vec<u8> = others
+                    .iter()
+                    .map(|o| phone_of(o).map(PhoneCredential::place))
+                    .collect::<Result<_>>()?;
+                let slot = (0..MAX_PHONES)
+                    .find(|s| !held.contains(s))
+                    .ok_or_else(too_many_phones)?;
+                Activation {
+                    action: Action::FactorAdded,
+                    detail: factors::describe(&f, Some(&new_masked)),
+                    extra: vec![claim(slot, None)],
+                    key: None,
+                    phone_slot: Some(slot),
+                }
+            }
         };
         factors::activate(app, caller, f, None, how).await
     })

@@ -16,6 +16,9 @@ pub const TTL_GRACE_SECS: i64 = 86_400;
 pub const PENDING_FACTOR_TTL_SECS: i64 = 600;
 /// Authenticator apps (active or pending) a user may have at once.
 pub const MAX_TOTP_APPS: usize = 5;
+/// Phones (active) a user may have at once; each holds one of as many guard places, so two
+/// phones verified at the same moment can never make one too many.
+pub const MAX_PHONES: u8 = 3;
 /// Security keys and passkeys (active or pending) a user may have at once.
 pub const MAX_SECURITY_KEYS: usize = 10;
 

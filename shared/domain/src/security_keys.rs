@@ -325,6 +325,7 @@ pub async fn verify(
             detail: factors::describe(&f, None),
             extra: vec![],
             key: Some(registered),
+            phone_slot: None,
         };
         factors::activate(app, caller, f, None, how).await
     })

@@ -7,7 +7,7 @@
 use crate::app::App;
 use crate::challenge;
 use crate::clock::UnixTime;
-use crate::crypto::{ct_eq, random_bytes, random_code};
+use crate::crypto::{random_bytes, random_code};
 use crate::email;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
@@ -205,36 +205,26 @@ pub struct PhoneChallengeSent {
     pub expires_in: i64,
 }
 
-/// The hash a phone step-up code is stored as: bound to the challenge and to the phone factor
-/// it went to, so it is worthless once that phone is removed or replaced.
-fn phone_code_hash(
-    keys: &crate::crypto::DataKeys,
-    id: &ChallengeId,
-    phone: &FactorId,
-    code: &str,
-) -> Vec<u8> {
-    challenge::code_hash(
-        keys,
-        Purpose::StepUpPhone,
-        id,
-        &format!("{}:{code}", phone.as_ref()),
-    )
-    .to_vec()
-}
-
-/// Sends a step-up code to the caller's active phone by `channel`, within the login code's
-/// send limits (per user and per number). Either the message went out and the send counts,
-/// or nothing is recorded.
+/// Sends a step-up code by `channel` to the caller's active phone `phone` (or, if none is
+/// named, the first that takes the channel), within the login code's send limits (per user and
+/// per number). Either the message went out and the send counts, or nothing is recorded.
 pub async fn start_phone(
     app: &App,
     caller: &Caller,
     channel: Channel,
+    phone: Option<&FactorId>,
 ) -> Result<PhoneChallengeSent> {
     let keys = app.keys().await?;
-    let (phone, number) = phones::active_number(app, &caller.user, channel).await?;
+    let (phone, number) = phones::pick(app, &caller.user, channel, phone).await?;
     let code = random_code(app.config.code_length);
     let mut c = challenge::open(&caller.user, Purpose::StepUpPhone, app.clock.now());
-    c.code_hash = Some(phone_code_hash(keys, &c.id, &phone.id, &code));
+    c.code_hash = Some(phones::challenge_code_hash(
+        keys,
+        Purpose::StepUpPhone,
+        &c.id,
+        &phone.id,
+        &code,
+    ));
     c.code_channel = Some(channel);
     let id = c.id.clone();
     // The sends are counted in the transaction that stores the challenge.
@@ -286,18 +276,11 @@ pub async fn verify_phone(
         let (guard, c, mut found) =
             crate::login::read_challenge_guess(app, caller, Purpose::StepUpPhone, id).await?;
         let guess = challenge::guess_on(app, c, &mut found)?;
-        let phone = crate::factors::active(app, &caller.user, FactorKind::Phone)
-            .await?
-            .into_iter()
-            .next();
-        let right = match (&phone, guess.challenge.code_hash.as_deref()) {
-            (Some(p), Some(expected)) => {
-                ct_eq(&phone_code_hash(keys, id, &p.id, code.as_str()), expected)
-            }
-            _ => false,
-        };
-        match (right, phone) {
-            (true, Some(phone)) => {
+        let phones = crate::factors::active(app, &caller.user, FactorKind::Phone).await?;
+        let expected = guess.challenge.code_hash.as_deref();
+        let purpose = Purpose::StepUpPhone;
+        match phones::sent_to(keys, purpose, id, phones, code.as_str(), expected) {
+            Some(phone) => {
                 let mut more = crate::login::reset_failures(caller, guard);
                 more.push(Change::FactorUsed {
                     user: phone.user,
@@ -306,7 +289,7 @@ pub async fn verify_phone(
                 });
                 grant_for_challenge(app, &guess, StepUpLevel::Factor, more).await
             }
-            _ => {
+            None => {
                 let failure = crate::login::failure(app, caller, guard);
                 let wrong = guess.count_wrong(app, &failure.changes).await?;
                 failure.after(app, caller).await;

@@ -70,6 +70,16 @@ pub fn path_param(req: &Request, name: &str) -> Result<String> {
         .ok_or_else(|| Error::invalid(format!("missing path parameter {name}")))
 }
 
+/// A factor id given in a body's optional `field`, checked at the edge (`400` if malformed).
+pub fn optional_factor_id(
+    value: Option<&str>,
+    field: &str,
+) -> Result<Option<mfa_domain::types::FactorId>> {
+    value
+        .map(|v| mfa_domain::types::FactorId::parse(v, field))
+        .transpose()
+}
+
 /// Fails with `step_up_required` unless the request carries a valid step-up token of the caller
 /// at the level their account needs (`factor` once they have an active factor).
 pub async fn require_step_up(app: &mfa_domain::App, req: &Request, caller: &Caller) -> Result<()> {

@@ -174,6 +174,8 @@ pub(super) fn factor_item(f: &Factor) -> Item {
             ("phone", Some(b(&p.number))),
             ("channel", Some(s(p.channel.as_str()))),
             ("code_hash", p.code_hash.as_deref().map(b)),
+            ("replaces", p.replaces.as_ref().map(|r| s(r.as_ref()))),
+            ("phone_slot", p.slot.map(n)),
         ]),
         Credential::Webauthn(k) => {
             if let Some(c) = &k.ceremony {
@@ -204,6 +206,16 @@ pub(super) fn factor_from(item: &Item, user: &UserId) -> Result<Factor> {
             number: get_b(item, "phone")?.to_vec(),
             channel: Channel::parse(get_s(item, "channel")?).ok_or_else(|| corrupt("channel"))?,
             code_hash: opt_b("code_hash")?.map(<[u8]>::to_vec),
+            replaces: item
+                .contains_key("replaces")
+                .then(|| {
+                    FactorId::parse(get_s(item, "replaces")?, "replaces")
+                        .map_err(|_| corrupt("replaces"))
+                })
+                .transpose()?,
+            slot: opt_n("phone_slot")?
+                .map(|s| u8::try_from(s).map_err(|_| corrupt("phone_slot")))
+                .transpose()?,
         }),
         "webauthn" => {
             let credential = KeyCredential {
@@ -469,6 +481,8 @@ mod tests {
                 number: vec![9, 8, 7],
                 channel: Channel::Voice,
                 code_hash: Some(vec![4; 32]),
+                replaces: Some(FactorId::new()),
+                slot: Some(2),
             }),
             ..totp_pending()
         };
@@ -545,6 +559,8 @@ mod tests {
                 number: vec![0xAB; 8],
                 channel: Channel::Sms,
                 code_hash: Some(vec![0xCD; 32]),
+                replaces: None,
+                slot: None,
             }),
             ..totp_pending()
         };

@@ -60,7 +60,14 @@ pub(super) fn factor_sk(id: &FactorId) -> String {
 pub(super) const RECOVERY_SK: &str = "RECOVERY";
 
 /// The guard that holds the id of the user's one phone factor.
-pub(super) const PHONE_SK: &str = "PHONE";
+/// The guard item of phone place `slot`: place 0 is `PHONE`, as it was when a user could have
+/// only one phone, so a phone verified then still holds its place.
+pub(super) fn phone_sk(slot: u8) -> String {
+    match slot {
+        0 => "PHONE".into(),
+        n => format!("PHONE#{n}"),
+    }
+}
 
 /// Consecutive login failures and the lock.
 pub(super) const LOGIN_GUARD_SK: &str = "LOGIN_GUARD";

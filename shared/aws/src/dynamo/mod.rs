@@ -538,9 +538,10 @@ impl DynamoStore {
             Change::ClaimPhone {
                 user,
                 id,
+                slot,
                 replacing,
             } => {
-                let mut item = key(user_pk(user), PHONE_SK.into());
+                let mut item = key(user_pk(user), phone_sk(*slot));
                 item.insert("type".into(), s("phone_guard"));
                 item.insert("factor_id".into(), s(id.as_ref()));
                 let mut p = Put::builder()
@@ -555,10 +556,10 @@ impl DynamoStore {
                 }
                 Ok(TransactWriteItem::builder().put(build(p.build())?).build())
             }
-            Change::ReleasePhone { user, id } => {
+            Change::ReleasePhone { user, id, slot } => {
                 let d = Delete::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key(user_pk(user), PHONE_SK.into())))
+                    .set_key(Some(key(user_pk(user), phone_sk(*slot))))
                     .condition_expression("attribute_not_exists(pk) OR factor_id = :id")
                     .expression_attribute_values(":id", s(id.as_ref()));
                 Ok(TransactWriteItem::builder()
@@ -590,6 +591,7 @@ impl DynamoStore {
                 id,
                 step,
                 key: registered,
+                phone_slot,
                 now,
             } => {
                 let mut u = update(key(user_pk(user), factor_sk(id)))
@@ -617,6 +619,12 @@ impl DynamoStore {
                         u = u.expression_attribute_values(format!(":{name}"), value);
                     }
                     remove.push_str(", webauthn_state, webauthn_challenge");
+                }
+                // A phone: its guard place in, what it was to replace out.
+                if let Some(slot) = phone_slot {
+                    set.push_str(", phone_slot = :slot");
+                    u = u.expression_attribute_values(":slot", n(*slot));
+                    remove.push_str(", replaces");
                 }
                 u = u
                     .update_expression(format!(

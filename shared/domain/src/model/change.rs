@@ -23,6 +23,8 @@ pub enum Change {
         id: FactorId,
         step: Option<i64>,
         key: Option<super::RegisteredKey>,
+        /// A phone: the guard place it holds from now on.
+        phone_slot: Option<u8>,
         now: UnixTime,
     },
     /// Records a security key's use: its credential as updated and its new signature counter;
@@ -53,15 +55,20 @@ pub enum Change {
     },
     /// Removes the recovery code, if any.
     DeleteRecovery { user: UserId },
-    /// Makes `id` the user's one phone; refused if another phone holds the place, unless it is
-    /// `replacing`.
+    /// Gives `id` the user's phone place `slot`; refused if another phone holds it, unless it
+    /// is `replacing`.
     ClaimPhone {
         user: UserId,
         id: FactorId,
+        slot: u8,
         replacing: Option<FactorId>,
     },
-    /// Frees the phone place held by `id`.
-    ReleasePhone { user: UserId, id: FactorId },
+    /// Frees the phone place `slot` if `id` holds it.
+    ReleasePhone {
+        user: UserId,
+        id: FactorId,
+        slot: u8,
+    },
     /// Appends a security event.
     PutEvent(SecurityEvent),
     /// Records what the user's latest token said about them (replacing what was there).

@@ -96,6 +96,18 @@ pub struct PhoneCredential {
     pub channel: Channel,
     /// While pending: the keyed hash of the code last sent.
     pub code_hash: Option<Vec<u8>>,
+    /// While pending: the active phone this one is to replace once verified (a number change).
+    pub replaces: Option<FactorId>,
+    /// Once active: the guard place it holds, 0 to `MAX_PHONES - 1` (none stored: 0, the one
+    /// place of a phone verified when a user could have only one).
+    pub slot: Option<u8>,
+}
+
+impl PhoneCredential {
+    /// The guard place an active phone holds.
+    pub fn place(&self) -> u8 {
+        self.slot.unwrap_or(0)
+    }
 }
 
 /// A security key or passkey. Nothing here is secret (a public key and its counter), so it is
@@ -151,6 +163,8 @@ impl std::fmt::Debug for PhoneCredential {
         f.debug_struct("PhoneCredential")
             .field("channel", &self.channel)
             .field("has_code", &self.code_hash.is_some())
+            .field("replaces", &self.replaces)
+            .field("slot", &self.slot)
             .finish_non_exhaustive()
     }
 }

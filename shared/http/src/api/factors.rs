@@ -196,6 +196,11 @@ pub struct StartPhone {
     #[schema(example = "FR")]
     pub country: Option<String>,
     pub channel: ChannelName,
+    /// To change a number: the active phone this one replaces once verified (it keeps its
+    /// place). Without it the phone is added next to the others (at most 3).
+    #[serde(default)]
+    #[schema(format = "uuid")]
+    pub replaces: Option<String>,
 }
 
 /// Sends a new code to a pending phone, by the same or the other channel.

@@ -2,6 +2,7 @@
 
 use mfa_domain::assertion::PublicJwk;
 use mfa_domain::login::{Approved, LoginStart};
+use mfa_domain::phones::PhoneChoice;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -36,8 +37,37 @@ pub enum StartAnswer {
         /// With `webauthn` among `methods`: what `navigator.credentials.get` needs.
         #[serde(skip_serializing_if = "Option::is_none")]
         webauthn: Option<KeyRequest>,
+        /// With `sms` or `voice` among `methods`: the user's phones, to pick which one gets the
+        /// code (`factor_id` of `POST /v1/challenges/{challenge_id}/send`).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        phones: Vec<PhoneOption>,
         expires_in: i64,
     },
+}
+
+/// One of the user's phones a login code can go to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhoneOption {
+    #[schema(format = "uuid")]
+    pub factor_id: String,
+    /// The number, masked.
+    #[schema(example = "+33*****0123")]
+    pub phone: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The channels it takes (a landline takes `voice` only).
+    pub channels: Vec<ChannelName>,
+}
+
+impl From<PhoneChoice> for PhoneOption {
+    fn from(p: PhoneChoice) -> Self {
+        PhoneOption {
+            factor_id: p.factor_id.as_ref().to_owned(),
+            phone: p.masked,
+            label: p.label,
+            channels: p.channels.into_iter().map(ChannelName::from).collect(),
+        }
+    }
 }
 
 /// A login's security key ceremony.
@@ -62,23 +92,30 @@ impl From<LoginStart> for StartAnswer {
                 methods,
                 default_method,
                 webauthn,
+                phones,
                 expires_in,
             } => StartAnswer::Pending {
                 challenge_id: challenge_id.as_ref().to_owned(),
                 methods: methods.into_iter().map(MethodName::from).collect(),
                 default_method: default_method.into(),
                 webauthn: webauthn.map(|options| KeyRequest { options }),
+                phones: phones.into_iter().map(PhoneOption::from).collect(),
                 expires_in,
             },
         }
     }
 }
 
-/// Sends the login code to the active phone.
+/// Sends the login code to one of the user's phones.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendCode {
     pub channel: ChannelName,
+    /// Which phone (`phones[].factor_id` of the challenge); by default the first that takes
+    /// `channel`.
+    #[serde(default)]
+    #[schema(format = "uuid")]
+    pub factor_id: Option<String>,
 }
 
 /// A login code on its way to the phone.

@@ -67,6 +67,11 @@ pub struct VerifyKeyStepUp {
 #[serde(deny_unknown_fields)]
 pub struct StartPhone {
     pub channel: ChannelName,
+    /// Which of the user's phones (`factor_id` from `GET /v1/mfa`); by default the first that
+    /// takes `channel`.
+    #[serde(default)]
+    #[schema(format = "uuid")]
+    pub factor_id: Option<String>,
 }
 
 /// The recovery code, as printed (`XXXX-XXXX-XXXX-XXXX`; case and dashes do not matter).
