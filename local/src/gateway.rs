@@ -460,7 +460,7 @@ mod tests {
             missing.is_empty() && extra.is_empty(),
             "served but not in the template: {missing:?}; in the template but not served: {extra:?}"
         );
-        assert_eq!(declared.len(), 38);
+        assert_eq!(declared.len(), 40);
     }
 
     #[test]

@@ -98,7 +98,7 @@ mod tests {
             (vec![], vec![]),
             "(in the template only, served by the gateway only)"
         );
-        assert_eq!(doc.len(), 38);
+        assert_eq!(doc.len(), 40);
         assert!(doc.contains(&("GET /.well-known/jwks.json".into(), false)));
     }
 
@@ -201,7 +201,8 @@ mod tests {
             }
         }
         // The (step-up) routes of the README: app, phone and security key add, rename and
-        // remove, recovery code, policy, turning 2FA off, and an admin's member reset.
-        assert_eq!(with_header, 13);
+        // remove, recovery code, policy, turning 2FA off, an admin's member reset, and setting
+        // the organisation's policy.
+        assert_eq!(with_header, 14);
     }
 }

@@ -7,6 +7,7 @@ mod factors;
 mod faults;
 mod login;
 mod logs;
+mod org_policy;
 mod phones;
 mod pumping;
 mod races;

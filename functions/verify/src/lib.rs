@@ -67,7 +67,7 @@ async fn start(app: &App, req: &Request) -> Result<Response<Body>> {
             );
             200
         }
-        LoginStart::NotRequired | LoginStart::EnrollmentRequired => 200,
+        LoginStart::NotRequired | LoginStart::EnrollmentRequired { .. } => 200,
         LoginStart::Pending { .. } => 201,
     };
     Ok(json(status, &StartAnswer::from(started)))

@@ -53,14 +53,26 @@ pub async fn recognise(app: &App, user: &UserId, token: &OpaqueToken) -> Result<
 /// store it is logged and the login still succeeds: the device is simply asked for a code next
 /// time, which is the safe side.
 pub async fn remember_after_login(app: &App, caller: &Caller, name: String) -> Option<OpaqueToken> {
-    let policy = match app.store.get_settings(&caller.user).await {
-        Ok(s) => s.unwrap_or_default().remember,
+    // The user's setting and their organisation's policy, in one read.
+    let mut wants = vec![crate::model::Want::Settings(caller.user.clone())];
+    wants.extend(caller.org_id.clone().map(crate::model::Want::OrgPolicy));
+    let read = async {
+        let mut found = crate::model::Found::from(app.store.read_all(&wants).await?);
+        let settings = found.settings()?.unwrap_or_default();
+        let org = match caller.org_id {
+            Some(_) => found.org_policy()?.map(|p| p.policy),
+            None => None,
+        };
+        Ok::<_, crate::error::Error>((settings.remember, org.unwrap_or_default()))
+    };
+    let (policy, org) = match read.await {
+        Ok(read) => read,
         Err(e) => {
             tracing::warn!(error = %e, "settings unreadable: device not remembered");
             return None;
         }
     };
-    if policy == RememberPolicy::EveryLogin {
+    if policy == RememberPolicy::EveryLogin || org.remember_device_max_days == 0 {
         return None;
     }
     match remember(app, caller, name).await {

@@ -41,9 +41,12 @@ pub enum Action {
     /// New numbers of one range were sent too many codes (SMS pumping): the range is blocked
     /// for a while; on the trail of the user whose send tripped it.
     PhoneRangeBlocked,
+    /// On the trail of the owner or admin who set it: an organisation's 2FA policy changed
+    /// (its owners are emailed).
+    OrgPolicyChanged,
 }
 
-const ACTIONS: [Action; 17] = [
+const ACTIONS: [Action; 18] = [
     Action::FactorAdded,
     Action::FactorRemoved,
     Action::PhoneChanged,
@@ -61,6 +64,7 @@ const ACTIONS: [Action; 17] = [
     Action::StepUpRefused,
     Action::SecurityKeyCloned,
     Action::PhoneRangeBlocked,
+    Action::OrgPolicyChanged,
 ];
 
 impl Action {
@@ -83,6 +87,7 @@ impl Action {
             Action::StepUpRefused => "step_up_refused",
             Action::SecurityKeyCloned => "security_key_cloned",
             Action::PhoneRangeBlocked => "phone_range_blocked",
+            Action::OrgPolicyChanged => "org_policy_changed",
         }
     }
 
@@ -187,6 +192,14 @@ impl Action {
                 "Two-factor authentication was turned off for your account: its methods, \
                  recovery code and remembered devices were removed."
                     .into(),
+            ),
+            Action::OrgPolicyChanged => (
+                "Your organisation's two-factor policy changed".into(),
+                format!(
+                    "The two-factor policy of your organisation changed: {detail}. Members whose \
+                     methods it no longer allows are asked to set up an allowed one at their \
+                     next sign-in."
+                ),
             ),
             Action::PhoneRangeBlocked => (
                 "Codes to your phone number's range are paused".into(),

@@ -31,6 +31,7 @@ pub mod limits;
 pub mod login;
 pub mod metrics;
 pub mod model;
+pub mod org_policy;
 pub mod phone;
 pub mod phones;
 pub mod ports;

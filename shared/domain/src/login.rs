@@ -15,7 +15,9 @@ pub use crate::model::Method;
 use crate::model::{
     Challenge, ChallengeStatus, Channel, Credential, Factor, FactorKind, FactorStatus, Purpose,
 };
-use crate::model::{Change, ChangeKind, Commit, Found, LoginGuard, RememberPolicy, Want};
+use crate::model::{
+    Change, ChangeKind, Commit, Found, LoginGuard, OrgPolicy, RememberPolicy, Want,
+};
 use crate::phone::LineKind;
 use crate::phones;
 use crate::pumping::Recipient;
@@ -31,7 +33,11 @@ use crate::types::{ChallengeId, FactorId, OpaqueToken, OtpCode, Plan};
 #[derive(Debug)]
 pub enum LoginStart {
     NotRequired,
-    EnrollmentRequired,
+    /// No factor yet, or none the organisation allows: the user must enroll one of
+    /// `allowed_methods` before going on.
+    EnrollmentRequired {
+        allowed_methods: Vec<Method>,
+    },
     /// A remembered device, under policy `device_30_days`: no code needed.
     Approved {
         assertion: String,
@@ -209,7 +215,7 @@ pub async fn start(
     let scope = limits::user_scope(user);
     // What a login start decides on, in two round trips at once: one batch of items and the
     // factors. A self-service reset that came due is completed first, and then read again.
-    let wants = [
+    let mut wants = vec![
         Want::Profile(user.clone()),
         Want::SelfReset(user.clone()),
         Want::Recovery(user.clone()),
@@ -217,6 +223,8 @@ pub async fn start(
         Want::ResetMarker(user.clone()),
         Want::LimitSlots(scope.clone(), LOGIN_CHALLENGES),
     ];
+    // The policy of the organisation the caller logs in to, in the same read.
+    wants.extend(caller.org_id.clone().map(Want::OrgPolicy));
     let (mut found, factors, profile) = loop {
         let (got, factors) =
             tokio::try_join!(app.store.read_all(&wants), app.store.list_factors(user))?;
@@ -227,13 +235,26 @@ pub async fn start(
             break (found, factors, profile);
         }
     };
-    let profile = reset::profile_change(caller, profile.as_ref(), app.clock.now());
+    let profile = reset::profile_changes(caller, profile.as_ref(), app.clock.now());
     let has_recovery = found.recovery()?.is_some() && factors.iter().any(|f| f.is_active());
     let settings = found.settings()?.unwrap_or_default();
     let reset = found.reset_marker()?.is_some();
     let challenges = found.limit_slots()?;
+    let policy = match caller.org_id {
+        Some(_) => found.org_policy()?.map(|p| p.policy),
+        None => None,
+    }
+    .unwrap_or_default();
     let keys = app.keys().await?;
     let mut methods = methods_of(keys, &factors, has_recovery)?;
+    // A method the organisation does not allow is not offered, and the recovery code only
+    // beside a factor it allows: a member left with none must enroll an allowed one.
+    let had_factor = methods.iter().any(|m| *m != Method::RecoveryCode);
+    methods.retain(|m| policy.allows(*m));
+    let none_allowed = had_factor && methods.iter().all(|m| *m == Method::RecoveryCode);
+    if none_allowed {
+        methods.clear();
+    }
     // Keys are offered only while the service is a relying party.
     let ceremony = match methods.contains(&Method::Webauthn) {
         true => security_keys::login_ceremony(app, &factors)?,
@@ -245,16 +266,24 @@ pub async fn start(
     }
     let Some(&first) = methods.first() else {
         record(app, profile).await?;
-        // No factor: 2FA is optional on trial, required on paid (a missing plan counts as paid)
-        // and after a reset.
+        // No factor: 2FA is optional on trial, required on paid (a missing plan counts as paid),
+        // after a reset, and by an organisation that requires it. A member whose factors the
+        // organisation no longer allows must enroll an allowed one, whatever the plan.
         return Ok(match caller.plan {
-            Some(Plan::Trial) if !reset => LoginStart::NotRequired,
-            _ => LoginStart::EnrollmentRequired,
+            Some(Plan::Trial) if !reset && !policy.require_mfa && !none_allowed => {
+                LoginStart::NotRequired
+            }
+            _ => LoginStart::EnrollmentRequired {
+                allowed_methods: enrollable(app, &policy),
+            },
         });
     };
     if let Some(token) = device_token {
         if settings.remember == RememberPolicy::Device30Days {
-            if let Some(device) = devices::recognise(app, &caller.user, token).await? {
+            let recognised = devices::recognise(app, &caller.user, token).await?;
+            let now = app.clock.now();
+            // The organisation may keep a device remembered for less than the service does.
+            if let Some(device) = recognised.filter(|d| policy.still_remembers(d.created_at, now)) {
                 // The second factor was last passed by the login that remembered the device.
                 let passed = assertion::Passed::Remembered {
                     at: device.created_at,
@@ -283,20 +312,37 @@ pub async fn start(
     limits::take_planned(app, vec![planned], &changes)
         .await?
         .map_err(|_| Error::Internal("challenge id collision".into()))?;
+    // The phones to pick from, when a code may go to one.
+    let phones = match methods.iter().any(|m| m.channel().is_some()) {
+        true => phones::choices(keys, &factors)?,
+        false => vec![],
+    };
     Ok(LoginStart::Pending {
         challenge_id: id,
         methods,
         default_method,
         webauthn: options,
-        phones: phones::choices(keys, &factors)?,
+        phones,
         expires_in: CODE_TTL_SECS,
     })
 }
 
-/// Writes the profile's change, if any (outside a transaction that would carry it).
-async fn record(app: &App, profile: Option<Change>) -> Result<()> {
-    if let Some(change) = profile {
-        if let Commit::Refused(kind) = app.store.commit(&[change]).await? {
+/// The methods a user may enroll under `policy`: security keys only while the service is a
+/// relying party.
+fn enrollable(app: &App, policy: &OrgPolicy) -> Vec<Method> {
+    let keys_offered = app.config.webauthn.is_some();
+    policy
+        .allowed_methods
+        .iter()
+        .copied()
+        .filter(|m| *m != Method::Webauthn || keys_offered)
+        .collect()
+}
+
+/// Writes the profile's changes, if any (outside a transaction that would carry them).
+async fn record(app: &App, profile: Vec<Change>) -> Result<()> {
+    if !profile.is_empty() {
+        if let Commit::Refused(kind) = app.store.commit(&profile).await? {
             return Err(Error::Internal(format!(
                 "a profile write was refused: {kind:?}"
             )));

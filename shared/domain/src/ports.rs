@@ -111,6 +111,8 @@ pub trait Store: Send + Sync {
     async fn read_all(&self, wants: &[Want]) -> Result<Vec<Got>>;
     /// The user's last seen membership, if any.
     async fn get_profile(&self, user: &UserId) -> Result<Option<Profile>>;
+    /// Up to `limit` owners of `org_id`, as this service last saw them.
+    async fn org_owners(&self, org_id: &str, limit: usize) -> Result<Vec<crate::model::OrgMember>>;
     async fn get_reset_marker(&self, user: &UserId) -> Result<Option<ResetMarker>>;
     async fn get_self_reset(&self, user: &UserId) -> Result<Option<SelfReset>>;
     /// The user's challenges that are open and unexpired at `now`.

@@ -22,7 +22,10 @@ pub const SUPPORT_SCOPE: &str = "mfa:support";
 /// changed).
 pub fn profile_change(caller: &Caller, seen: Option<&Profile>, now: UnixTime) -> Option<Change> {
     let same = seen.is_some_and(|p| {
-        p.email == caller.email && p.org_id == caller.org_id && p.org_role == caller.org_role
+        p.email == caller.email
+            && p.org_id == caller.org_id
+            && p.org_role == caller.org_role
+            && p.org_indexed
     });
     (!same).then(|| {
         Change::PutProfile(Profile {
@@ -31,8 +34,40 @@ pub fn profile_change(caller: &Caller, seen: Option<&Profile>, now: UnixTime) ->
             org_id: caller.org_id.clone(),
             org_role: caller.org_role,
             updated_at: now,
+            org_indexed: true,
         })
     })
+}
+
+/// The writes that record what the caller's token says of them, if it changed: the profile,
+/// and their entry under their organisation and role (moved when either changed), by which an
+/// organisation's owners are found.
+pub fn profile_changes(caller: &Caller, seen: Option<&Profile>, now: UnixTime) -> Vec<Change> {
+    let Some(put) = profile_change(caller, seen, now) else {
+        return vec![];
+    };
+    let mut out = vec![put];
+    let now_in = (caller.org_id.as_ref(), caller.org_role);
+    if let Some(p) = seen.filter(|p| p.org_indexed) {
+        if let (Some(org), Some(role)) = (&p.org_id, p.org_role) {
+            if (Some(org), Some(role)) != now_in {
+                out.push(Change::DeleteOrgMember {
+                    org_id: org.clone(),
+                    user: caller.user.clone(),
+                    role,
+                });
+            }
+        }
+    }
+    if let (Some(org), Some(role)) = now_in {
+        out.push(Change::PutOrgMember(crate::model::OrgMember {
+            org_id: org.clone(),
+            user: caller.user.clone(),
+            role,
+            email: caller.email.clone(),
+        }));
+    }
+    out
 }
 
 /// The changes that reset `user`'s second factor at `now`: deletions of everything that could

@@ -29,6 +29,9 @@ pub const DEVICE_IDLE_SECS: i64 = 7 * 86_400;
 /// Remembered devices a user may have; remembering one more forgets the least recently used.
 pub const MAX_REMEMBERED_DEVICES: usize = 10;
 
+/// Owners emailed when their organisation's policy changes (the first this many found).
+pub const MAX_ORG_OWNERS_NOTIFIED: usize = 20;
+
 /// Security events per page of the events API: the default, and the most a caller may ask for.
 pub const EVENTS_PAGE_DEFAULT: usize = 20;
 pub const EVENTS_PAGE_MAX: usize = 100;

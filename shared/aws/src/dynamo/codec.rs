@@ -8,8 +8,9 @@ use mfa_domain::error::{Error, Result};
 use mfa_domain::events::{Action, SecurityEvent, OUTCOMES, RETENTION_SECS};
 use mfa_domain::model::{
     Challenge, ChallengeStatus, Channel, Credential, Device, Factor, FactorStatus, KeyCeremony,
-    KeyCredential, Method, PhoneCredential, Profile, Purpose, RegisteredKey, RememberPolicy,
-    SelfReset, SelfResetStatus, Settings, StepUpLevel, TotpCredential,
+    KeyCredential, Method, OrgMember, OrgPolicy, PhoneCredential, Profile, Purpose, RegisteredKey,
+    RememberPolicy, SelfReset, SelfResetStatus, Settings, StepUpLevel, StoredOrgPolicy,
+    TotpCredential,
 };
 use mfa_domain::rules::TTL_GRACE_SECS;
 use mfa_domain::types::{ChallengeId, DeviceId, Email, FactorId, OrgRole, UserId};
@@ -353,7 +354,70 @@ pub(super) fn profile_item(p: &Profile) -> Item {
     if let Some(r) = p.org_role {
         item.insert("org_role".into(), s(r.as_str()));
     }
+    if p.org_indexed {
+        item.insert("org_indexed".into(), AttributeValue::Bool(true));
+    }
     item
+}
+
+/// A member's entry under their organisation.
+pub(super) fn org_member_item(m: &OrgMember) -> Item {
+    let mut item = key(org_pk(&m.org_id), member_sk(m.role, &m.user));
+    item.insert("type".into(), s("org_member"));
+    item.insert("user_id".into(), s(m.user.as_ref()));
+    item.insert("org_role".into(), s(m.role.as_str()));
+    if let Some(e) = &m.email {
+        item.insert("email".into(), s(e.as_ref()));
+    }
+    item
+}
+
+pub(super) fn org_member_from(item: &Item, org_id: &str) -> Result<OrgMember> {
+    Ok(OrgMember {
+        org_id: org_id.to_owned(),
+        user: UserId::parse(get_s(item, "user_id")?).map_err(|_| corrupt("user_id"))?,
+        role: OrgRole::parse(get_s(item, "org_role")?).map_err(|_| corrupt("org_role"))?,
+        email: opt_s(item, "email")
+            .map(|e| Email::parse(e).map_err(|_| corrupt("email")))
+            .transpose()?,
+    })
+}
+
+/// An organisation's policy.
+pub(super) fn org_policy_item(p: &StoredOrgPolicy) -> Item {
+    let mut item = key(org_pk(&p.org_id), ORG_POLICY_SK.into());
+    item.extend([
+        ("type".to_owned(), s("org_policy")),
+        ("org_id".to_owned(), s(&p.org_id)),
+        (
+            "require_mfa".to_owned(),
+            AttributeValue::Bool(p.policy.require_mfa),
+        ),
+        ("allowed_methods".to_owned(), s(p.policy.method_list())),
+        (
+            "remember_device_max_days".to_owned(),
+            n(p.policy.remember_device_max_days),
+        ),
+        ("updated_at".to_owned(), n(p.updated_at)),
+        ("updated_by".to_owned(), s(p.updated_by.as_ref())),
+    ]);
+    item
+}
+
+pub(super) fn org_policy_from(item: &Item) -> Result<StoredOrgPolicy> {
+    let methods = get_s(item, "allowed_methods")?
+        .split(',')
+        .map(|m| Method::parse(m).ok_or_else(|| corrupt("allowed_methods")))
+        .collect::<Result<Vec<_>>>()?;
+    let days = u16::try_from(get_n(item, "remember_device_max_days")?)
+        .map_err(|_| corrupt("remember_device_max_days"))?;
+    Ok(StoredOrgPolicy {
+        org_id: get_s(item, "org_id")?.to_owned(),
+        policy: OrgPolicy::new(get_bool(item, "require_mfa")?, &methods, days)
+            .map_err(|_| corrupt("org policy"))?,
+        updated_at: get_n(item, "updated_at")?,
+        updated_by: UserId::parse(get_s(item, "updated_by")?).map_err(|_| corrupt("updated_by"))?,
+    })
 }
 
 pub(super) fn profile_from(item: &Item, user: &UserId) -> Result<Profile> {
@@ -367,6 +431,7 @@ pub(super) fn profile_from(item: &Item, user: &UserId) -> Result<Profile> {
             .map(|r| OrgRole::parse(r).map_err(|_| corrupt("org_role")))
             .transpose()?,
         updated_at: get_n(item, "updated_at")?,
+        org_indexed: item.contains_key("org_indexed"),
     })
 }
 

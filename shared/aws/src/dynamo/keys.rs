@@ -8,7 +8,7 @@ use mfa_domain::clock::UnixTime;
 use mfa_domain::model::Purpose;
 use mfa_domain::ports::ServiceSecret;
 use mfa_domain::rules::SendLimit;
-use mfa_domain::types::{ChallengeId, FactorId, UserId};
+use mfa_domain::types::{ChallengeId, FactorId, OrgRole, UserId};
 
 /// One DynamoDB item.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -16,6 +16,22 @@ pub(super) type Item = HashMap<String, AttributeValue>;
 pub(super) fn user_pk(user: &UserId) -> String {
     format!("USER#{}", user.as_ref())
 }
+
+/// The partition of an organisation's items: its policy and its members.
+pub(super) fn org_pk(org_id: &str) -> String {
+    format!("ORG#{org_id}")
+}
+
+/// A member's entry under their organisation, by role, so that a role's members are one query.
+pub(super) fn member_sk(role: OrgRole, user: &UserId) -> String {
+    format!("{}{}", members_prefix(role), user.as_ref())
+}
+
+pub(super) fn members_prefix(role: OrgRole) -> String {
+    format!("MEMBER#{}#", role.as_str())
+}
+
+pub(super) const ORG_POLICY_SK: &str = "POLICY";
 
 pub(super) fn challenge_sk(purpose: Purpose, id: &ChallengeId) -> String {
     format!("CHALLENGE#{}#{}", purpose.as_str(), id.as_ref())

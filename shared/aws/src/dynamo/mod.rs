@@ -25,12 +25,12 @@ use mfa_domain::error::{Error, Result};
 use mfa_domain::events::EventCursor;
 use mfa_domain::model::{
     Attempt, Challenge, ChallengeStatus, Change, Channel, Commit, Device, EventPage, Factor, Got,
-    LoginGuard, Profile, Purpose, RecoveryRecord, ResetMarker, SelfReset, SelfResetStatus,
-    Settings, StepUpLevel, Want,
+    LoginGuard, OrgMember, Profile, Purpose, RecoveryRecord, ResetMarker, SelfReset,
+    SelfResetStatus, Settings, StepUpLevel, Want,
 };
 use mfa_domain::ports::{ServiceSecret, Store};
 use mfa_domain::rules::{SendLimit, DEVICE_IDLE_SECS, TTL_GRACE_SECS};
-use mfa_domain::types::{ChallengeId, FactorId, UserId};
+use mfa_domain::types::{ChallengeId, FactorId, OrgRole, UserId};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -177,6 +177,11 @@ impl DynamoStore {
             Change::PutFactor(f) => put(factor_item(f), Some("attribute_not_exists(pk)")),
             Change::PutEvent(e) => put(event_item(e), Some("attribute_not_exists(pk)")),
             Change::PutProfile(p) => put(profile_item(p), None),
+            Change::PutOrgMember(m) => put(org_member_item(m), None),
+            Change::DeleteOrgMember { org_id, user, role } => {
+                delete(key(org_pk(org_id), member_sk(*role, user)))
+            }
+            Change::PutOrgPolicy(p) => put(org_policy_item(p), None),
             Change::PutRecovery {
                 user,
                 record,
@@ -891,6 +896,24 @@ impl Store for DynamoStore {
             .await?
             .map(|i| profile_from(&i, user))
             .transpose()
+    }
+
+    async fn org_owners(&self, org_id: &str, limit: usize) -> Result<Vec<OrgMember>> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(org_pk(org_id)))
+            .expression_attribute_values(":prefix", s(members_prefix(OrgRole::Owner)))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(|e| dependency("dynamodb", e))?;
+        page.items()
+            .iter()
+            .map(|i| org_member_from(i, org_id))
+            .collect()
     }
 
     async fn get_reset_marker(&self, user: &UserId) -> Result<Option<ResetMarker>> {

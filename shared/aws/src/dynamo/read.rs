@@ -28,6 +28,7 @@ fn key_of(want: &Want) -> Item {
         Want::Profile(u) => key(user_pk(u), PROFILE_SK.into()),
         Want::SelfReset(u) => key(user_pk(u), SELF_RESET_SK.into()),
         Want::ResetMarker(u) => key(user_pk(u), RESET_SK.into()),
+        Want::OrgPolicy(org) => key(org_pk(org), ORG_POLICY_SK.into()),
     }
 }
 
@@ -48,6 +49,7 @@ fn got(want: &Want, item: Option<&Item>) -> Result<Got> {
         Want::Profile(u) => Got::Profile(item.map(|i| profile_from(i, u)).transpose()?),
         Want::SelfReset(u) => Got::SelfReset(item.map(|i| self_reset_from(i, u)).transpose()?),
         Want::ResetMarker(_) => Got::ResetMarker(item.map(reset_marker_from).transpose()?),
+        Want::OrgPolicy(_) => Got::OrgPolicy(item.map(org_policy_from).transpose()?),
     })
 }
 

@@ -81,6 +81,9 @@ pub struct Profile {
     pub org_id: Option<String>,
     pub org_role: Option<OrgRole>,
     pub updated_at: UnixTime,
+    /// Whether the member's entry under their organisation was written with this profile (a
+    /// profile from before organisations kept their members has none yet).
+    pub org_indexed: bool,
 }
 
 /// Left by a reset: the user must enroll a factor at their next login, whatever their plan.

@@ -73,6 +73,16 @@ pub enum Change {
     PutEvent(SecurityEvent),
     /// Records what the user's latest token said about them (replacing what was there).
     PutProfile(super::Profile),
+    /// Records a member of an organisation with their role (replacing what was there).
+    PutOrgMember(super::OrgMember),
+    /// Forgets a member's entry under their old organisation or role, if it is still there.
+    DeleteOrgMember {
+        org_id: String,
+        user: UserId,
+        role: crate::types::OrgRole,
+    },
+    /// Sets an organisation's policy (replacing what was there).
+    PutOrgPolicy(super::StoredOrgPolicy),
     /// Remembers a device (refused if the token hash exists).
     PutDevice(Device),
     /// Forgets a device, if it is still there.
@@ -243,6 +253,9 @@ pub enum ChangeKind {
     ReleasePhone,
     PutEvent,
     PutProfile,
+    PutOrgMember,
+    DeleteOrgMember,
+    PutOrgPolicy,
     PutDevice,
     DeleteDevice,
     PutSettings,
@@ -290,6 +303,9 @@ impl Change {
             Change::ReleasePhone { .. } => ChangeKind::ReleasePhone,
             Change::PutEvent { .. } => ChangeKind::PutEvent,
             Change::PutProfile(_) => ChangeKind::PutProfile,
+            Change::PutOrgMember(_) => ChangeKind::PutOrgMember,
+            Change::DeleteOrgMember { .. } => ChangeKind::DeleteOrgMember,
+            Change::PutOrgPolicy(_) => ChangeKind::PutOrgPolicy,
             Change::PutDevice { .. } => ChangeKind::PutDevice,
             Change::DeleteDevice { .. } => ChangeKind::DeleteDevice,
             Change::PutSettings { .. } => ChangeKind::PutSettings,

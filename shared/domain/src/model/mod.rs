@@ -7,6 +7,7 @@ mod challenge;
 mod change;
 mod factor;
 mod method;
+mod org;
 mod read;
 
 pub use account::*;
@@ -14,4 +15,5 @@ pub use challenge::*;
 pub use change::*;
 pub use factor::*;
 pub use method::*;
+pub use org::*;
 pub use read::*;

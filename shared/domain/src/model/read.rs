@@ -23,6 +23,8 @@ pub enum Want {
     Profile(UserId),
     SelfReset(UserId),
     ResetMarker(UserId),
+    /// An organisation's policy.
+    OrgPolicy(String),
 }
 
 /// What a [`Want`] found, in the order asked.
@@ -38,6 +40,7 @@ pub enum Got {
     Profile(Option<Profile>),
     SelfReset(Option<SelfReset>),
     ResetMarker(Option<ResetMarker>),
+    OrgPolicy(Option<super::StoredOrgPolicy>),
 }
 
 /// Takes what a batch read found apart, in the order asked: each `take_*` expects the next
@@ -75,4 +78,5 @@ impl Found {
     take!(profile, Profile, Option<Profile>);
     take!(self_reset, SelfReset, Option<SelfReset>);
     take!(reset_marker, ResetMarker, Option<ResetMarker>);
+    take!(org_policy, OrgPolicy, Option<super::StoredOrgPolicy>);
 }

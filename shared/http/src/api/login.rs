@@ -23,8 +23,9 @@ pub struct StartLogin {
 pub enum StartAnswer {
     /// No factor and the plan does not require one.
     NotRequired,
-    /// The user must enroll a factor before going on.
-    EnrollmentRequired,
+    /// The user must enroll a factor before going on: they have none, or none their
+    /// organisation allows. `allowed_methods` are those they may enroll.
+    EnrollmentRequired { allowed_methods: Vec<MethodName> },
     /// A remembered device: no code needed (200). The assertion's `acr` is
     /// `mfa-remembered-device`, `amr` `["mfa"]`, and `auth_time` when the login that remembered
     /// the device passed its second factor.
@@ -85,7 +86,9 @@ impl From<LoginStart> for StartAnswer {
     fn from(start: LoginStart) -> Self {
         match start {
             LoginStart::NotRequired => StartAnswer::NotRequired,
-            LoginStart::EnrollmentRequired => StartAnswer::EnrollmentRequired,
+            LoginStart::EnrollmentRequired { allowed_methods } => StartAnswer::EnrollmentRequired {
+                allowed_methods: allowed_methods.into_iter().map(MethodName::from).collect(),
+            },
             LoginStart::Approved { assertion } => StartAnswer::Approved { assertion },
             LoginStart::Pending {
                 challenge_id,
