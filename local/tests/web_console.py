@@ -6,8 +6,9 @@ Local and moto of the run: sign in, step up with the emailed code read from the 
 (after a wrong one, shown in words), add an authenticator app by decoding the QR image the page
 shows and typing the code pyotp computes, see and download the recovery code, log in with
 "Remember this computer", log in again without a code, forget the device. Then: nothing in
-localStorage, sessionStorage or cookies, and no token, code or secret in the console. Saves
-screenshots to WEB_SCREENSHOTS_DIR (default local/.state/web-screenshots).
+localStorage, sessionStorage or cookies, and no token, code or secret in the console. The owner
+also sets the organisation's policy (of an organisation of this run only). Saves screenshots
+to WEB_SCREENSHOTS_DIR (default local/.state/web-screenshots).
 """
 
 import io
@@ -165,11 +166,15 @@ def phone_code(number, channel, after=0, seconds=15):
     sys.exit(f"no {channel} with a code reached {number}")
 
 
+# An organisation of this run only: the test sets its policy, which no other run must meet.
+ORG = f"org-web-{uuid.uuid4().hex[:12]}"
+
+
 def sign_in(page, sub, email, role, plan):
-    """Fills the local sign-in panel for a user of org-web and signs in."""
+    """Fills the local sign-in panel for a user of this run's organisation and signs in."""
     field(page, "User id").fill(sub)
     field(page, "Email").fill(email)
-    field(page, "Organisation").fill("org-web")
+    field(page, "Organisation").fill(ORG)
     field(page, "Role").select_option(role)
     field(page, "Plan").select_option(plan)
     page.get_by_role("button", name="Sign in").click()
@@ -414,6 +419,18 @@ def steps(page, base, sub, email, secrets):
     expect(page.locator("#member-ok")).to_contain_text(f"The 2FA of {other} is reset")
     page.get_by_role("button", name="Show their events").click()
     expect(page.locator("#member-trail")).to_contain_text("mfa disabled")
+
+    log("the owner sets the organisation's policy: no SMS, computers remembered a week")
+    expect(field(page, "SMS")).to_be_checked()
+    field(page, "SMS").uncheck()
+    field(page, "Remember a computer for at most (days, 0 to 30)").fill("7")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.locator("#org-ok")).to_contain_text("Policy saved")
+    expect(page.locator("#org-error")).to_be_hidden()
+    # The panel shows the policy as the service stored it.
+    expect(field(page, "SMS")).not_to_be_checked()
+    expect(field(page, "Authentication app")).to_be_checked()
+    expect(field(page, "Remember a computer for at most (days, 0 to 30)")).to_have_value("7")
 
     log("a security key (Chromium's virtual authenticator) registers and passes a login")
     cdp = page.context.new_cdp_session(page)

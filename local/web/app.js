@@ -438,6 +438,7 @@
     const role = me.claims.org_role;
     $("owner-reset").hidden = role !== "owner" || !o.required;
     $("members").hidden = !(role === "owner" || role === "admin") || !me.claims.org_id;
+    if (!$("members").hidden) loadOrgPolicy();
     $("key-origin-note").hidden = location.hostname === "localhost";
     renderReset();
     renderGate();
@@ -829,6 +830,38 @@
     $("member-trail").replaceChildren(...data.events.map((e) => el("li", {}, `${when(e.at)} · ${e.action.replace(/_/g, " ")} · by ${e.actor} · ${e.outcome}`)));
     if (!data.events.length) $("member-trail").append(el("li", {}, "No events."));
   }));
+
+  // Owners and admins: the organisation's policy.
+  const orgPolicyPath = () => `/v1/orgs/${encodeURIComponent(me.claims.org_id)}/policy`;
+  const orgMethods = ["webauthn", "totp", "sms", "voice"];
+  function showOrgPolicy(p) {
+    $("org-require").checked = p.require_mfa;
+    orgMethods.forEach((m) => { $(`org-m-${m}`).checked = p.allowed_methods.includes(m); });
+    $("org-days").value = String(p.remember_device_max_days);
+  }
+  async function loadOrgPolicy() {
+    clearError("org-error");
+    try {
+      showOrgPolicy((await api("GET", orgPolicyPath())).data);
+    } catch (e) {
+      showError("org-error", e instanceof ApiError ? e : new ApiError(-1, null, null));
+    }
+  }
+  $("org-policy-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act($("org-save"), "org-error", async () => {
+      hide("org-ok");
+      const body = {
+        require_mfa: $("org-require").checked,
+        allowed_methods: orgMethods.filter((m) => $(`org-m-${m}`).checked),
+        remember_device_max_days: Number($("org-days").value),
+      };
+      const { data } = await api("PUT", orgPolicyPath(), { body, stepUp: stepUp() });
+      showOrgPolicy(data);
+      $("org-ok").textContent = `Policy saved (${when(data.updated_at)}); the owners are emailed.`;
+      show("org-ok");
+    });
+  });
 
   // The step-up's lapse shows as it happens.
   setInterval(() => { if (me && me.view === "settings" && !$("settings").hidden) renderGate(); }, 1000);
