@@ -224,6 +224,11 @@ async fn a_method_the_organisation_leaves_out_is_neither_offered_nor_accepted_an
     let r = challenge(&api, &phone_only).await;
     assert_eq!(status_of(&r), (200, "enrollment_required"), "{:?}", r.body);
     assert_eq!(r.body["allowed_methods"], json!(["totp"]));
+    // Their security page says so too; the member with an allowed app is not asked.
+    for (who, expect) in [(&phone_only, true), (&both, false)] {
+        let page = api.send("GET", "/v1/mfa", who, None, None, &[]).await;
+        assert_eq!(page.body["enrollment_required"], expect, "{:?}", page.body);
+    }
 
     // The same person logging in to another organisation of theirs, with no policy, keeps SMS:
     // a login follows the organisation it is for.
@@ -252,6 +257,34 @@ async fn an_organisation_that_requires_2fa_requires_it_of_trial_members_too() {
     let r = challenge(&api, &trial).await;
     assert_eq!(status_of(&r), (200, "enrollment_required"), "{:?}", r.body);
     assert_eq!(r.body["allowed_methods"], json!(["webauthn", "totp"]));
+    let page = api.send("GET", "/v1/mfa", &trial, None, None, &[]).await;
+    assert_eq!(
+        (&page.body["required"], &page.body["enrollment_required"]),
+        (&json!(true), &json!(true)),
+        "{:?}",
+        page.body
+    );
+
+    // A trial member who has 2FA may not turn it off while the organisation requires it.
+    let (_, uri, ok) = enroll_app(&api, &moto_url(), &trial, "Laptop").await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    let step_up = api.step_up(&moto_url(), &trial).await;
+    let c = challenge(&api, &trial).await;
+    let body = json!({
+        "challenge_id": c.body["challenge_id"], "method": "totp",
+        "code": app_code(&uri, unix_now() + 30)
+    });
+    let r = api
+        .send("DELETE", "/v1/mfa", &trial, Some(&step_up), Some(body), &[])
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (409, "mfa_required"),
+        "{:?}",
+        r.body
+    );
+    let page = api.send("GET", "/v1/mfa", &trial, None, None, &[]).await;
+    assert_eq!(page.body["enabled"], true, "{:?}", page.body);
 }
 
 #[tokio::test]

@@ -144,7 +144,7 @@ async fn events(app: &App, req: &Request) -> Result<Response<Body>> {
         (status = 204, description = "Two-factor authentication is off."),
         (status = 403, description = "No step-up token of the needed level (`step_up_required`).", body = ErrorBody),
         (status = 404, description = "No such challenge of the caller's (`not_found`).", body = ErrorBody),
-        (status = 409, description = "A paid account (`mfa_required`), or 2FA is already off (`conflict`).", body = ErrorBody),
+        (status = 409, description = "A paid account, or an organisation that requires 2FA (`mfa_required`), or 2FA is already off (`conflict`).", body = ErrorBody),
         (status = 410, description = "The challenge expired (`expired`).", body = ErrorBody),
         (status = 429, description = "Out of tries or guesses, or the second step is locked.", body = ErrorBody),
     ))]

@@ -46,6 +46,15 @@ pub async fn get(app: &App, caller: &Caller, org_id: &str) -> Result<PolicyView>
     Ok(PolicyView::of(org_id, stored))
 }
 
+/// The policy the caller's organisation (the token's `org_id`) sets, or the defaults.
+pub async fn of_caller(app: &App, caller: &Caller) -> Result<OrgPolicy> {
+    Ok(match &caller.org_id {
+        Some(org) => read(app, org).await?.map(|s| s.policy),
+        None => None,
+    }
+    .unwrap_or_default())
+}
+
 /// The stored policy of `org_id`, if one was set.
 async fn read(app: &App, org_id: &str) -> Result<Option<StoredOrgPolicy>> {
     let mut found = crate::model::Found::from(

@@ -17,7 +17,7 @@ use crate::types::{ChallengeId, Plan, UserId};
 pub struct Overview {
     /// At least one active factor.
     pub enabled: bool,
-    /// The plan requires 2FA (paid; a missing plan counts as paid).
+    /// The plan (paid; a missing plan counts as paid) or the organisation requires 2FA.
     pub required: bool,
     pub settings: Settings,
     /// The active factors, a phone with its masked number.
@@ -26,7 +26,8 @@ pub struct Overview {
     pub recovery_created_at: Option<UnixTime>,
     /// Live remembered devices.
     pub remembered_devices: usize,
-    /// Required but not enabled: the next login asks the user to enroll.
+    /// Required but not enabled, or no factor the organisation allows: the next login asks
+    /// the user to enroll.
     pub enrollment_required: bool,
     /// How the user can step up before changing these settings: their factors' methods once
     /// they have one, else `email` (issue 18).
@@ -49,12 +50,14 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
     let user = &caller.user;
     // Three round trips at once: one batch of items, the factors and the devices. A
     // self-service reset that came due is completed first, and then all is read again.
-    let wants = [
+    let mut wants = vec![
         Want::SelfReset(user.clone()),
         Want::Settings(user.clone()),
         Want::Recovery(user.clone()),
         Want::ResetMarker(user.clone()),
     ];
+    // The organisation's policy, in the same read.
+    wants.extend(caller.org_id.clone().map(Want::OrgPolicy));
     let (mut found, stored, devices) = loop {
         let (got, stored, devices) = tokio::try_join!(
             app.store.read_all(&wants),
@@ -75,21 +78,30 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
     let recovery = found.recovery()?;
     let remembered = devices.len();
     let enabled = !factors.is_empty();
-    let must_enroll = required(caller) || found.reset_marker()?.is_some();
+    let reset = found.reset_marker()?.is_some();
+    let policy = match caller.org_id {
+        Some(_) => found.org_policy()?.map(|p| p.policy),
+        None => None,
+    }
+    .unwrap_or_default();
+    let required = required(caller) || policy.require_mfa;
+    let methods = login::methods_of(keys, &stored, recovery.is_some())?;
+    // A member whose factors the organisation leaves out must enroll an allowed one, as at
+    // their next login.
+    let none_allowed = enabled
+        && !methods
+            .iter()
+            .any(|m| *m != Method::RecoveryCode && policy.allows(*m));
     Ok(Overview {
         enabled,
-        required: required(caller),
+        required,
         settings,
         factors,
         recovery_created_at: recovery.as_ref().map(|r| r.created_at),
         remembered_devices: remembered,
-        enrollment_required: must_enroll && !enabled,
+        enrollment_required: ((required || reset) && !enabled) || none_allowed,
         // From the factors and recovery code read above: no second read.
-        step_up_methods: crate::step_up::methods_for(&login::methods_of(
-            keys,
-            &stored,
-            recovery.is_some(),
-        )?),
+        step_up_methods: crate::step_up::methods_for(&methods),
     })
 }
 
@@ -205,6 +217,11 @@ pub async fn disable(
 ) -> Result<()> {
     crate::metrics::verification(async {
         ensure_may_disable(caller)?;
+        if crate::org_policy::of_caller(app, caller).await?.require_mfa {
+            return Err(Error::MfaRequired(
+                "your organisation requires two-factor authentication".into(),
+            ));
+        }
         let factors = app.store.list_factors(&caller.user).await?;
         if !factors.iter().any(|f| f.status == FactorStatus::Active) {
             return Err(Error::Conflict(

@@ -17,7 +17,8 @@ use super::factors::FactorView;
 pub struct OverviewView {
     /// At least one active factor.
     pub enabled: bool,
-    /// The plan requires 2FA (paid; a missing plan counts as paid).
+    /// The plan (paid; a missing plan counts as paid) or the organisation's policy requires 2FA:
+    /// it cannot be turned off.
     pub required: bool,
     pub policy: RememberName,
     pub default_method: Option<MethodName>,
@@ -25,7 +26,8 @@ pub struct OverviewView {
     pub recovery_code: Option<RecoveryView>,
     /// Live remembered devices (listed by `GET /v1/mfa/devices`).
     pub remembered_devices: usize,
-    /// Required but not enabled: the next login asks the user to enroll.
+    /// Required but not enabled, or no factor the organisation's policy allows: the next login
+    /// asks the user to enroll.
     pub enrollment_required: bool,
     /// `allowed`, or `disabled` once 2FA is on (seed 003).
     pub api_basic_auth: &'static str,
