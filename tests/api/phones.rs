@@ -203,23 +203,17 @@ async fn each_resend_waits_twice_as_long_as_the_one_before_and_starting_again_do
     // An hour with no code starts the back-off again. A new login's first code goes out at
     // once; another code for the same login is a resend, and waits.
     stack.advance_clock(3600).await;
-    let first = login_id(api, &user).await;
+    let first = pending_login(api, &user).await.0;
     assert_eq!(send_code(api, &user, &first, "sms").await.status, 202);
     waits(&send_code(api, &user, &first, "voice").await, 60 - LAG..=75);
     assert!(calls_to(&number).is_empty(), "no call for a refused resend");
-    let second = login_id(api, &user).await;
+    let second = pending_login(api, &user).await.0;
     assert_eq!(send_code(api, &user, &second, "sms").await.status, 202);
     // Two codes in the hour now: the next resend waits two minutes.
     waits(
         &send_code(api, &user, &second, "voice").await,
         120 - LAG..=150,
     );
-}
-
-async fn login_id(api: &Api, user: &User) -> String {
-    let c = challenge(api, user).await;
-    assert_eq!(c.status, 201, "{:?}", c.body);
-    c.body["challenge_id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -522,12 +516,6 @@ async fn texts_to_each(numbers: &[String]) -> Vec<usize> {
     out
 }
 
-async fn login_id_of(api: &Api, user: &User) -> (String, Value) {
-    let c = challenge(api, user).await;
-    assert_eq!(c.status, 201, "{:?}", c.body);
-    (c.body["challenge_id"].as_str().unwrap().to_owned(), c.body)
-}
-
 #[tokio::test]
 async fn three_phones_are_kept_side_by_side_a_fourth_is_refused_and_a_login_sends_to_the_one_picked(
 ) {
@@ -559,7 +547,7 @@ async fn three_phones_are_kept_side_by_side_a_fourth_is_refused_and_a_login_send
     assert_eq!(phones(&page.body).len(), 3, "{:?}", page.body);
 
     // The login lists each phone, in the order they were added, with what it takes.
-    let (id, body) = login_id_of(&api, &user).await;
+    let (id, body) = pending_login(&api, &user).await;
     let offered = body["phones"].as_array().unwrap();
     assert_eq!(offered.len(), 3, "{body:?}");
     for ((p, fid), number) in offered.iter().zip(&ids).zip(&numbers) {
@@ -584,9 +572,9 @@ async fn three_phones_are_kept_side_by_side_a_fourth_is_refused_and_a_login_send
     assert_eq!(used.iter().filter(|u| **u).count(), 1, "{:?}", page.body);
 
     // A phone that is not one of the user's: 404, nothing sent. A malformed id: 400.
-    let (id, _) = login_id_of(&api, &user).await;
+    let (id, _) = pending_login(&api, &user).await;
     let (other, _) = user_with_phone(&api).await;
-    let (_, theirs) = login_id_of(&api, &other).await;
+    let (_, theirs) = pending_login(&api, &other).await;
     let theirs = theirs["phones"][0]["factor_id"]
         .as_str()
         .unwrap()
@@ -627,7 +615,7 @@ async fn a_removed_phone_frees_its_place_for_another() {
         .await;
     assert_eq!(gone.status, 204, "{:?}", gone.body);
     add_another_phone(&api, &user, &step_up, &fresh_mobile()).await;
-    let (_, body) = login_id_of(&api, &user).await;
+    let (_, body) = pending_login(&api, &user).await;
     assert_eq!(body["phones"].as_array().unwrap().len(), 3, "{body:?}");
 }
 
@@ -637,7 +625,7 @@ async fn with_two_phones_each_code_approves_once_and_wrong_codes_share_the_accou
     let (user, _, numbers, ids) = user_with_phones(&api, 2).await;
     // Replay, per phone: the code approves its login once; again, it is refused.
     for (fid, number) in ids.iter().zip(&numbers) {
-        let (id, _) = login_id_of(&api, &user).await;
+        let (id, _) = pending_login(&api, &user).await;
         let r = send_to(&api, &user, &id, fid).await;
         assert_eq!(r.status, 202, "{:?}", r.body);
         let code = code_in(sms_to(&moto_url(), number).await.last().unwrap(), 6).unwrap();
@@ -648,14 +636,14 @@ async fn with_two_phones_each_code_approves_once_and_wrong_codes_share_the_accou
     // Wrong codes, whichever phone a login could use, come out of one budget: 10 an hour.
     let mut wrong = 0;
     while wrong < 10 {
-        let (id, _) = login_id_of(&api, &user).await;
+        let (id, _) = pending_login(&api, &user).await;
         for _ in 0..4.min(10 - wrong) {
             let r = verify(&api, &user, &id, "sms", "000000").await;
             assert_eq!(r.code(), "invalid_code", "{:?}", r.body);
             wrong += 1;
         }
     }
-    let (id, _) = login_id_of(&api, &user).await;
+    let (id, _) = pending_login(&api, &user).await;
     let r = verify(&api, &user, &id, "sms", "000000").await;
     assert_eq!(
         (r.status.as_u16(), r.code()),

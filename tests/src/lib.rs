@@ -1307,6 +1307,13 @@ async fn bootstrap(moto: &str, dynamo: Option<&str>, table: &str) {
 
 // --- Login (flow 4) ------------------------------------------------------------------------
 
+/// Starts a login that asks for a second factor (`201`): its challenge id and the whole answer.
+pub async fn pending_login(api: &Api, user: &User) -> (String, Value) {
+    let c = challenge(api, user).await;
+    assert_eq!(c.status, 201, "{:?}", c.body);
+    (c.body["challenge_id"].as_str().unwrap().to_owned(), c.body)
+}
+
 /// Starts a login challenge for `user` (no device token).
 pub async fn challenge(api: &Api, user: &User) -> Reply {
     api.send("POST", "/v1/challenges", user, None, Some(json!({})), &[])

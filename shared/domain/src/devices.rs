@@ -55,15 +55,12 @@ pub async fn recognise(app: &App, user: &UserId, token: &OpaqueToken) -> Result<
 pub async fn remember_after_login(app: &App, caller: &Caller, name: String) -> Option<OpaqueToken> {
     // The user's setting and their organisation's policy, in one read.
     let mut wants = vec![crate::model::Want::Settings(caller.user.clone())];
-    wants.extend(caller.org_id.clone().map(crate::model::Want::OrgPolicy));
+    wants.extend(crate::org_policy::want(caller));
     let read = async {
         let mut found = crate::model::Found::from(app.store.read_all(&wants).await?);
         let settings = found.settings()?.unwrap_or_default();
-        let org = match caller.org_id {
-            Some(_) => found.org_policy()?.map(|p| p.policy),
-            None => None,
-        };
-        Ok::<_, crate::error::Error>((settings.remember, org.unwrap_or_default()))
+        let org = crate::org_policy::from_found(caller, &mut found)?;
+        Ok::<_, crate::error::Error>((settings.remember, org))
     };
     let (policy, org) = match read.await {
         Ok(read) => read,

@@ -99,11 +99,7 @@ pub async fn start_totp(
     let secret = TotpSecret::generate();
     // Everything the screen shows is made before the pending app is stored (and counts
     // toward the cap), so a failure here leaves nothing behind.
-    let account = caller
-        .email
-        .as_ref()
-        .map(|e| e.as_ref().to_owned())
-        .unwrap_or_else(|| caller.user.as_ref().to_owned());
+    let account = caller.display_name();
     let uri = secret.otpauth_uri(&app.config.service_name, &account)?;
     let (qr_svg, qr_png_base64) = (totp::qr_svg(&uri)?, totp::qr_png_base64(&uri)?);
     let credential = Credential::Totp(TotpCredential {

@@ -18,6 +18,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// How the account is named to people (an authenticator app's account, a security key's
+    /// user name, who did something): its email, or else its user id.
+    pub fn display_name(&self) -> String {
+        self.email
+            .as_ref()
+            .map(|e| e.as_ref().to_owned())
+            .unwrap_or_else(|| self.user.as_ref().to_owned())
+    }
+
     /// The account email, which email flows cannot do without.
     pub fn require_email(&self) -> Result<&Email> {
         self.email

@@ -224,7 +224,7 @@ pub async fn start(
         Want::LimitSlots(scope.clone(), LOGIN_CHALLENGES),
     ];
     // The policy of the organisation the caller logs in to, in the same read.
-    wants.extend(caller.org_id.clone().map(Want::OrgPolicy));
+    wants.extend(crate::org_policy::want(caller));
     let (mut found, factors, profile) = loop {
         let (got, factors) =
             tokio::try_join!(app.store.read_all(&wants), app.store.list_factors(user))?;
@@ -240,18 +240,14 @@ pub async fn start(
     let settings = found.settings()?.unwrap_or_default();
     let reset = found.reset_marker()?.is_some();
     let challenges = found.limit_slots()?;
-    let policy = match caller.org_id {
-        Some(_) => found.org_policy()?.map(|p| p.policy),
-        None => None,
-    }
-    .unwrap_or_default();
+    let policy = crate::org_policy::from_found(caller, &mut found)?;
     let keys = app.keys().await?;
     let mut methods = methods_of(keys, &factors, has_recovery)?;
     // A method the organisation does not allow is not offered, and the recovery code only
     // beside a factor it allows: a member left with none must enroll an allowed one.
     let had_factor = methods.iter().any(|m| *m != Method::RecoveryCode);
+    let none_allowed = had_factor && !policy.allows_a_factor_of(&methods);
     methods.retain(|m| policy.allows(*m));
-    let none_allowed = had_factor && methods.iter().all(|m| *m == Method::RecoveryCode);
     if none_allowed {
         methods.clear();
     }
@@ -394,12 +390,8 @@ pub async fn send(
         now,
     };
     // Another code for this login is a resend, which waits out the user's back-off.
-    let send = match c.code_hash {
-        Some(_) => phones::Send::Resend,
-        None => phones::Send::First,
-    };
-    let to = (Recipient::Proven, send);
-    let taken = phones::commit_with_sends(app, caller, &number, to, &[set])
+    let send = phones::SendKind::resend_if(c.code_hash.is_some());
+    let taken = phones::commit_with_sends(app, caller, &number, Recipient::Proven, send, &[set])
         .await?
         .map_err(|_| Error::Conflict("this login changed at the same time; try again".into()))?;
     if let Err(e) = phones::deliver(app, &number, channel, &code).await {

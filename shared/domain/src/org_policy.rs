@@ -8,7 +8,7 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::identity::Caller;
-use crate::model::{Change, Commit, OrgPolicy, StoredOrgPolicy, Want};
+use crate::model::{Change, Commit, Found, OrgPolicy, StoredOrgPolicy, Want};
 use crate::reset::authorize_caller;
 use crate::rules::MAX_ORG_OWNERS_NOTIFIED;
 use crate::types::UserId;
@@ -46,23 +46,34 @@ pub async fn get(app: &App, caller: &Caller, org_id: &str) -> Result<PolicyView>
     Ok(PolicyView::of(org_id, stored))
 }
 
-/// The policy the caller's organisation (the token's `org_id`) sets, or the defaults.
-pub async fn of_caller(app: &App, caller: &Caller) -> Result<OrgPolicy> {
-    Ok(match &caller.org_id {
-        Some(org) => read(app, org).await?.map(|s| s.policy),
+/// The read of the caller's organisation's policy, to add to a batch read (none without an
+/// organisation); take its answer with [`from_found`].
+pub fn want(caller: &Caller) -> Option<Want> {
+    caller.org_id.clone().map(Want::OrgPolicy)
+}
+
+/// The policy [`want`] read (next in `found`, if it was asked), or the defaults.
+pub fn from_found(caller: &Caller, found: &mut Found) -> Result<OrgPolicy> {
+    Ok(match caller.org_id {
+        Some(_) => found.org_policy()?.map(|p| p.policy),
         None => None,
     }
     .unwrap_or_default())
 }
 
+/// The policy the caller's organisation (the token's `org_id`) sets, or the defaults.
+pub async fn of_caller(app: &App, caller: &Caller) -> Result<OrgPolicy> {
+    let wants: Vec<Want> = want(caller).into_iter().collect();
+    if wants.is_empty() {
+        return Ok(OrgPolicy::default());
+    }
+    from_found(caller, &mut Found::from(app.store.read_all(&wants).await?))
+}
+
 /// The stored policy of `org_id`, if one was set.
 async fn read(app: &App, org_id: &str) -> Result<Option<StoredOrgPolicy>> {
-    let mut found = crate::model::Found::from(
-        app.store
-            .read_all(&[Want::OrgPolicy(org_id.to_owned())])
-            .await?,
-    );
-    found.org_policy()
+    let wants = [Want::OrgPolicy(org_id.to_owned())];
+    Found::from(app.store.read_all(&wants).await?).org_policy()
 }
 
 /// Sets the policy of `org_id`, for an owner or admin of it who has stepped up (the caller's
@@ -113,11 +124,7 @@ pub async fn set(
 
 /// What the event and the owners' notice say of a policy.
 fn describe(caller: &Caller, p: &StoredOrgPolicy) -> String {
-    let who = caller
-        .email
-        .as_ref()
-        .map(|e| e.as_ref().to_owned())
-        .unwrap_or_else(|| caller.user.as_ref().to_owned());
+    let who = caller.display_name();
     format!(
         "organisation {}: 2FA {}, methods allowed {}, devices remembered up to {} days; set by {who}",
         p.org_id,

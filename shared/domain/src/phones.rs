@@ -180,18 +180,28 @@ fn send_scopes(app_keys: &DataKeys, user: &UserId, phone: &PhoneNumber) -> [Stri
 /// Whether a code is the first for what it proves, or another for something that already had
 /// one (which waits out the user's resend back-off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Send {
+pub(crate) enum SendKind {
     First,
     Resend,
 }
 
+impl SendKind {
+    /// A resend when what the code proves already had one (`again`).
+    pub(crate) fn resend_if(again: bool) -> Self {
+        match again {
+            true => SendKind::Resend,
+            false => SendKind::First,
+        }
+    }
+}
+
 /// A phone send's budgets: the user's window, the user's log of codes (with the back-off for a
 /// resend), the number's hourly and the number's daily.
-fn send_budgets(scopes: &[String; 2], send: Send) -> [(&str, &SendLimit); 4] {
+fn send_budgets(scopes: &[String; 2], send: SendKind) -> [(&str, &SendLimit); 4] {
     let [user_scope, number_scope] = scopes;
     let log = match send {
-        Send::First => &PHONE_CODES_PER_USER,
-        Send::Resend => &PHONE_RESENDS_PER_USER,
+        SendKind::First => &PHONE_CODES_PER_USER,
+        SendKind::Resend => &PHONE_RESENDS_PER_USER,
     };
     [
         (user_scope, &PHONE_SENDS_PER_USER),
@@ -217,7 +227,8 @@ pub(crate) async fn commit_with_sends(
     app: &App,
     caller: &Caller,
     phone: &PhoneNumber,
-    (to, send): (Recipient, Send),
+    to: Recipient,
+    send: SendKind,
     changes: &[Change],
 ) -> Result<std::result::Result<Sends, ChangeKind>> {
     let keys = app.keys().await?;
@@ -316,17 +327,14 @@ pub async fn start(
         now,
         CODE_TTL_SECS,
     );
-    let send = match stale.is_empty() {
-        true => Send::First,
-        false => Send::Resend,
-    };
+    let send = SendKind::resend_if(!stale.is_empty());
     let mut changes = vec![Change::PutFactor(factor)];
     changes.extend(stale.into_iter().map(|id| Change::DeleteFactor {
         user: caller.user.clone(),
         id,
     }));
     // The sends are counted in the transaction that writes the pending phone.
-    let taken = commit_with_sends(app, caller, &phone, (Recipient::New, send), &changes)
+    let taken = commit_with_sends(app, caller, &phone, Recipient::New, send, &changes)
         .await?
         .map_err(|_| {
             Error::Conflict("your phone enrollment changed at the same time; try again".into())
@@ -406,12 +414,16 @@ pub async fn resend(
         code: new.clone(),
         expect: old.clone(),
     };
-    let to = (Recipient::New, Send::Resend);
-    let taken = commit_with_sends(app, caller, &phone, to, &[set])
-        .await?
-        .map_err(|_| {
-            Error::Conflict("the enrollment changed at the same time; try again".into())
-        })?;
+    let taken = commit_with_sends(
+        app,
+        caller,
+        &phone,
+        Recipient::New,
+        SendKind::Resend,
+        &[set],
+    )
+    .await?
+    .map_err(|_| Error::Conflict("the enrollment changed at the same time; try again".into()))?;
     if let Err(e) = deliver(app, &phone, channel, &code).await {
         // The provider may have the message (it timed out): keep the code and the count, so
         // a text that arrives still works and is counted.

@@ -217,11 +217,7 @@ fn may_act_on(caller: &Caller, member: &Profile) -> Result<()> {
 
 /// Who did it, for the member's notice: "by jane@example.com (admin of your organisation)".
 fn by_whom(caller: &Caller, reason: Option<&str>) -> String {
-    let who = caller
-        .email
-        .as_ref()
-        .map(|e| e.as_ref().to_owned())
-        .unwrap_or_else(|| caller.user.as_ref().to_owned());
+    let who = caller.display_name();
     let role = if is_support(caller) {
         "support".to_owned()
     } else {

@@ -177,11 +177,7 @@ pub async fn start(app: &App, caller: &Caller, label: Option<Label>) -> Result<K
             "at most {MAX_SECURITY_KEYS} security keys; remove one first"
         )));
     }
-    let name = caller
-        .email
-        .as_ref()
-        .map(|e| e.as_ref().to_owned())
-        .unwrap_or_else(|| caller.user.as_ref().to_owned());
+    let name = caller.display_name();
     let (ccr, state) = rp
         .start_securitykey_registration(
             user_handle(keys, &caller.user),

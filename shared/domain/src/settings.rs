@@ -57,7 +57,7 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
         Want::ResetMarker(user.clone()),
     ];
     // The organisation's policy, in the same read.
-    wants.extend(caller.org_id.clone().map(Want::OrgPolicy));
+    wants.extend(crate::org_policy::want(caller));
     let (mut found, stored, devices) = loop {
         let (got, stored, devices) = tokio::try_join!(
             app.store.read_all(&wants),
@@ -79,19 +79,12 @@ pub async fn overview(app: &App, caller: &Caller) -> Result<Overview> {
     let remembered = devices.len();
     let enabled = !factors.is_empty();
     let reset = found.reset_marker()?.is_some();
-    let policy = match caller.org_id {
-        Some(_) => found.org_policy()?.map(|p| p.policy),
-        None => None,
-    }
-    .unwrap_or_default();
+    let policy = crate::org_policy::from_found(caller, &mut found)?;
     let required = required(caller) || policy.require_mfa;
     let methods = login::methods_of(keys, &stored, recovery.is_some())?;
     // A member whose factors the organisation leaves out must enroll an allowed one, as at
     // their next login.
-    let none_allowed = enabled
-        && !methods
-            .iter()
-            .any(|m| *m != Method::RecoveryCode && policy.allows(*m));
+    let none_allowed = enabled && !policy.allows_a_factor_of(&methods);
     Ok(Overview {
         enabled,
         required,

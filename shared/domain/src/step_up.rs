@@ -232,7 +232,8 @@ pub async fn start_phone(
         app,
         caller,
         &number,
-        (Recipient::Proven, phones::Send::First),
+        Recipient::Proven,
+        phones::SendKind::First,
         &[Change::PutChallenge(c)],
     )
     .await?

@@ -81,6 +81,14 @@ impl OrgPolicy {
         method == Method::RecoveryCode || self.allowed_methods.contains(&method)
     }
 
+    /// Whether `methods` (a user's, as a login would offer them) hold a factor this policy
+    /// allows; the recovery code alone is not one.
+    pub fn allows_a_factor_of(&self, methods: &[Method]) -> bool {
+        methods
+            .iter()
+            .any(|m| *m != Method::RecoveryCode && self.allows(*m))
+    }
+
     /// Whether a device remembered at `remembered_at` still skips the code at `now`.
     pub fn still_remembers(&self, remembered_at: UnixTime, now: UnixTime) -> bool {
         now < remembered_at + i64::from(self.remember_device_max_days) * 86_400
@@ -119,6 +127,8 @@ mod tests {
         let p = OrgPolicy::new(false, &[Sms, Webauthn, Totp], 0).unwrap();
         assert_eq!(p.allowed_methods, vec![Webauthn, Totp, Sms]);
         assert!(p.allows(RecoveryCode) && !p.allows(Voice));
+        assert!(p.allows_a_factor_of(&[Voice, Sms, RecoveryCode]));
+        assert!(!p.allows_a_factor_of(&[Voice, RecoveryCode]));
         assert!(!p.still_remembers(100, 100));
     }
 
