@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use p256::elliptic_curve::Generate as _;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
 use serde_json::{json, Map, Value};
 
 /// Issuer and audience of dev tokens; the template takes the real ones as parameters.
@@ -25,13 +28,23 @@ fn kid_for(jwk: &Value) -> String {
     format!("dev-{}", &x[..x.len().min(12)])
 }
 
+/// The public key as an EC JWK (RFC 7518 section 6.2.1).
+fn public_jwk(key: &p256::PublicKey) -> Result<Value, String> {
+    let point = p256::Sec1Point::from(key);
+    let (Some(x), Some(y)) = (point.x(), point.y()) else {
+        return Err("the dev signing key's point is compressed".into());
+    };
+    let b64 = |b: &[u8]| data_encoding::BASE64URL_NOPAD.encode(b);
+    Ok(json!({ "kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y) }))
+}
+
 impl DevKey {
     /// Loads the key from `dir`, creating it (atomically) if this machine has none yet.
     pub fn load_or_create(dir: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
         let path = dir.join(KEY_FILE);
         if !path.exists() {
-            let sk = p256::SecretKey::random(&mut rand::rngs::OsRng);
+            let sk = p256::SecretKey::generate_from_rng(&mut UnwrapErr(SysRng));
             let pem = sk.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?;
             let tmp = dir.join(format!("{KEY_FILE}.{}", std::process::id()));
             std::fs::write(&tmp, pem.as_bytes()).map_err(|e| e.to_string())?;
@@ -43,8 +56,7 @@ impl DevKey {
         }
         let pem = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
         let sk = p256::SecretKey::from_pkcs8_pem(&pem).map_err(|e| e.to_string())?;
-        let mut jwk: Value =
-            serde_json::from_str(&sk.public_key().to_jwk_string()).map_err(|e| e.to_string())?;
+        let mut jwk = public_jwk(&sk.public_key())?;
         let kid = kid_for(&jwk);
         jwk["kid"] = json!(kid);
         jwk["alg"] = json!("ES256");

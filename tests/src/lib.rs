@@ -569,9 +569,10 @@ pub fn decode_qr_png(png_base64: &str) -> String {
 
 /// What an authenticator app does with a scanned URI: the code for time `at`.
 pub fn app_code(otpauth_uri: &str, at: u64) -> String {
-    totp_rs::TOTP::from_url(otpauth_uri)
+    totp_rs::Totp::from_url(otpauth_uri)
         .expect("a valid otpauth URI")
         .generate(at)
+        .to_string()
 }
 
 pub fn unix_now() -> u64 {

@@ -6,6 +6,10 @@
 use ciborium::value::Value as Cbor;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{DerSignature, SigningKey};
+use p256::elliptic_curve::Generate as _;
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
+use rand::Rng as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -40,9 +44,9 @@ impl Default for SoftKey {
 impl SoftKey {
     pub fn new() -> Self {
         let mut id = vec![0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        UnwrapErr(SysRng).fill_bytes(&mut id);
         SoftKey {
-            key: SigningKey::random(&mut rand::rngs::OsRng),
+            key: SigningKey::generate_from_rng(&mut UnwrapErr(SysRng)),
             credential_id: id,
             counter: 0,
             origin: ORIGIN.into(),
@@ -68,7 +72,7 @@ impl SoftKey {
     }
 
     fn cose_key(&self) -> Vec<u8> {
-        let point = self.key.verifying_key().to_encoded_point(false);
+        let point = self.key.verifying_key().to_sec1_point(false);
         let int = |i: i64| Cbor::Integer(i.into());
         let key = Cbor::Map(vec![
             (int(1), int(2)),  // kty: EC2

@@ -7,6 +7,7 @@
 
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{DerSignature, SigningKey};
+use p256::elliptic_curve::Generate as _;
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -42,7 +43,7 @@ impl PublicJwk {
     pub fn from_spki_der(key_id: String, der: &[u8]) -> Result<Self> {
         let key = p256::PublicKey::from_public_key_der(der)
             .map_err(|_| Error::Internal("the signing key is not a P-256 public key".into()))?;
-        let point = p256::EncodedPoint::from(key);
+        let point = p256::Sec1Point::from(key);
         let (x, y) = match (point.x(), point.y()) {
             (Some(x), Some(y)) => (b64(x), b64(y)),
             _ => return Err(Error::Internal("compressed public key".into())),
@@ -87,7 +88,7 @@ impl LocalSigningKey {
 
     /// A new random key and its private half sealed under `keys`.
     pub fn generate(keys: &DataKeys) -> Result<(Self, Vec<u8>)> {
-        let key = SigningKey::random(&mut rand::rngs::OsRng);
+        let key = SigningKey::generate_from_rng(&mut crate::crypto::os_rng());
         let scalar = zeroize::Zeroizing::new(key.to_bytes());
         let sealed = keys.seal(SIGNING_KEY_AAD, &scalar)?;
         Ok((Self::from_key(key)?, sealed))
@@ -112,7 +113,7 @@ impl LocalSigningKey {
 pub fn der_to_jws(der: &[u8]) -> Result<[u8; 64]> {
     let sig = p256::ecdsa::Signature::from_der(der)
         .map_err(|_| Error::unavailable("kms: signature is not DER ECDSA"))?;
-    let sig = sig.normalize_s().unwrap_or(sig);
+    let sig = sig.normalize_s();
     let mut out = [0u8; 64];
     out.copy_from_slice(&sig.to_bytes());
     Ok(out)
@@ -207,12 +208,12 @@ mod tests {
         let y = data_encoding::BASE64URL_NOPAD
             .decode(made.public.y.as_bytes())
             .unwrap();
-        let point = p256::EncodedPoint::from_affine_coordinates(
-            x.as_slice().into(),
-            y.as_slice().into(),
+        let point = p256::Sec1Point::from_affine_coordinates(
+            &p256::FieldBytes::try_from(x.as_slice()).unwrap(),
+            &p256::FieldBytes::try_from(y.as_slice()).unwrap(),
             false,
         );
-        let verifier = VerifyingKey::from_encoded_point(&point).unwrap();
+        let verifier = VerifyingKey::from_sec1_point(&point).unwrap();
         let raw = der_to_jws(&opened.sign(b"header.claims")).unwrap();
         verifier
             .verify(b"header.claims", &Signature::from_slice(&raw).unwrap())
@@ -228,7 +229,7 @@ mod tests {
 
     #[test]
     fn a_der_signature_becomes_a_raw_signature_that_still_verifies() {
-        let sk = SigningKey::random(&mut rand::rngs::OsRng);
+        let sk = SigningKey::generate_from_rng(&mut crate::crypto::os_rng());
         let der: DerSignature = sk.sign(b"header.claims");
         let raw = der_to_jws(der.as_bytes()).unwrap();
         let sig = Signature::from_slice(&raw).unwrap();
@@ -254,8 +255,8 @@ mod tests {
 
     #[test]
     fn the_jwk_kid_is_the_rfc7638_thumbprint_and_changes_with_the_key() {
-        let a = SigningKey::random(&mut rand::rngs::OsRng);
-        let b = SigningKey::random(&mut rand::rngs::OsRng);
+        let a = SigningKey::generate_from_rng(&mut crate::crypto::os_rng());
+        let b = SigningKey::generate_from_rng(&mut crate::crypto::os_rng());
         let der = |k: &SigningKey| VerifyingKey::from(k).to_public_key_der().unwrap();
         let ja = PublicJwk::from_spki_der("a".into(), der(&a).as_bytes()).unwrap();
         let jb = PublicJwk::from_spki_der("b".into(), der(&b).as_bytes()).unwrap();

@@ -5,8 +5,9 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use rand::rngs::OsRng;
-use rand::{Rng, RngCore};
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
+use rand::{Rng, RngExt};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -81,7 +82,7 @@ impl DataKeys {
     /// HMAC-SHA-256 over a purpose label and length-prefixed parts, so values from different
     /// purposes or split differently can never collide.
     pub fn mac(&self, purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(self.mac_key.as_ref())
+        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(self.mac_key.as_ref())
             .expect("HMAC takes keys of any length");
         for p in std::iter::once(purpose.as_bytes()).chain(parts.iter().copied()) {
             m.update(&(p.len() as u64).to_be_bytes());
@@ -101,16 +102,22 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// The operating system's CSPRNG, as a generator that cannot fail: where the operating system
+/// cannot give random bytes, nothing safe can go on, so that panics.
+pub fn os_rng() -> UnwrapErr<SysRng> {
+    UnwrapErr(SysRng)
+}
+
 /// `N` bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
-    OsRng.fill_bytes(&mut b);
+    os_rng().fill_bytes(&mut b);
     b
 }
 
 /// A uniformly random numeric code of `len` digits (leading zeros kept).
 pub fn random_code(len: usize) -> Zeroizing<String> {
-    let n: u64 = OsRng.gen_range(0..10u64.pow(len as u32));
+    let n: u64 = os_rng().random_range(0..10u64.pow(len as u32));
     Zeroizing::new(format!("{n:0len$}"))
 }
 

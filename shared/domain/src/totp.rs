@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use totp_rs::{Algorithm, TOTP};
+use totp_rs::{Algorithm, Builder, Totp};
 use zeroize::Zeroizing;
 
 use crate::crypto::{ct_eq, random_bytes};
@@ -53,28 +53,30 @@ impl TotpSecret {
         data_encoding::BASE32_NOPAD.encode(&self.0)
     }
 
-    fn totp(&self, issuer: &str, account: &str) -> Result<TOTP> {
-        TOTP::new(
-            Algorithm::SHA1,
-            DIGITS,
-            SKEW_STEPS as u8,
-            PERIOD_SECS as u64,
-            self.0.to_vec(),
-            Some(label_part(issuer)),
-            label_part(account),
-        )
-        // The error can quote the account name (an email): keep it out of the log.
-        .map_err(|_| Error::Internal("totp parameters refused".into()))
+    fn totp(&self, issuer: &str, account: &str) -> Result<Totp> {
+        Builder::new()
+            .with_algorithm(Algorithm::SHA1)
+            .with_digits(DIGITS as u8)
+            .with_skew(SKEW_STEPS as u16)
+            .with_step_duration(PERIOD_SECS as u64)
+            .with_secret(self.0.as_slice())
+            .with_issuer(Some(label_part(issuer)))
+            .with_account_name(label_part(account))
+            .build()
+            // The error can quote the account name (an email): keep it out of the log.
+            .map_err(|_| Error::Internal("totp parameters refused".into()))
     }
 
     /// `otpauth://totp/Issuer:account?secret=...&issuer=Issuer&algorithm=SHA1&digits=6&period=30`
     pub fn otpauth_uri(&self, issuer: &str, account: &str) -> Result<String> {
-        Ok(self.totp(issuer, account)?.get_url())
+        self.totp(issuer, account)?
+            .to_url()
+            .map_err(|_| Error::Internal("totp parameters refused".into()))
     }
 
     /// The code for the step containing `at` (what an app shows).
     pub fn code_at(&self, at: i64) -> Result<String> {
-        Ok(self.totp("x", "x")?.generate(at.max(0) as u64))
+        Ok(self.totp("x", "x")?.generate(at.max(0) as u64).to_string())
     }
 
     /// The time step (`at / 30`) whose code equals `code`, among the current step and one on
@@ -84,7 +86,10 @@ impl TotpSecret {
         let now_step = at.div_euclid(PERIOD_SECS);
         let mut found = None;
         for step in (now_step - SKEW_STEPS)..=(now_step + SKEW_STEPS) {
-            let expected = totp.generate((step.max(0) * PERIOD_SECS) as u64);
+            let expected = Zeroizing::new(
+                totp.generate((step.max(0) * PERIOD_SECS) as u64)
+                    .to_string(),
+            );
             if ct_eq(expected.as_bytes(), code.as_str().as_bytes()) && found.is_none() {
                 found = Some(step);
             }
