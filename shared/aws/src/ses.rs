@@ -3,19 +3,19 @@
 use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
-use super::dependency;
+use super::{dependency, LazyClient};
 use mfa_domain::error::{Error, Result};
 use mfa_domain::ports::{EmailMessage, Mailer};
 
 pub struct SesMailer {
-    client: aws_sdk_sesv2::Client,
+    pub(crate) client: LazyClient<aws_sdk_sesv2::Client>,
     from: String,
 }
 
 impl SesMailer {
-    pub fn new(client: aws_sdk_sesv2::Client, from: &str) -> Self {
+    pub fn new(client: impl Into<LazyClient<aws_sdk_sesv2::Client>>, from: &str) -> Self {
         SesMailer {
-            client,
+            client: client.into(),
             from: from.to_owned(),
         }
     }
@@ -42,6 +42,7 @@ impl Mailer for SesMailer {
             )
             .build();
         self.client
+            .get()
             .send_email()
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(m.to.as_ref()).build())

@@ -3,18 +3,20 @@
 use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use super::dependency;
+use super::{dependency, LazyClient};
 use mfa_domain::error::{Error, Result};
 use mfa_domain::phone::PhoneNumber;
 use mfa_domain::ports::SmsSender;
 
 pub struct SnsSms {
-    client: aws_sdk_sns::Client,
+    client: LazyClient<aws_sdk_sns::Client>,
 }
 
 impl SnsSms {
-    pub fn new(client: aws_sdk_sns::Client) -> Self {
-        SnsSms { client }
+    pub fn new(client: impl Into<LazyClient<aws_sdk_sns::Client>>) -> Self {
+        SnsSms {
+            client: client.into(),
+        }
     }
 }
 
@@ -27,6 +29,7 @@ impl SmsSender for SnsSms {
             .build()
             .map_err(|e| Error::Internal(format!("sns attribute: {e}")))?;
         self.client
+            .get()
             .publish()
             .phone_number(to.e164())
             .message(text)

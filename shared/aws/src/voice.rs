@@ -5,23 +5,23 @@
 use async_trait::async_trait;
 use aws_sdk_pinpointsmsvoicev2::types::VoiceMessageBodyTextType;
 
-use super::dependency;
+use super::{dependency, LazyClient};
 use mfa_domain::error::{Error, Result};
 use mfa_domain::phone::PhoneNumber;
 use mfa_domain::ports::{VoiceCaller, VoiceMessage};
 
 pub struct EndUserMessagingVoice {
-    client: aws_sdk_pinpointsmsvoicev2::Client,
+    client: LazyClient<aws_sdk_pinpointsmsvoicev2::Client>,
     origination_identity: Option<String>,
 }
 
 impl EndUserMessagingVoice {
     pub fn new(
-        client: aws_sdk_pinpointsmsvoicev2::Client,
+        client: impl Into<LazyClient<aws_sdk_pinpointsmsvoicev2::Client>>,
         origination_identity: Option<String>,
     ) -> Self {
         EndUserMessagingVoice {
-            client,
+            client: client.into(),
             origination_identity,
         }
     }
@@ -35,6 +35,7 @@ impl VoiceCaller for EndUserMessagingVoice {
             .as_deref()
             .ok_or_else(|| Error::unavailable("voice: VOICE_ORIGINATION_IDENTITY is not set"))?;
         self.client
+            .get()
             .send_voice_message()
             .destination_phone_number(to.e164())
             .origination_identity(origin)
