@@ -179,6 +179,14 @@ def measure(bin_dir, name):
         rt.server_close()
 
 
+def newest_source(root):
+    """The newest modification time of the code a function is built from (every tracked Rust
+    file, manifest and the lock file): an arm64 bootstrap older than it is from older code."""
+    listed = subprocess.run(["git", "ls-files", "*.rs", "*Cargo.toml", "Cargo.lock"], cwd=root,
+                            capture_output=True, text=True).stdout.split()
+    return max((root / f).stat().st_mtime for f in listed if (root / f).exists())
+
+
 def zip_size(bootstrap):
     """The size of the deployment zip Lambda gets for a bootstrap (deflated, as sam does)."""
     buf = io.BytesIO()
@@ -260,6 +268,7 @@ def main():
     base_faults = statistics.median(s[2] for s in samples[BASELINE])
     base_cpu = statistics.median(s[3] for s in samples[BASELINE])
     sam_build = Path(__file__).resolve().parent.parent / "infra/.aws-sam/build"
+    source_time = newest_source(Path(__file__).resolve().parent.parent)
     rows = []
     for name in names:
         init = statistics.median(s[0] for s in samples[name])
@@ -274,9 +283,8 @@ def main():
             "rss_x": rss / base_rss, "status": statuses[name],
             "size": (bin_dir / name).stat().st_size / 1e6,
             "zip": zip_size(arm) / 1e6 if arm.exists() else None,
-            # A bootstrap older than the host binary was built from older code.
-            "zip_stale": arm.exists()
-            and arm.stat().st_mtime < (bin_dir / name).stat().st_mtime,
+            # A bootstrap older than the code was built from older code.
+            "zip_stale": arm.exists() and arm.stat().st_mtime < source_time,
         })
     samples_n = int(os.environ.get("BENCH_SAMPLES", "25"))
     flows, largest, hello_ms = bench_flows.run(bin_dir, samples_n)
