@@ -411,7 +411,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_adapters_build_no_message_client_until_a_message_is_sent() {
+    async fn a_message_client_is_built_by_its_first_send_and_not_before() {
         let env: Lookup = Arc::new(|name| match name {
             "AWS_REGION" => Some("us-east-1".into()),
             "AWS_ACCESS_KEY_ID" => Some("test".into()),
