@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mfa_domain::assertion::PublicJwk;
 use p256::elliptic_curve::Generate as _;
-use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rand::rand_core::UnwrapErr;
 use rand::rngs::SysRng;
 use serde_json::{json, Map, Value};
@@ -28,14 +29,12 @@ fn kid_for(jwk: &Value) -> String {
     format!("dev-{}", &x[..x.len().min(12)])
 }
 
-/// The public key as an EC JWK (RFC 7518 section 6.2.1).
+/// The public key as an EC JWK (RFC 7518 section 6.2.1), its coordinates taken as the
+/// service's own assertion JWKS takes them.
 fn public_jwk(key: &p256::PublicKey) -> Result<Value, String> {
-    let point = p256::Sec1Point::from(key);
-    let (Some(x), Some(y)) = (point.x(), point.y()) else {
-        return Err("the dev signing key's point is compressed".into());
-    };
-    let b64 = |b: &[u8]| data_encoding::BASE64URL_NOPAD.encode(b);
-    Ok(json!({ "kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y) }))
+    let der = key.to_public_key_der().map_err(|e| e.to_string())?;
+    let jwk = PublicJwk::from_spki_der(String::new(), der.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(json!({ "kty": "EC", "crv": "P-256", "x": jwk.x, "y": jwk.y }))
 }
 
 impl DevKey {

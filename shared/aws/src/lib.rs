@@ -239,7 +239,8 @@ impl<C> LazyClient<C> {
     }
 
     /// Whether the client has been built (tests of the laziness).
-    pub fn is_built(&self) -> bool {
+    #[cfg(test)]
+    fn is_built(&self) -> bool {
         self.client.get().is_some()
     }
 }

@@ -175,7 +175,7 @@ pub fn plan(
     if guard.daily_budget > 0 {
         // Only shards that may count anything: a budget under DAILY_SHARDS has fewer.
         let live = guard.daily_budget.clamp(1, DAILY_SHARDS);
-        let shard = i64::from(rand::RngExt::random::<u16>(&mut crate::crypto::os_rng())) % live;
+        let shard = i64::from(u16::from_be_bytes(crate::crypto::random_bytes::<2>())) % live;
         counted.push(Counted {
             tag: Velocity::Daily,
             scope: daily_scope(day, shard),

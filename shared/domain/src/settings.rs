@@ -210,12 +210,16 @@ pub async fn disable(
 ) -> Result<()> {
     crate::metrics::verification(async {
         ensure_may_disable(caller)?;
-        if crate::org_policy::of_caller(app, caller).await?.require_mfa {
+        // Two independent reads, at once.
+        let (policy, factors) = tokio::try_join!(
+            crate::org_policy::of_caller(app, caller),
+            app.store.list_factors(&caller.user)
+        )?;
+        if policy.require_mfa {
             return Err(Error::MfaRequired(
                 "your organisation requires two-factor authentication".into(),
             ));
         }
-        let factors = app.store.list_factors(&caller.user).await?;
         if !factors.iter().any(|f| f.status == FactorStatus::Active) {
             return Err(Error::Conflict(
                 "two-factor authentication is already off".into(),
