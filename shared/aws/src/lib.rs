@@ -172,12 +172,33 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// No optional client.
+    pub const NONE: Clients = Clients {
+        sms: false,
+        voice: false,
+        signer: false,
+    };
+
     /// Every client (the dev gateway serves every function).
     pub const ALL: Clients = Clients {
         sms: true,
         voice: true,
         signer: true,
     };
+}
+
+/// The optional clients one binary is wired with, chosen when it is compiled: a client that is
+/// not chosen is not built, and its SDK crate's code is not even linked (settings then carries
+/// no SNS or voice code), which is a binary's size and most of its resident memory.
+pub trait Wiring {
+    const CLIENTS: Clients;
+}
+
+/// Every optional client: the dev gateway, which serves every function from one process.
+pub struct AllClients;
+
+impl Wiring for AllClients {
+    const CLIENTS: Clients = Clients::ALL;
 }
 
 /// Stands in for a client a function does not build: using it is a deployment bug, answered
@@ -287,16 +308,15 @@ macro_rules! client {
     }};
 }
 
-/// The AWS adapters, built once per cold start from `config`: only the `clients` asked for
+/// The AWS adapters, built once per cold start from `config`: only the clients `W` names
 /// besides the ones every function needs.
-pub async fn adapters_from_env(config: &Config, clients: Clients) -> Result<Adapters> {
-    adapters_with(config, clients, &[]).await
+pub async fn adapters_from_env<W: Wiring>(config: &Config) -> Result<Adapters> {
+    adapters_with::<W>(config, &[]).await
 }
 
 /// The adapters with `extra` interceptors on every client (none in production).
-pub async fn adapters_with(
+pub async fn adapters_with<W: Wiring>(
     config: &Config,
-    clients: Clients,
     extra: &[SharedInterceptor],
 ) -> Result<Adapters> {
     let sdk = sdk_config(TlsRoots::from_env()?)?;
@@ -311,15 +331,16 @@ pub async fn adapters_with(
             &config.ses_from_address,
         )),
         vault: Arc::new(KmsVault::new(kms.clone(), &config.kms_data_key_id)),
-        signer: match clients.signer {
+        // Constant in each binary, so the branch not taken is compiled out with its SDK.
+        signer: match W::CLIENTS.signer {
             true => Arc::new(KmsSigner::new(kms, &config.assertion_key_id)),
             false => Arc::new(NotWired("the assertion signer")),
         },
-        sms: match clients.sms {
+        sms: match W::CLIENTS.sms {
             true => Arc::new(SnsSms::new(client!(aws_sdk_sns, &sdk, extra, once, lazy))),
             false => Arc::new(NotWired("SMS")),
         },
-        voice: match clients.voice {
+        voice: match W::CLIENTS.voice {
             true => Arc::new(EndUserMessagingVoice::new(
                 client!(aws_sdk_pinpointsmsvoicev2, &sdk, extra, once, lazy),
                 config.voice_origination_identity.clone(),
@@ -330,10 +351,10 @@ pub async fn adapters_with(
 }
 
 /// The production wiring of one function: configuration from the environment, the AWS
-/// adapters it uses, the system clock.
-pub async fn app_from_env(clients: Clients) -> Result<App> {
+/// adapters `W` wires, the system clock.
+pub async fn app_from_env<W: Wiring>() -> Result<App> {
     let config = Config::from_env()?;
-    let aws = adapters_from_env(&config, clients).await?;
+    let aws = adapters_from_env::<W>(&config).await?;
     Ok(App::new(config, aws, Arc::new(SystemClock)))
 }
 
@@ -344,7 +365,7 @@ pub async fn app_from_env_with_clock(
     extra: &[SharedInterceptor],
 ) -> Result<App> {
     let config = Config::from_env()?;
-    let aws = adapters_with(&config, Clients::ALL, extra).await?;
+    let aws = adapters_with::<AllClients>(&config, extra).await?;
     Ok(App::new(config, aws, clock))
 }
 

@@ -265,13 +265,17 @@ macro_rules! lambda_main {
         #[tokio::main(flavor = "current_thread")]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::init_tracing();
-            // Naming every client leaves nothing for `..Default::default()` to fill.
-            #[allow(clippy::needless_update)]
-            let clients = ::mfa_aws::Clients {
-                $($client: true,)*
-                ..Default::default()
-            };
-            let app = ::mfa_aws::app_from_env(clients).await?;
+            // The clients are a constant of the binary: the ones not named are not linked.
+            struct Wired;
+            impl ::mfa_aws::Wiring for Wired {
+                // Naming every client leaves nothing for `..Clients::NONE` to fill.
+                #[allow(clippy::needless_update)]
+                const CLIENTS: ::mfa_aws::Clients = ::mfa_aws::Clients {
+                    $($client: true,)*
+                    ..::mfa_aws::Clients::NONE
+                };
+            }
+            let app = ::mfa_aws::app_from_env::<Wired>().await?;
             let app = &app;
             lambda_http::run(lambda_http::service_fn(move |req| async move {
                 let response =
