@@ -91,8 +91,9 @@ async fn each_flow_costs_no_more_round_trips_than_its_goal() {
 
 /// DynamoDB requests allowed: login start, TOTP login verify, email step-up verify, the page.
 /// Issue 13's goals are 4, 4, 4 and 3; these are what the flows cost now (they were 7, 6, 5
-/// and 5), so a change that adds one fails here.
-const GOALS: [u64; 4] = [3, 3, 3, 3];
+/// and 5; the step-up verify was 3 until the token budget joined the challenge's read), so a
+/// change that adds one fails here.
+const GOALS: [u64; 4] = [3, 3, 2, 3];
 
 #[tokio::test]
 async fn given_assertions_signed_in_process_then_a_login_costs_no_kms_request_and_every_cold_start_signs_with_the_one_sealed_key(

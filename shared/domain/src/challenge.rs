@@ -166,40 +166,56 @@ pub async fn check(
     id: &ChallengeId,
     code: &OtpCode,
 ) -> Result<Guess> {
+    Ok(check_with(app, user, purpose, id, code, &[]).await?.0)
+}
+
+/// [`check`], with what `more` wants read in the same round trip (the rest of `Found`).
+pub async fn check_with(
+    app: &App,
+    user: &UserId,
+    purpose: Purpose,
+    id: &ChallengeId,
+    code: &OtpCode,
+    more: &[Want],
+) -> Result<(Guess, Found)> {
     let keys = app.keys().await?;
-    let guess = guessable(app, user, purpose, id).await?;
+    let (guess, found) = guessable(app, user, purpose, id, more).await?;
     let expected = guess.challenge.code_hash.as_deref().unwrap_or_default();
     if ct_eq(&code_hash(keys, purpose, id, code.as_str()), expected) {
-        return Ok(guess);
+        return Ok((guess, found));
     }
     Err(guess.count_wrong(app, &[]).await?)
 }
 
 /// The user's challenge as it is now, if a code may be tried on it: it exists (404), is open,
 /// unexpired and has a try left (410, 429), and the account has a guess left (429, with the
-/// wait). Reads only, in one round trip: a code is compared before anything is written.
+/// wait). Reads only, in one round trip with what `more` wants (left in `Found`): a code is
+/// compared before anything is written.
 pub async fn guessable(
     app: &App,
     user: &UserId,
     purpose: Purpose,
     id: &ChallengeId,
-) -> Result<Guess> {
-    let mut found = read_guess(app, None, user, purpose, id).await?;
+    more: &[Want],
+) -> Result<(Guess, Found)> {
+    let mut found = read_guess(app, None, user, purpose, id, more).await?;
     let c = found
         .challenge()?
         .ok_or_else(|| Error::NotFound("no such challenge".into()))?;
-    guess_on(app, c, &mut found)
+    let guess = guess_on(app, c, &mut found)?;
+    Ok((guess, found))
 }
 
 /// One round trip for a guess: the account's login guard first when `guard` is given (for a
-/// code that counts toward the lock), then the challenge and the account's guess budgets;
-/// take them apart in that order.
+/// code that counts toward the lock), then the challenge, the account's guess budgets and
+/// what `more` wants; take them apart in that order.
 pub async fn read_guess(
     app: &App,
     guard: Option<&UserId>,
     user: &UserId,
     purpose: Purpose,
     id: &ChallengeId,
+    more: &[Want],
 ) -> Result<Found> {
     let mut wants: Vec<Want> = guard
         .map(|u| Want::LoginGuard(u.clone()))
@@ -207,6 +223,7 @@ pub async fn read_guess(
         .collect();
     wants.push(Want::Challenge(user.clone(), purpose, id.clone()));
     wants.extend(limits::guess_wants(user));
+    wants.extend_from_slice(more);
     Ok(app.store.read_all(&wants).await?.into())
 }
 

@@ -392,10 +392,17 @@ pub async fn active(app: &App, user: &UserId, kind: FactorKind) -> Result<Vec<Fa
 pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Result<IssuedStepUp> {
     crate::metrics::verification(async {
         // The apps, and in one batch the guard and the three budgets, read at once.
-        let (apps, (guard, budgets)) = tokio::try_join!(
+        let token_budget = [step_up::TokenBudget::want(&caller.user)];
+        let (apps, (guard, budgets, mut found)) = tokio::try_join!(
             active(app, &caller.user, FactorKind::Totp),
-            crate::login::read_factor_guess(app, caller, Some(STEP_UP_TOTP_FAILURES))
+            crate::login::read_factor_guess(
+                app,
+                caller,
+                Some(STEP_UP_TOTP_FAILURES),
+                &token_budget
+            )
         )?;
+        let budget = step_up::TokenBudget::from_found(&mut found)?;
         if apps.is_empty() {
             return Err(Error::Conflict("no authenticator app is set up".into()));
         }
@@ -412,11 +419,16 @@ pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Re
         let mut proof = vec![step];
         proof.extend(crate::login::reset_failures(caller, guard));
         proof.extend(budgets.iter().map(limits::Reservation::room));
-        step_up::grant(app, &caller.user, StepUpLevel::Factor, proof, |_| {
-            Error::InvalidCode {
+        step_up::grant(
+            app,
+            &caller.user,
+            StepUpLevel::Factor,
+            proof,
+            budget,
+            |_| Error::InvalidCode {
                 attempts_remaining: remaining,
-            }
-        })
+            },
+        )
         .await
     })
     .await

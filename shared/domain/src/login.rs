@@ -430,15 +430,16 @@ pub(crate) fn reset_failures(caller: &Caller, guard: LoginGuard) -> Vec<Change> 
 
 /// One round trip for a factor code sent to a challenge (login, phone step-up): the guard
 /// (refused if locked), the challenge (404 if none), and the guess budgets, still in `found`
-/// for [`challenge::guess_on`].
+/// for [`challenge::guess_on`], then what `more` wants.
 pub(crate) async fn read_challenge_guess(
     app: &App,
     caller: &Caller,
     purpose: Purpose,
     id: &ChallengeId,
+    more: &[Want],
 ) -> Result<(LoginGuard, Challenge, Found)> {
     let user = &caller.user;
-    let mut found = challenge::read_guess(app, Some(user), user, purpose, id).await?;
+    let mut found = challenge::read_guess(app, Some(user), user, purpose, id, more).await?;
     let guard = unlocked(found.login_guard()?)?;
     let c = found
         .challenge()?
@@ -448,17 +449,20 @@ pub(crate) async fn read_challenge_guess(
 
 /// One round trip for a factor code with no challenge (app or recovery-code step-up): the
 /// guard (refused if locked) and the budgets a wrong code would use, planned: the route's
-/// `own` limit first, if it has one, then the account's guess budgets.
+/// `own` limit first, if it has one, then the account's guess budgets; and in `found`, what
+/// `more` wants.
 pub(crate) async fn read_factor_guess(
     app: &App,
     caller: &Caller,
     own: Option<SendLimit>,
-) -> Result<(LoginGuard, Vec<limits::Reservation>)> {
+    more: &[Want],
+) -> Result<(LoginGuard, Vec<limits::Reservation>, Found)> {
     let user = &caller.user;
     let scope = limits::user_scope(user);
     let mut wants = vec![Want::LoginGuard(user.clone())];
     wants.extend(own.map(|limit| Want::LimitSlots(scope.clone(), limit)));
     wants.extend(limits::guess_wants(user));
+    wants.extend_from_slice(more);
     let mut found = Found::from(app.store.read_all(&wants).await?);
     let guard = unlocked(found.login_guard()?)?;
     let mut budgets = Vec::with_capacity(3);
@@ -471,7 +475,7 @@ pub(crate) async fn read_factor_guess(
         )?);
     }
     budgets.extend(limits::plan_guesses(app, user, &mut found)?);
-    Ok((guard, budgets))
+    Ok((guard, budgets, found))
 }
 
 /// Refuses a guard that is locked; otherwise the guard as read, for [`failure`].
@@ -610,7 +614,8 @@ pub async fn pass(
         }
     };
     // The guard, the challenge and the guess budgets in one round trip.
-    let (guard, seen, mut found) = read_challenge_guess(app, caller, Purpose::Login, id).await?;
+    let (guard, seen, mut found) =
+        read_challenge_guess(app, caller, Purpose::Login, id, &[]).await?;
     let now = app.clock.now();
     if !seen.methods.contains(&method) {
         return Err(Error::invalid(format!(

@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::events::{notify, Action, SecurityEvent};
 use crate::identity::Caller;
 use crate::limits;
-use crate::model::{Change, ChangeKind, Channel, Commit, FactorKind, Method, Purpose, StepUpLevel};
+use crate::model::{
+    Change, ChangeKind, Channel, Commit, FactorKind, Found, Method, Purpose, StepUpLevel, Want,
+};
 use crate::phones;
 use crate::pumping::Recipient;
 use crate::recovery::RecoveryCode;
@@ -58,8 +60,17 @@ pub async fn verify_email(
     code: &OtpCode,
 ) -> Result<IssuedStepUp> {
     crate::metrics::verification(async {
-        let guess = challenge::check(app, user, Purpose::StepUpEmail, id, code).await?;
-        grant_for_challenge(app, &guess, StepUpLevel::Email, vec![]).await
+        let (guess, mut found) = challenge::check_with(
+            app,
+            user,
+            Purpose::StepUpEmail,
+            id,
+            code,
+            &[TokenBudget::want(user)],
+        )
+        .await?;
+        let budget = TokenBudget::from_found(&mut found)?;
+        grant_for_challenge(app, &guess, StepUpLevel::Email, vec![], budget).await
     })
     .await
 }
@@ -72,11 +83,31 @@ pub(crate) async fn grant_for_challenge(
     guess: &challenge::Guess,
     level: StepUpLevel,
     more: Vec<Change>,
+    budget: TokenBudget,
 ) -> Result<IssuedStepUp> {
     let mut proof = guess.consume();
     proof.extend(more);
     let user = &guess.challenge.user;
-    grant(app, user, level, proof, |_| challenge::already_used()).await
+    grant(app, user, level, proof, budget, |_| {
+        challenge::already_used()
+    })
+    .await
+}
+
+/// The user's step-up token budget ([`STEP_UP_TOKENS`]) as read in the same round trip as what
+/// a grant proves (the challenge, or the guess budgets), so issuing a token reads nothing more.
+pub(crate) struct TokenBudget(Vec<Option<i64>>);
+
+impl TokenBudget {
+    /// The read to add to the proof's round trip, last.
+    pub(crate) fn want(user: &UserId) -> Want {
+        Want::LimitSlots(limits::user_scope(user), STEP_UP_TOKENS)
+    }
+
+    /// The budget [`TokenBudget::want`] read: the next slots in `found`.
+    pub(crate) fn from_found(found: &mut Found) -> Result<Self> {
+        Ok(TokenBudget(found.limit_slots()?))
+    }
 }
 
 fn token_hash(app_keys: &crate::crypto::DataKeys, user: &UserId, token: &OpaqueToken) -> String {
@@ -90,14 +121,19 @@ fn token_hash(app_keys: &crate::crypto::DataKeys, user: &UserId, token: &OpaqueT
 /// transaction with `proof` (the writes that use up what was proved). If a change of `proof`
 /// is refused (a concurrent request used it first), nothing is written and the answer is
 /// `refused(kind)`. At most [`STEP_UP_TOKENS`] are issued per user in 15 minutes, which
-/// bounds the live tokens a reset removes.
-pub async fn grant(
+/// bounds the live tokens a reset removes: the slot is picked from `budget` (read with the
+/// proof) and taken in the token's transaction, on the condition that it is still as read.
+pub(crate) async fn grant(
     app: &App,
     user: &UserId,
     level: StepUpLevel,
     mut proof: Vec<Change>,
+    budget: TokenBudget,
     refused: impl FnOnce(ChangeKind) -> Error,
 ) -> Result<IssuedStepUp> {
+    let scope = limits::user_scope(user);
+    // A full budget is refused before anything is written, after the proof was checked.
+    let slot = limits::plan_from(app, &scope, &STEP_UP_TOKENS, &budget.0)?;
     let keys = app.keys().await?;
     let token = OpaqueToken::from_bytes(&random_bytes::<32>());
     let expires_at: UnixTime = app.clock.now() + STEP_UP_TOKEN_TTL_SECS;
@@ -108,8 +144,7 @@ pub async fn grant(
         expires_at,
     });
     // The token's slot is taken in the same transaction that issues it.
-    let scope = limits::user_scope(user);
-    match limits::commit_with_slots(app, &[(&scope, &STEP_UP_TOKENS)], &proof).await? {
+    match limits::take_planned(app, vec![slot], &proof).await? {
         Ok(_) => Ok(IssuedStepUp {
             token,
             level,
@@ -274,9 +309,16 @@ pub async fn verify_phone(
         let keys = app.keys().await?;
         // Compared before anything is written (see `challenge::check`); the guard, the
         // challenge and the budgets are read in one round trip.
-        let (guard, c, mut found) =
-            crate::login::read_challenge_guess(app, caller, Purpose::StepUpPhone, id).await?;
+        let (guard, c, mut found) = crate::login::read_challenge_guess(
+            app,
+            caller,
+            Purpose::StepUpPhone,
+            id,
+            &[TokenBudget::want(&caller.user)],
+        )
+        .await?;
         let guess = challenge::guess_on(app, c, &mut found)?;
+        let budget = TokenBudget::from_found(&mut found)?;
         let phones = crate::factors::active(app, &caller.user, FactorKind::Phone).await?;
         let expected = guess.challenge.code_hash.as_deref();
         let purpose = Purpose::StepUpPhone;
@@ -288,7 +330,7 @@ pub async fn verify_phone(
                     id: phone.id,
                     now: app.clock.now(),
                 });
-                grant_for_challenge(app, &guess, StepUpLevel::Factor, more).await
+                grant_for_challenge(app, &guess, StepUpLevel::Factor, more, budget).await
             }
             None => {
                 let failure = crate::login::failure(app, caller, guard);
@@ -347,8 +389,14 @@ pub async fn verify_key(
 ) -> Result<IssuedStepUp> {
     use crate::security_keys::{self, KeyCheck};
     crate::metrics::verification(async {
-        let (guard, c, mut found) =
-            crate::login::read_challenge_guess(app, caller, Purpose::StepUpKey, id).await?;
+        let (guard, c, mut found) = crate::login::read_challenge_guess(
+            app,
+            caller,
+            Purpose::StepUpKey,
+            id,
+            &[TokenBudget::want(&caller.user)],
+        )
+        .await?;
         if c.status == crate::model::ChallengeStatus::Used {
             return Err(crate::login::approved_already());
         }
@@ -358,6 +406,7 @@ pub async fn verify_key(
             .ok_or_else(|| Error::Internal("a key step-up without its ceremony".into()))?;
         security_keys::check_ceremony(&ceremony, response)?;
         let guess = challenge::guess_on(app, c, &mut found)?;
+        let budget = TokenBudget::from_found(&mut found)?;
         let keys = crate::factors::active(app, &caller.user, FactorKind::Webauthn).await?;
         let cloned = match security_keys::check_login(app, &ceremony, &keys, response)? {
             KeyCheck::Right(change) => {
@@ -370,6 +419,7 @@ pub async fn verify_key(
                     &caller.user,
                     StepUpLevel::Factor,
                     proof,
+                    budget,
                     |kind| match kind {
                         ChangeKind::UseKey => Error::Conflict(
                             "this security key was used at the same time; try again".into(),
@@ -397,7 +447,10 @@ pub async fn with_recovery_code(
     code: &RecoveryCode,
 ) -> Result<(IssuedStepUp, RecoveryCode)> {
     crate::metrics::verification(async {
-        let (guard, budgets) = crate::login::read_factor_guess(app, caller, None).await?;
+        let (guard, budgets, mut found) =
+            crate::login::read_factor_guess(app, caller, None, &[TokenBudget::want(&caller.user)])
+                .await?;
+        let budget = TokenBudget::from_found(&mut found)?;
         let remaining = budgets.iter().map(|r| r.remaining).min().unwrap_or(0) as u32;
         let refused = move |_: ChangeKind| Error::InvalidCode {
             attempts_remaining: remaining,
@@ -423,7 +476,15 @@ pub async fn with_recovery_code(
         ];
         // Only while the account still has a guess left (see `challenge::Guess::consume`).
         proof.extend(budgets.iter().map(limits::Reservation::room));
-        let issued = grant(app, &caller.user, StepUpLevel::Factor, proof, refused).await?;
+        let issued = grant(
+            app,
+            &caller.user,
+            StepUpLevel::Factor,
+            proof,
+            budget,
+            refused,
+        )
+        .await?;
         notify(app, caller.email.as_ref(), &event).await;
         Ok((issued, next))
     })
