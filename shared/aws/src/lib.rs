@@ -2,6 +2,7 @@
 //! standard variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`), with no local cases.
 
 mod dynamo;
+mod http1;
 mod kms;
 mod ses;
 mod sns;
@@ -15,7 +16,6 @@ use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::BehaviorVersion;
 use aws_smithy_async::rt::sleep::TokioSleep;
 use aws_smithy_async::time::SystemTimeSource;
-use aws_smithy_http_client::tls;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::region::Region;
@@ -68,28 +68,27 @@ impl TlsRoots {
         }
     }
 
-    fn trust_store(self) -> tls::TrustStore {
-        match self {
-            Self::Amazon => tls::TrustStore::empty()
-                .with_native_roots(false)
-                .with_pem_certificate(AMAZON_TRUST_SERVICES),
-            Self::System => tls::TrustStore::empty().with_native_roots(true),
-        }
+    /// The root store: the built-in roots, or the machine's (a certificate that does not
+    /// parse is skipped, as the SDK's own client does).
+    fn root_store(self) -> rustls::RootCertStore {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::CertificateDer;
+        let certs: Vec<CertificateDer<'static>> = match self {
+            Self::Amazon => CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES)
+                .filter_map(std::result::Result::ok)
+                .collect(),
+            Self::System => rustls_native_certs::load_native_certs().certs,
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(certs);
+        roots
     }
 }
 
-/// The one HTTPS client every AWS client shares: hyper 1, rustls with ring, `roots`.
+/// The one HTTPS client every AWS client shares: HTTP/1.1 (hyper-util's pool), rustls with
+/// ring, `roots`.
 pub fn https_client(roots: TlsRoots) -> Result<SharedHttpClient> {
-    let context = tls::TlsContext::builder()
-        .with_trust_store(roots.trust_store())
-        .build()
-        .map_err(|e| Error::Internal(format!("TLS context: {e}")))?;
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .tls_context(context)
-        .build_https())
+    http1::client(roots.root_store()).map_err(|e| Error::Internal(format!("TLS context: {e}")))
 }
 
 /// Reads one variable of the environment (a map in tests); blank counts as unset.
@@ -463,13 +462,13 @@ mod tests {
     fn the_built_in_trust_store_is_the_five_amazon_trust_services_roots_and_all_parse() {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::CertificateDer;
-        // The same parse the SDK's HTTPS client does (it panics on a bad certificate).
         let ders = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES)
             .collect::<std::result::Result<Vec<_>, _>>()
             .expect("valid PEM");
         let mut roots = rustls::RootCertStore::empty();
         let (valid, invalid) = roots.add_parsable_certificates(ders);
         assert_eq!((valid, invalid), (5, 0));
+        assert_eq!(TlsRoots::Amazon.root_store().len(), 5);
         assert!(https_client(TlsRoots::Amazon).is_ok());
     }
 
