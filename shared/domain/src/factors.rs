@@ -392,17 +392,10 @@ pub async fn active(app: &App, user: &UserId, kind: FactorKind) -> Result<Vec<Fa
 pub async fn step_up_with_totp(app: &App, caller: &Caller, code: &OtpCode) -> Result<IssuedStepUp> {
     crate::metrics::verification(async {
         // The apps, and in one batch the guard and the three budgets, read at once.
-        let token_budget = [step_up::TokenBudget::want(&caller.user)];
-        let (apps, (guard, budgets, mut found)) = tokio::try_join!(
+        let (apps, (guard, budgets, budget)) = tokio::try_join!(
             active(app, &caller.user, FactorKind::Totp),
-            crate::login::read_factor_guess(
-                app,
-                caller,
-                Some(STEP_UP_TOTP_FAILURES),
-                &token_budget
-            )
+            crate::login::read_factor_guess(app, caller, Some(STEP_UP_TOTP_FAILURES))
         )?;
-        let budget = step_up::TokenBudget::from_found(&mut found)?;
         if apps.is_empty() {
             return Err(Error::Conflict("no authenticator app is set up".into()));
         }

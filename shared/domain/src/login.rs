@@ -26,6 +26,7 @@ use crate::reset;
 use crate::rules::{SendLimit, CODE_TTL_SECS, LOCKOUT_AFTER_FAILURES, LOGIN_CHALLENGES};
 use crate::security_keys::{self, KeyCheck};
 use crate::self_reset;
+use crate::step_up::TokenBudget;
 use crate::totp;
 use crate::types::{ChallengeId, FactorId, OpaqueToken, OtpCode, Plan};
 
@@ -449,20 +450,19 @@ pub(crate) async fn read_challenge_guess(
 
 /// One round trip for a factor code with no challenge (app or recovery-code step-up): the
 /// guard (refused if locked) and the budgets a wrong code would use, planned: the route's
-/// `own` limit first, if it has one, then the account's guess budgets; and in `found`, what
-/// `more` wants.
+/// `own` limit first, if it has one, then the account's guess budgets; and the step-up token
+/// budget a right code would use.
 pub(crate) async fn read_factor_guess(
     app: &App,
     caller: &Caller,
     own: Option<SendLimit>,
-    more: &[Want],
-) -> Result<(LoginGuard, Vec<limits::Reservation>, Found)> {
+) -> Result<(LoginGuard, Vec<limits::Reservation>, TokenBudget)> {
     let user = &caller.user;
     let scope = limits::user_scope(user);
     let mut wants = vec![Want::LoginGuard(user.clone())];
     wants.extend(own.map(|limit| Want::LimitSlots(scope.clone(), limit)));
     wants.extend(limits::guess_wants(user));
-    wants.extend_from_slice(more);
+    wants.push(TokenBudget::want(user));
     let mut found = Found::from(app.store.read_all(&wants).await?);
     let guard = unlocked(found.login_guard()?)?;
     let mut budgets = Vec::with_capacity(3);
@@ -475,7 +475,7 @@ pub(crate) async fn read_factor_guess(
         )?);
     }
     budgets.extend(limits::plan_guesses(app, user, &mut found)?);
-    Ok((guard, budgets, found))
+    Ok((guard, budgets, TokenBudget::from_found(&mut found)?))
 }
 
 /// Refuses a guard that is locked; otherwise the guard as read, for [`failure`].

@@ -110,6 +110,19 @@ impl TokenBudget {
     }
 }
 
+/// [`crate::login::read_challenge_guess`] for a step-up: the step-up token budget is read in
+/// the same round trip, after the guess budgets (take it with [`TokenBudget::from_found`]
+/// after [`challenge::guess_on`]).
+async fn read_challenge_guess(
+    app: &App,
+    caller: &Caller,
+    purpose: Purpose,
+    id: &ChallengeId,
+) -> Result<(crate::model::LoginGuard, crate::model::Challenge, Found)> {
+    let budget = [TokenBudget::want(&caller.user)];
+    crate::login::read_challenge_guess(app, caller, purpose, id, &budget).await
+}
+
 fn token_hash(app_keys: &crate::crypto::DataKeys, user: &UserId, token: &OpaqueToken) -> String {
     app_keys.mac_hex(
         "step-up-token",
@@ -309,14 +322,8 @@ pub async fn verify_phone(
         let keys = app.keys().await?;
         // Compared before anything is written (see `challenge::check`); the guard, the
         // challenge and the budgets are read in one round trip.
-        let (guard, c, mut found) = crate::login::read_challenge_guess(
-            app,
-            caller,
-            Purpose::StepUpPhone,
-            id,
-            &[TokenBudget::want(&caller.user)],
-        )
-        .await?;
+        let (guard, c, mut found) =
+            read_challenge_guess(app, caller, Purpose::StepUpPhone, id).await?;
         let guess = challenge::guess_on(app, c, &mut found)?;
         let budget = TokenBudget::from_found(&mut found)?;
         let phones = crate::factors::active(app, &caller.user, FactorKind::Phone).await?;
@@ -389,14 +396,8 @@ pub async fn verify_key(
 ) -> Result<IssuedStepUp> {
     use crate::security_keys::{self, KeyCheck};
     crate::metrics::verification(async {
-        let (guard, c, mut found) = crate::login::read_challenge_guess(
-            app,
-            caller,
-            Purpose::StepUpKey,
-            id,
-            &[TokenBudget::want(&caller.user)],
-        )
-        .await?;
+        let (guard, c, mut found) =
+            read_challenge_guess(app, caller, Purpose::StepUpKey, id).await?;
         if c.status == crate::model::ChallengeStatus::Used {
             return Err(crate::login::approved_already());
         }
@@ -447,10 +448,7 @@ pub async fn with_recovery_code(
     code: &RecoveryCode,
 ) -> Result<(IssuedStepUp, RecoveryCode)> {
     crate::metrics::verification(async {
-        let (guard, budgets, mut found) =
-            crate::login::read_factor_guess(app, caller, None, &[TokenBudget::want(&caller.user)])
-                .await?;
-        let budget = TokenBudget::from_found(&mut found)?;
+        let (guard, budgets, budget) = crate::login::read_factor_guess(app, caller, None).await?;
         let remaining = budgets.iter().map(|r| r.remaining).min().unwrap_or(0) as u32;
         let refused = move |_: ChangeKind| Error::InvalidCode {
             attempts_remaining: remaining,
