@@ -3,14 +3,18 @@
 //! punctuation, or national with a country, and always kept as E.164. Refused with a clear
 //! reason when they cannot or must not take codes.
 //!
-//! Only enrolment parses a number. What the parse found (the country code and the kind of
-//! line) is sealed with the number ([`PhoneNumber::to_stored`]), so sending a code, listing
-//! methods or masking a stored number never loads libphonenumber's metadata (about 5 MB of heap
-//! and 4 ms the first time): a function that never enrols a phone does not link it.
+//! Only enrolment parses a number, and it loads only the metadata of the number's country
+//! calling code ([`metadata`]). What the parse found (the country code and the kind of line) is
+//! sealed with the number ([`PhoneNumber::to_stored`]), so sending a code, listing methods or
+//! masking a stored number never loads metadata: a function that never enrols a phone does not
+//! link it.
+
+mod metadata;
 
 use std::fmt;
+use std::sync::Arc;
 
-use rlibphonenumber::{PhoneNumberFormat, PhoneNumberType as Type, Region, PHONE_NUMBER_UTIL};
+use rlibphonenumber::{PhoneNumberFormat, PhoneNumberType as Type, PhoneNumberUtil, Region};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -88,19 +92,55 @@ fn is_e164(s: &str) -> bool {
     })
 }
 
+/// Where a parse gets libphonenumber from: the metadata of one country calling code at a time
+/// ([`ByCode`]), or in tests the crate's whole metadata, to compare the two.
+trait Utils {
+    /// A util that can read a number with these digits (E.164 without the `+`), if any can.
+    fn for_number(&self, digits: &str) -> Result<Option<Arc<PhoneNumberUtil>>>;
+    /// A util that can read national numbers of this region, if any can.
+    fn for_region(&self, region: Region) -> Result<Option<Arc<PhoneNumberUtil>>>;
+}
+
+struct ByCode;
+
+impl Utils for ByCode {
+    fn for_number(&self, digits: &str) -> Result<Option<Arc<PhoneNumberUtil>>> {
+        metadata::country_code_of(digits)?
+            .map(metadata::util_for)
+            .transpose()
+    }
+
+    fn for_region(&self, region: Region) -> Result<Option<Arc<PhoneNumberUtil>>> {
+        metadata::country_code_for_region(&region.to_string())?
+            .map(metadata::util_for)
+            .transpose()
+    }
+}
+
+fn not_a_number() -> Error {
+    Error::invalid("phone_number is not a phone number")
+}
+
 impl PhoneNumber {
     /// Parses an E.164 number (`+` and digits, nothing else) and checks it may be used for
     /// `channel` under `policy`. Every refusal says why, without echoing the number.
     pub fn parse(s: &str, channel: Channel, policy: &PhonePolicy) -> Result<Self> {
+        Self::parse_using(&ByCode, s, channel, policy)
+    }
+
+    fn parse_using(
+        utils: &impl Utils,
+        s: &str,
+        channel: Channel,
+        policy: &PhonePolicy,
+    ) -> Result<Self> {
         if !is_e164(s) {
             return Err(Error::invalid(
                 "phone_number must be in E.164 form: + then country code and number, digits only (e.g. +14155552671)",
             ));
         }
-        let util = &*PHONE_NUMBER_UTIL;
-        let parsed = util
-            .parse(s, None)
-            .map_err(|_| Error::invalid("phone_number is not a phone number"))?;
+        let util = utils.for_number(&s[1..])?.ok_or_else(not_a_number)?;
+        let parsed = util.parse(s, None).map_err(|_| not_a_number())?;
         if !util.is_valid_number(&parsed) {
             return Err(Error::invalid(
                 "phone_number is not a valid number in its country",
@@ -225,6 +265,16 @@ impl PhoneNumber {
         channel: Channel,
         policy: &PhonePolicy,
     ) -> Result<Self> {
+        Self::parse_input_using(&ByCode, s, country, channel, policy)
+    }
+
+    fn parse_input_using(
+        utils: &impl Utils,
+        s: &str,
+        country: Option<&str>,
+        channel: Channel,
+        policy: &PhonePolicy,
+    ) -> Result<Self> {
         let s = s.trim();
         let (plus, rest) = match s.strip_prefix('+') {
             Some(rest) => (true, rest),
@@ -241,7 +291,7 @@ impl PhoneNumber {
         }
         let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
         if plus {
-            return Self::parse(&format!("+{digits}"), channel, policy);
+            return Self::parse_using(utils, &format!("+{digits}"), channel, policy);
         }
         let Some(country) = country else {
             return Err(Error::invalid(
@@ -250,11 +300,12 @@ impl PhoneNumber {
         };
         let region = Region::from_code(&country.trim().to_ascii_uppercase())
             .map_err(|_| Error::invalid("country must be an ISO 3166 code such as US or FR"))?;
-        let util = &*PHONE_NUMBER_UTIL;
+        let util = utils.for_region(region)?.ok_or_else(not_a_number)?;
         let parsed = util
             .parse(&digits, Some(region))
-            .map_err(|_| Error::invalid("phone_number is not a phone number"))?;
-        Self::parse(
+            .map_err(|_| not_a_number())?;
+        Self::parse_using(
+            utils,
             &util.format(&parsed, PhoneNumberFormat::E164),
             channel,
             policy,
@@ -553,5 +604,131 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// Loading one country code at a time must read every number as the whole metadata does.
+#[cfg(test)]
+mod against_the_whole_metadata {
+    use super::*;
+
+    struct Whole(Arc<PhoneNumberUtil>);
+
+    impl Utils for Whole {
+        fn for_number(&self, _: &str) -> Result<Option<Arc<PhoneNumberUtil>>> {
+            Ok(Some(self.0.clone()))
+        }
+        fn for_region(&self, _: Region) -> Result<Option<Arc<PhoneNumberUtil>>> {
+            Ok(Some(self.0.clone()))
+        }
+    }
+
+    type Outcome = std::result::Result<(String, Option<u16>, LineKind), (&'static str, String)>;
+
+    fn outcome(r: Result<PhoneNumber>) -> Outcome {
+        r.map(|n| (n.e164, n.country_code, n.kind))
+            .map_err(|e| (e.code(), e.public_message()))
+    }
+
+    /// The crate's example number of every type of every region and non-geographic entity,
+    /// each also with a digit more, a digit less and its last digit changed; then numbers
+    /// with random digits behind `+`, so unassigned codes and bad lengths are tried too.
+    fn e164_corpus(whole: &PhoneNumberUtil) -> Vec<String> {
+        let mut examples = Vec::new();
+        for region in whole.get_supported_regions() {
+            for kind in whole.get_supported_types_for_region(region).unwrap() {
+                if let Ok(n) = whole.get_example_number_for_type_and_region(region, kind) {
+                    examples.push(n);
+                }
+            }
+        }
+        for cc in whole.get_supported_global_network_calling_codes() {
+            examples.extend(whole.get_example_number_for_non_geo_entity(cc));
+        }
+        let mut corpus = Vec::new();
+        for n in examples {
+            let e164 = whole.format(&n, PhoneNumberFormat::E164).into_owned();
+            let last = e164.as_bytes()[e164.len() - 1] - b'0';
+            let head = &e164[..e164.len() - 1];
+            corpus.push(format!("{e164}7"));
+            corpus.push(head.to_owned());
+            corpus.push(format!("{head}{}", (last + 3) % 10));
+            corpus.push(e164);
+        }
+        // A fixed xorshift, so a failure names the same numbers on every run.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 6 + (x % 10) as usize;
+            let digits: String = (0..len)
+                .map(|i| char::from(b'0' + ((x >> (i * 4)) % 10) as u8))
+                .collect();
+            corpus.push(format!("+{}{digits}", 1 + x % 9));
+        }
+        corpus
+    }
+
+    #[test]
+    fn every_example_number_is_read_as_the_whole_metadata_reads_it() {
+        let whole = Whole(Arc::new(PhoneNumberUtil::new().unwrap()));
+        let policies = [
+            PhonePolicy::default(),
+            PhonePolicy::from_lists("FR,US,GB,RS", ""),
+        ];
+        let corpus = e164_corpus(&whole.0);
+        let mut valid = 0;
+        for s in &corpus {
+            for policy in &policies {
+                let ours = outcome(PhoneNumber::parse(s, Channel::Voice, policy));
+                let theirs = outcome(PhoneNumber::parse_using(&whole, s, Channel::Voice, policy));
+                assert_eq!(ours, theirs, "{s}");
+                valid += usize::from(ours.is_ok());
+            }
+        }
+        // Most examples are numbers that take codes; the corpus is not all refusals.
+        assert!(valid > 1000, "{valid} of {}", corpus.len() * 2);
+    }
+
+    #[test]
+    fn every_national_example_is_read_as_the_whole_metadata_reads_it() {
+        let whole = Whole(Arc::new(PhoneNumberUtil::new().unwrap()));
+        let policy = PhonePolicy::default();
+        let mut valid = 0;
+        let mut tried = 0;
+        for region in whole.0.get_supported_regions() {
+            let Ok(n) = whole
+                .0
+                .get_example_number_for_type_and_region(region, Type::Mobile)
+            else {
+                continue;
+            };
+            let national = whole.0.format(&n, PhoneNumberFormat::National).into_owned();
+            let code = region.to_string();
+            for (typed, country) in [
+                (national.as_str(), code.as_str()),
+                (national.as_str(), "001"),
+                (national.as_str(), "ZZ"),
+            ] {
+                let ours = outcome(PhoneNumber::parse_input(
+                    typed,
+                    Some(country),
+                    Channel::Sms,
+                    &policy,
+                ));
+                let theirs = outcome(PhoneNumber::parse_input_using(
+                    &whole,
+                    typed,
+                    Some(country),
+                    Channel::Sms,
+                    &policy,
+                ));
+                assert_eq!(ours, theirs, "{typed} in {country}");
+                valid += usize::from(ours.is_ok());
+                tried += 1;
+            }
+        }
+        assert!(valid > 150, "{valid} of {tried}");
     }
 }
