@@ -105,13 +105,13 @@ struct ByCode;
 
 impl Utils for ByCode {
     fn for_number(&self, digits: &str) -> Result<Option<Arc<PhoneNumberUtil>>> {
-        metadata::country_code_of(digits)?
+        metadata::country_code_of(digits)
             .map(metadata::util_for)
             .transpose()
     }
 
     fn for_region(&self, region: Region) -> Result<Option<Arc<PhoneNumberUtil>>> {
-        metadata::country_code_for_region(&region.to_string())?
+        metadata::country_code_for_region(&region.to_string())
             .map(metadata::util_for)
             .transpose()
     }
