@@ -14,13 +14,15 @@ struct Entries {
     metadata: Vec<Bytes>,
 }
 
-/// The two fields of a `PhoneMetadata` the index needs; prost skips the rest.
+/// The three fields of a `PhoneMetadata` the index needs; prost skips the rest.
 #[derive(Clone, PartialEq, Message)]
 struct Head {
     #[prost(string, optional, tag = "9")]
     id: Option<String>,
     #[prost(int32, optional, tag = "10")]
     country_code: Option<i32>,
+    #[prost(bool, optional, tag = "22")]
+    main_country_for_code: Option<bool>,
 }
 
 fn main() {
@@ -41,9 +43,10 @@ fn main() {
         let cc = u16::try_from(cc).expect("a country calling code fits in u16");
         let start = entry.as_ptr() as usize - file.as_ptr() as usize;
         let end = start + entry.len();
+        let main = head.main_country_for_code.unwrap_or(false);
         writeln!(
             out,
-            "    Entry {{ id: {id:?}, country_code: {cc}, bytes: {start}..{end} }},"
+            "    Entry {{ id: {id:?}, country_code: {cc}, main: {main}, bytes: {start}..{end} }},"
         )
         .unwrap();
     }

@@ -3,14 +3,15 @@
 //! `rlibphonenumber`'s own singleton decodes and wraps every region's metadata on the first
 //! parse: about 5.5 MB of heap and 4 ms, for a function that reads one number per request.
 //! Here the metadata is indexed by country calling code at build time (`build.rs`), and a parse
-//! gets a [`PhoneNumberUtil`] built from only the entries of the codes asked for so far: a code
-//! is about 0.2 MB and 0.5 ms the first time it is seen, and the other codes' entries are never
-//! read, so their pages of the binary are never loaded.
+//! gets a [`PhoneNumberUtil`] built from only the entries asked for so far: a region is about
+//! 0.2 MB and 0.5 ms the first time it is seen, and the other entries are never read, so their
+//! pages of the binary are never loaded.
 //!
-//! Every entry of a code is loaded together (the 25 NANPA regions of `+1`, or every
-//! non-geographic entity of `+800`), and a code's entries are all libphonenumber reads to parse,
-//! validate, type and format a number of that code, so the answers are those of the whole
-//! metadata. `tests::every_example_number_is_read_as_the_whole_metadata_reads_it` holds that.
+//! A code's entries are all libphonenumber reads to parse, validate, type and format a number
+//! of that code. For a code several regions share (the 25 NANPA regions of `+1`), its main
+//! region alone is enough for a number that region claims (`super::main_region_answers`), and
+//! every region of the code is loaded for any other. Either way the answers are those of the
+//! whole metadata: `super::against_the_whole_metadata` reads every example number both ways.
 //!
 //! `metadata.bin` is rlibphonenumber 2.2.15's (libphonenumber 9.0.8, Apache-2.0), unchanged:
 //! the crate does not export its copy. When the crate is bumped, copy its
@@ -30,6 +31,8 @@ struct Entry {
     /// ISO 3166 region (`RS`), or `001` for a non-geographic entity.
     id: &'static str,
     country_code: u16,
+    /// The region libphonenumber tries first for a code several regions share (`US` for `+1`).
+    main: bool,
     /// Where the entry's `PhoneMetadata` is in [`METADATA`].
     bytes: Range<usize>,
 }
@@ -49,42 +52,69 @@ pub(super) fn country_code_of(digits: &str) -> Option<u16> {
         .find(|cc| digits.starts_with(&cc.to_string()))
 }
 
-/// The country calling code of an ISO 3166 region (`FR` -> 33), if the metadata has it.
-pub(super) fn country_code_for_region(region: &str) -> Option<u16> {
-    INDEX
-        .iter()
-        .find(|e| e.id == region && e.id != "001")
-        .map(|e| e.country_code)
+/// An entry of [`INDEX`], by position.
+pub(super) type EntryId = usize;
+
+/// The entries of a country calling code, its main region first: the order libphonenumber tries
+/// a shared code's regions in (the 25 NANPA regions of `+1`, `US` first). Empty for a code the
+/// metadata does not have.
+pub(super) fn entries_of(cc: u16) -> Vec<EntryId> {
+    let mut entries: Vec<EntryId> = (0..INDEX.len())
+        .filter(|&i| INDEX[i].country_code == cc)
+        .collect();
+    // Stable: the others stay in the file's order, as libphonenumber keeps them.
+    entries.sort_by_key(|&i| !INDEX[i].main);
+    entries
 }
 
-/// A util built from the entries of exactly `codes`.
-fn build(codes: &[u16]) -> Result<PhoneNumberUtil> {
-    let metadata = INDEX
-        .iter()
-        .filter(|e| codes.contains(&e.country_code))
-        .map(|e| PhoneMetadata::decode(&METADATA[e.bytes.clone()]).map_err(corrupt))
+/// The entry of an ISO 3166 region (`FR`), if the metadata has it.
+pub(super) fn entry_of_region(region: &str) -> Option<EntryId> {
+    INDEX.iter().position(|e| e.id == region && e.id != "001")
+}
+
+/// The region an entry describes (`US`, or `001` for a non-geographic entity).
+pub(super) fn region_of(entry: EntryId) -> &'static str {
+    INDEX[entry].id
+}
+
+/// A util built from exactly these entries (in the file's order, as the whole metadata is).
+pub(super) fn build(entries: &[EntryId]) -> Result<PhoneNumberUtil> {
+    let mut entries = entries.to_vec();
+    entries.sort_unstable();
+    let metadata = entries
+        .into_iter()
+        .map(|i| PhoneMetadata::decode(&METADATA[INDEX[i].bytes.clone()]).map_err(corrupt))
         .collect::<Result<Vec<_>>>()?;
     PhoneNumberUtil::new_for_metadata(PhoneMetadataCollection { metadata }).map_err(corrupt)
 }
 
 struct Loaded {
-    codes: Vec<u16>,
+    entries: Vec<EntryId>,
     util: Arc<PhoneNumberUtil>,
 }
 
-/// A util that knows `cc` and every code loaded before it. A new code rebuilds the util with
-/// the codes seen so far, so a process never holds more than the whole metadata, once.
-pub(super) fn util_for(cc: u16) -> Result<Arc<PhoneNumberUtil>> {
+/// A util that holds `entries` and every entry loaded before them. New entries rebuild the util
+/// with all the entries asked for so far, so a process never holds more than the whole
+/// metadata, once.
+pub(super) fn util_for(entries: &[EntryId]) -> Result<Arc<PhoneNumberUtil>> {
     static LOADED: Mutex<Option<Loaded>> = Mutex::new(None);
     let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(l) = loaded.as_ref().filter(|l| l.codes.contains(&cc)) {
+    let mut all = loaded
+        .as_ref()
+        .map(|l| l.entries.clone())
+        .unwrap_or_default();
+    let before = all.len();
+    for &entry in entries {
+        if !all.contains(&entry) {
+            all.push(entry);
+        }
+    }
+    if let Some(l) = loaded.as_ref().filter(|_| all.len() == before) {
         return Ok(l.util.clone());
     }
-    let mut codes = loaded.as_ref().map(|l| l.codes.clone()).unwrap_or_default();
-    codes.push(cc);
-    let util = Arc::new(build(&codes)?);
+    let util = Arc::new(build(&all)?);
     *loaded = Some(Loaded {
-        codes,
+        entries: all,
         util: util.clone(),
     });
     Ok(util)
@@ -119,10 +149,12 @@ mod tests {
 
     #[test]
     fn a_util_for_one_code_knows_only_that_codes_regions() {
-        let util = build(&[1]).unwrap();
+        let nanpa = entries_of(1);
+        assert_eq!(region_of(nanpa[0]), "US", "the main region comes first");
+        let util = build(&nanpa).unwrap();
         assert_eq!(util.get_supported_calling_codes().collect::<Vec<_>>(), [1]);
         assert_eq!(util.get_supported_regions().count(), 25);
-        let util = build(&[381]).unwrap();
+        let util = build(&entries_of(381)).unwrap();
         let regions: Vec<String> = util
             .get_supported_regions()
             .map(|r| r.to_string())
@@ -139,8 +171,9 @@ mod tests {
         // 999 and 28x are not assigned.
         assert_eq!(country_code_of("9991234567"), None);
         assert_eq!(country_code_of("2812345678"), None);
-        assert_eq!(country_code_for_region("FR"), Some(33));
-        assert_eq!(country_code_for_region("001"), None);
-        assert_eq!(country_code_for_region("ZZ"), None);
+        assert_eq!(entry_of_region("FR").map(region_of), Some("FR"));
+        assert_eq!(entry_of_region("001"), None);
+        assert_eq!(entry_of_region("ZZ"), None);
+        assert!(entries_of(999).is_empty());
     }
 }
