@@ -12,7 +12,7 @@ it exists. Then `bench_flows` measures warm latency per flow against its floor, 
 requests of each flow and prices a million TOTP logins. Writes a Markdown report and two SVG
 charts (CHART.svg, and `performance-latency.svg` beside it).
 
-Usage: bench.py BIN_DIR REPORT.md CHART.svg [ROUNDS]   (BENCH_SAMPLES: samples per flow, 25)
+Usage: bench.py BIN_DIR REPORT.md CHART.svg [ROUNDS]   (BENCH_SAMPLES: samples per flow, 101)
 Needs the local stack (DynamoDB Local, moto) for the events and pyotp; `local/bench.sh` starts
 the one and installs the other.
 """
@@ -286,7 +286,8 @@ def main():
             # A bootstrap older than the code was built from older code.
             "zip_stale": arm.exists() and arm.stat().st_mtime < source_time,
         })
-    samples_n = int(os.environ.get("BENCH_SAMPLES", "25"))
+    # 25 samples left a flow's ratio moving by 0.1 between runs; 101 take about 40 s.
+    samples_n = int(os.environ.get("BENCH_SAMPLES", "101"))
     flows, largest, hello_ms = bench_flows.run(bin_dir, samples_n)
     latency_svg = svg.with_name("performance-latency.svg")
     bench_flows.chart(flows, latency_svg)
@@ -365,10 +366,17 @@ Runtime API above, in two sets that alternate sample by sample: one talks to Dyn
 moto directly and gives the latency (event handed out to response posted); the other talks to
 them through a loopback proxy that names and times every AWS request, which gives the requests
 per flow and the floor: the time the flow's own AWS calls took at the emulators, in the same
-run. The floor is timed by a Python HTTP client, a little slower than the SDK's, so a ratio
-can come out under 1.00; the overhead column is the difference in ms. Here DynamoDB Local
-answers in several ms, far slower than DynamoDB, so the ratios flatter the functions: the
-overhead in ms is the figure to watch. Requests are the same in every sample (the bench checks
+run. The proxy times each call at its socket to the emulator, from the first byte of the
+request out to the last byte of the answer in (a new connection included: moto closes each
+one, so the functions connect for every moto call too), with the request built before and the
+answer parsed after. Its Python threads take the GIL back within 0.1 ms (the default is 5 ms,
+longer than some whole flows). Until stop 32 the proxy timed calls with `http.client`, whose
+parsing sat inside each interval: run against the same binaries, two runs each way at 101
+samples, that floor was 0.12 to 0.2 ms a call higher, and the ratios it gave flattered the
+functions by 0.1 to 0.28 (1.00 to 1.15, where this one gives 1.13 to 1.30). The overhead column is the difference
+in ms. Here DynamoDB Local answers in a few ms, slower than DynamoDB, so the overhead in ms is
+the figure to watch; under Lambda's CPU share at {bench_flows.MEMORY_MB} MB it grows several times.
+Requests are the same in every sample (the bench checks
 it). Request units are priced as on-demand DynamoDB bills them (a strongly consistent read of
 an item up to 4 KB, found or not, is 1 read unit; a transactional write of an item up to 1 KB
 is 2 write units, condition checks included); the largest item read or put was {largest} bytes.
