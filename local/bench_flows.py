@@ -17,7 +17,6 @@ sample (A B A B). Codes are computed with pyotp and read from moto's outbox.
 """
 
 import hashlib
-import http.client
 import http.server
 import json
 import os
@@ -334,13 +333,14 @@ class RecorderHandler(_Quiet):
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("content-length", "connection")}
         headers["Content-Length"] = str(len(body))
-        r, data, start, end = self.server.send(method, self.path, body, headers)
+        status, answer_headers, data, start, end = self.server.send(method, self.path, body,
+                                                                    headers)
         units = capacity(op, body, data) if service == "dynamodb" else (0, 0, 0)
         with self.server.lock:
             self.server.calls.append({"service": service, "op": op, "start": start,
-                                      "end": end, "status": r.status, "units": units})
-        self.send_response(r.status)
-        for k, v in r.getheaders():
+                                      "end": end, "status": status, "units": units})
+        self.send_response(status)
+        for k, v in answer_headers:
             if k.lower() not in ("content-length", "transfer-encoding", "connection", "date",
                                  "server"):
                 self.send_header(k, v)
@@ -382,16 +382,8 @@ def read_response(sock):
     return buf, False
 
 
-class _Parsed:
-    def __init__(self, status, headers):
-        self.status, self._headers = status, headers
-
-    def getheaders(self):
-        return self._headers
-
-
 def parse_response(data):
-    """(a response object with .status and .getheaders(), the body) of `read_response`'s bytes."""
+    """(status, [(header, value)], body) of `read_response`'s bytes."""
     end = data.index(b"\r\n\r\n")
     lines = data[:end].decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
@@ -406,7 +398,7 @@ def parse_response(data):
                 break
             out, rest = out + rest[:size], rest[size + 2:]
         body = out
-    return _Parsed(status, headers), body
+    return status, headers, body
 
 
 def union_ms(intervals):
