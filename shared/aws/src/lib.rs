@@ -160,7 +160,7 @@ fn sdk_config_from(roots: TlsRoots, env: Lookup) -> Result<SdkConfig> {
 
 /// The clients a function builds besides the ones every function needs (DynamoDB, KMS for the
 /// data key, SES for notices): a function that never texts builds no SNS client.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Clients {
     /// SNS, for codes by SMS.
     pub sms: bool,
