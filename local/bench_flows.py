@@ -30,6 +30,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
@@ -109,60 +110,119 @@ class _Quiet(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
 
-def hand_out(handler, payload):
-    """Answers a Runtime API `GET .../invocation/next` with `payload` as Lambda does; returns
-    when the event went out (perf_counter)."""
-    handler.send_response(200)
-    handler.send_header("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4()))
-    handler.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
-    handler.send_header("Lambda-Runtime-Invoked-Function-Arn",
-                        "arn:aws:lambda:us-east-1:000000000000:function:bench")
-    handler.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(payload)))
-    handler.end_headers()
-    handed = time.perf_counter()
-    handler.wfile.write(payload)
-    return handed
+class RuntimeApi:
+    """A Lambda Runtime API on loopback that stamps times at its socket, as the proxy does.
+
+    A poll's time is when the last byte of its request came in, and an event's is just before
+    its first byte goes out, built beforehand; an answer's time is when its last byte came in,
+    before any Python parses it. So the harness's own parsing sits outside every interval, as
+    the proxy's sits outside the floor (http.server's, until stop 33, added about 0.03 ms to
+    each: 0.216 -> 0.190 and 0.242 -> 0.208 ms for the hello world, 500 each way, alternated).
+    `next_event(polled)` gives the payload for a poll (None closes the connection: the harness
+    is ending); `answer(kind, body, at)` takes a response or an error."""
+
+    def __init__(self, next_event, answer):
+        self._on_poll, self._on_answer = next_event, answer
+        self.handed = None
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.25)
+        self.port = self.sock.getsockname()[1]
+        self.closing = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closing.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            try:
+                while (request := read_request(conn)) is not None:
+                    method, path, body, at = request
+                    if method == "GET" and path.endswith("/runtime/invocation/next"):
+                        payload = self._on_poll(at)
+                        if payload is None:
+                            return
+                        raw = runtime_event(payload)
+                        self.handed = time.perf_counter()
+                        conn.sendall(raw)
+                    elif method == "POST" and "/runtime/" in path:
+                        self._on_answer(path.rsplit("/", 1)[-1], body, at)
+                        conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+                    else:
+                        conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                return  # the function was stopped
+
+    def close(self):
+        self.closing.set()
+        self.sock.close()
 
 
-class WarmRuntime(http.server.ThreadingHTTPServer):
+def runtime_event(payload):
+    """The bytes of a Runtime API answer to `GET .../invocation/next` carrying `payload`."""
+    head = (
+        "HTTP/1.1 200 OK\r\n"
+        f"Lambda-Runtime-Aws-Request-Id: {uuid.uuid4()}\r\n"
+        f"Lambda-Runtime-Deadline-Ms: {int(time.time() * 1000) + 30000}\r\n"
+        "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:000000000000:function:bench\r\n"
+        "Lambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n")
+    return head.encode("latin-1") + payload
+
+
+def read_request(sock):
+    """(method, path, body, when its last byte came in) of one HTTP/1.1 request on `sock`, or
+    None when the peer closed. Only the framing is read before the time is taken."""
+    message = read_message(sock, until_close=False)
+    if message is None:
+        return None
+    at = time.perf_counter()
+    data, end, chunked = message
+    method, path, _ = data[:end].decode("latin-1").split("\r\n", 1)[0].split(" ", 2)
+    return method, path, dechunk(data[end:]) if chunked else data[end:], at
+
+
+def dechunk(data):
+    """The body of a chunked transfer coding."""
+    out, rest = b"", data
+    while True:
+        size_line, rest = rest.split(b"\r\n", 1)
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return out
+        out, rest = out + rest[:size], rest[size + 2:]
+
+
+class WarmRuntime(RuntimeApi):
     """A Runtime API that hands out queued events, one at a time, and queues the answers."""
 
-    daemon_threads = True
-    block_on_close = False
-
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), WarmRuntimeHandler)
         self.events = queue.Queue()
         self.answers = queue.Queue()
-        self.closing = threading.Event()
-        self.handed = None
+        # Set while the function waits in a poll: between invocations, so its CPU time is still.
+        self.waiting = threading.Event()
+        super().__init__(self._next, lambda kind, body, at: self.answers.put((kind, body, at)))
 
-
-class WarmRuntimeHandler(_Quiet):
-    def do_GET(self):
-        rt = self.server
-        if not self.path.endswith("/runtime/invocation/next"):
-            self.send_error(404)
-            return
+    def _next(self, _polled):
+        self.waiting.set()
         while True:
             try:
-                payload = rt.events.get(timeout=0.25)
-                break
+                event = self.events.get(timeout=0.25)
             except queue.Empty:
-                if rt.closing.is_set():
-                    self.close_connection = True
-                    return
-        rt.handed = hand_out(self, payload)
-
-    def do_POST(self):
-        body = self.body()
-        answered = time.perf_counter()
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        self.server.answers.put((self.path.rsplit("/", 1)[-1], body, answered))
+                if self.closing.is_set():
+                    return None
+                continue
+            self.waiting.clear()
+            return event
 
 
 class Warm:
@@ -171,20 +231,26 @@ class Warm:
     def __init__(self, bin_dir, name, env_extra=None):
         self.name = name
         self.rt = WarmRuntime()
-        threading.Thread(target=self.rt.serve_forever, daemon=True).start()
         env = dict(os.environ)
-        env.update(lambda_env(name, self.rt.server_address[1]))
+        env.update(lambda_env(name, self.rt.port))
         env.update(env_extra or {})
         self.proc = subprocess.Popen([str(bin_dir / name)], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def invoke(self, method, path, route_key, user, body=None, headers=None, path_params=None):
-        """(status, JSON body, ms from the event handed out to the response posted)."""
-        self.rt.events.put(api_event(method, path, route_key, user, body, headers, path_params))
+        """(status, JSON body, ms from the event handed out to the response posted). `cpu` is
+        then the CPU time the invocation took, in ms: from the poll it was handed to until the
+        function polls again, every thread, user and kernel."""
+        payload = api_event(method, path, route_key, user, body, headers, path_params)
+        self.wait_for_poll(route_key)
+        before = cpu_ms(self.proc.pid)
+        self.rt.events.put(payload)
         try:
             kind, raw, answered = self.rt.answers.get(timeout=30)
         except queue.Empty:
             raise RuntimeError(f"{self.name}: no answer to {route_key} within 30 s") from None
+        self.wait_for_poll(route_key)
+        self.cpu = cpu_ms(self.proc.pid) - before
         if kind != "response":
             raise RuntimeError(f"{self.name}: {route_key} failed: {raw[:300]!r}")
         reply = json.loads(raw)
@@ -195,12 +261,25 @@ class Warm:
             body = text  # the hello world answers plain text
         return reply["statusCode"], body, (answered - self.rt.handed) * 1000.0
 
+    def wait_for_poll(self, route_key):
+        if not self.rt.waiting.wait(30):
+            raise RuntimeError(f"{self.name}: no poll for an event within 30 s ({route_key})")
+
     def close(self):
         self.proc.kill()
         self.proc.wait()
-        self.rt.closing.set()
-        self.rt.shutdown()
-        self.rt.server_close()
+        self.rt.close()
+
+
+def cpu_ms(pid):
+    """CPU time every thread of `pid` has run so far (schedstat, ns precision), in ms."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total / 1e6
 
 
 def classify(path, headers, body):
@@ -352,34 +431,48 @@ class RecorderHandler(_Quiet):
 def read_response(sock):
     """The bytes of one HTTP/1.1 response (Content-Length, chunked, or up to the close), and
     whether the connection stays open. Only the framing is read here; see `parse_response`."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
+    message = read_message(sock, until_close=True)
+    if message is None:
+        raise ConnectionResetError("the emulator closed the connection")
+    data, end, chunked = message
+    head = data[:end].lower()
+    framed = chunked or b"\r\ncontent-length:" in head
+    return data, framed and b"\r\nconnection: close" not in head
+
+
+def read_message(sock, until_close):
+    """(bytes, length of the head, whether chunked) of one HTTP/1.1 message on `sock`, framed
+    by its Content-Length, its chunks or, with `until_close` and neither, the peer's close; None
+    if the peer closed before the message was whole."""
+    buf = bytearray()
+
+    def more():
         chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionResetError("the emulator closed the connection")
-        buf += chunk
+        buf.extend(chunk)
+        return bool(chunk)
+
+    while b"\r\n\r\n" not in buf:
+        if not more():
+            return None
     end = buf.index(b"\r\n\r\n") + 4
-    head = buf[:end].lower()
-    keep = b"\r\nconnection: close" not in head
+    head = bytes(buf[:end]).lower()
     length = re.search(rb"\r\ncontent-length: *(\d+)", head)
     if length:
         total = end + int(length.group(1))
         while len(buf) < total:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionResetError("the emulator closed the connection")
-            buf += chunk
-        return buf[:total], keep
+            if not more():
+                return None
+        return bytes(buf[:total]), end, False
     if b"\r\ntransfer-encoding: chunked" in head:
         while not buf.endswith(b"\r\n0\r\n\r\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionResetError("the emulator closed the connection")
-            buf += chunk
-        return buf, keep
-    while chunk := sock.recv(65536):
-        buf += chunk
-    return buf, False
+            if not more():
+                return None
+        return bytes(buf), end, True
+    if until_close:
+        while more():
+            pass
+        return bytes(buf), end, False
+    return bytes(buf[:end]), end, False
 
 
 def parse_response(data):
@@ -390,14 +483,7 @@ def parse_response(data):
     headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:] if ":" in line]
     body = data[end + 4:]
     if any(k.lower() == "transfer-encoding" and "chunked" in v.lower() for k, v in headers):
-        out, rest = b"", body
-        while True:
-            size_line, rest = rest.split(b"\r\n", 1)
-            size = int(size_line.split(b";")[0], 16)
-            if size == 0:
-                break
-            out, rest = out + rest[:size], rest[size + 2:]
-        body = out
+        body = dechunk(body)
     return status, headers, body
 
 
@@ -502,10 +588,10 @@ FLOWS = ("POST /v1/challenges", "TOTP login verify", "email step-up verify", "GE
 
 
 def sample(fns, moto):
-    """One sample of each flow through `fns`: {flow: ms}, and {flow: (start, end)} of each
-    measured invocation (to find the AWS calls it made)."""
+    """One sample of each flow through `fns`: {flow: ms}, {flow: (start, end)} of each
+    measured invocation (to find the AWS calls it made) and {flow: CPU ms} of each."""
     user, app = user_with_app(fns, moto)
-    times, spans = {}, {}
+    times, spans, cpus = {}, {}, {}
 
     def timed(flow, function, *args, want, **kw):
         start = time.perf_counter()
@@ -513,6 +599,7 @@ def sample(fns, moto):
         spans[flow] = (start, time.perf_counter())
         expect(status, want, flow, body)
         times[flow] = ms
+        cpus[flow] = fns[function].cpu
         return body
 
     started = timed("POST /v1/challenges", "verify", "POST", "/v1/challenges",
@@ -528,12 +615,12 @@ def sample(fns, moto):
     timed("email step-up verify", "step-up", "POST", "/v1/step-up/email/verify",
           "POST /v1/step-up/email/verify", fresh,
           {"challenge_id": challenge_id, "code": code}, want=200)
-    return times, spans
+    return times, spans, cpus
 
 
 def run(bin_dir, samples):
-    """Warm latency, floor and AWS requests per flow: (rows, the largest item seen, the hello
-    world's warm latency under the same harness)."""
+    """Warm latency, floor, CPU and AWS requests per flow: (rows, the largest item seen, the
+    hello world's warm latency and CPU per invocation under the same harness)."""
     moto = os.environ["AWS_ENDPOINT_URL"]
     dynamodb = os.environ["AWS_ENDPOINT_URL_DYNAMODB"]
     rec_dynamodb, rec_moto = Recorder(dynamodb), Recorder(moto)
@@ -541,12 +628,13 @@ def run(bin_dir, samples):
     recorded = Functions(bin_dir, {"AWS_ENDPOINT_URL": rec_moto.url,
                                    "AWS_ENDPOINT_URL_DYNAMODB": rec_dynamodb.url})
     latency = {f: [] for f in FLOWS}
+    cpu = {f: [] for f in FLOWS}
     floor = {f: [] for f in FLOWS}
     requests = {f: None for f in FLOWS}
     units = {f: [] for f in FLOWS}
     largest = 0
     hello = Warm(bin_dir, "bench-hello")
-    hello_ms = []
+    hello_ms, hello_cpu = [], []
     # Every timestamp here is taken by a Python thread woken by a socket; by default a thread
     # waits up to 5 ms for the GIL, longer than some whole flows. 0.1 ms keeps the wake-ups prompt.
     switch = sys.getswitchinterval()
@@ -556,16 +644,18 @@ def run(bin_dir, samples):
             status, _, ms = hello.invoke("GET", "/", "$default", new_user())
             expect(status, 200, "hello", None)
             hello_ms.append(ms)
+            hello_cpu.append(hello.cpu)
         for fns in (direct, recorded):  # warm: each process has answered once
             sample(fns, moto)
         for _ in range(samples):
-            times, _ = sample(direct, moto)
+            times, _, cpus = sample(direct, moto)
             for f, ms in times.items():
                 latency[f].append(ms)
+                cpu[f].append(cpus[f])
             with rec_dynamodb.lock, rec_moto.lock:
                 rec_dynamodb.calls.clear()
                 rec_moto.calls.clear()
-            _, spans = sample(recorded, moto)
+            _, spans, _ = sample(recorded, moto)
             with rec_dynamodb.lock, rec_moto.lock:
                 calls = rec_dynamodb.calls + rec_moto.calls
             for f, (start, end) in spans.items():
@@ -595,10 +685,11 @@ def run(bin_dir, samples):
         rru = statistics.median(u[0] for u in units[f])
         wru = statistics.median(u[1] for u in units[f])
         rows.append({"flow": f, "latency": lat, "floor": flo, "ratio": lat / flo,
+                     "cpu": statistics.median(cpu[f]),
                      "requests": requests[f], "rru": rru, "wru": wru,
                      "dynamodb": sum(n for k, n in requests[f].items()
                                      if k.startswith("dynamodb "))})
-    return rows, largest, statistics.median(hello_ms[1:])
+    return rows, largest, statistics.median(hello_ms[1:]), statistics.median(hello_cpu[1:])
 
 
 def login_cost(rows, signer_requests):
