@@ -230,6 +230,7 @@ class Warm:
 
     def __init__(self, bin_dir, name, env_extra=None):
         self.name = name
+        self.cpu = None  # of the last invocation
         self.rt = WarmRuntime()
         env = dict(os.environ)
         env.update(lambda_env(name, self.rt.port))
@@ -238,9 +239,9 @@ class Warm:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def invoke(self, method, path, route_key, user, body=None, headers=None, path_params=None):
-        """(status, JSON body, ms from the event handed out to the response posted). `cpu` is
-        then the CPU time the invocation took, in ms: from the poll it was handed to until the
-        function polls again, every thread, user and kernel."""
+        """(status, JSON body, ms from the event's first byte out to the response's last byte
+        in). `cpu` is then the CPU time the invocation took, in ms: from the poll it was handed
+        to until the function polls again, every thread, user and kernel."""
         payload = api_event(method, path, route_key, user, body, headers, path_params)
         self.wait_for_poll(route_key)
         before = cpu_ms(self.proc.pid)
