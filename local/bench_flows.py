@@ -186,9 +186,9 @@ def read_request(sock):
     if message is None:
         return None
     at = time.perf_counter()
-    data, end, chunked = message
+    data, end, framing = message
     method, path, _ = data[:end].decode("latin-1").split("\r\n", 1)[0].split(" ", 2)
-    return method, path, dechunk(data[end:]) if chunked else data[end:], at
+    return method, path, body_of(data, end, framing), at
 
 
 def dechunk(data):
@@ -376,12 +376,12 @@ class Recorder(http.server.ThreadingHTTPServer):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 sock.sendall(raw)
-                data, keep = read_response(sock)
+                message, keep = read_response(sock)
                 end = time.perf_counter()
                 if not keep:
                     sock.close()
                     self.local.sock = None
-                return (*parse_response(data), start, end)
+                return (*parse_response(*message), start, end)
             except OSError:
                 sock.close()
                 self.local.sock = None
@@ -430,21 +430,21 @@ class RecorderHandler(_Quiet):
 
 
 def read_response(sock):
-    """The bytes of one HTTP/1.1 response (Content-Length, chunked, or up to the close), and
-    whether the connection stays open. Only the framing is read here; see `parse_response`."""
+    """`read_message`'s answer for one HTTP/1.1 response (Content-Length, chunked, or up to the
+    close), and whether the connection stays open. Only the framing is read here; see
+    `parse_response`."""
     message = read_message(sock, until_close=True)
     if message is None:
         raise ConnectionResetError("the emulator closed the connection")
-    data, end, chunked = message
-    head = data[:end].lower()
-    framed = chunked or b"\r\ncontent-length:" in head
-    return data, framed and b"\r\nconnection: close" not in head
+    data, end, framing = message
+    return message, framing != "close" and b"\r\nconnection: close" not in data[:end].lower()
 
 
 def read_message(sock, until_close):
-    """(bytes, length of the head, whether chunked) of one HTTP/1.1 message on `sock`, framed
-    by its Content-Length, its chunks or, with `until_close` and neither, the peer's close; None
-    if the peer closed before the message was whole."""
+    """(bytes, length of the head, framing) of one HTTP/1.1 message on `sock`, framed by its
+    Content-Length (`length`, also a request with neither), its chunks (`chunked`) or, with
+    `until_close` and neither, the peer's close (`close`); None if the peer closed before the
+    message was whole."""
     buf = bytearray()
 
     def more():
@@ -463,29 +463,30 @@ def read_message(sock, until_close):
         while len(buf) < total:
             if not more():
                 return None
-        return bytes(buf[:total]), end, False
+        return bytes(buf[:total]), end, "length"
     if b"\r\ntransfer-encoding: chunked" in head:
         while not buf.endswith(b"\r\n0\r\n\r\n"):
             if not more():
                 return None
-        return bytes(buf), end, True
+        return bytes(buf), end, "chunked"
     if until_close:
         while more():
             pass
-        return bytes(buf), end, False
-    return bytes(buf[:end]), end, False
+        return bytes(buf), end, "close"
+    return bytes(buf[:end]), end, "length"
 
 
-def parse_response(data):
-    """(status, [(header, value)], body) of `read_response`'s bytes."""
-    end = data.index(b"\r\n\r\n")
-    lines = data[:end].decode("latin-1").split("\r\n")
+def parse_response(data, end, framing):
+    """(status, [(header, value)], body) of a response `read_message` read."""
+    lines = data[:end - 4].decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
     headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:] if ":" in line]
-    body = data[end + 4:]
-    if any(k.lower() == "transfer-encoding" and "chunked" in v.lower() for k, v in headers):
-        body = dechunk(body)
-    return status, headers, body
+    return status, headers, body_of(data, end, framing)
+
+
+def body_of(data, end, framing):
+    """The body of a message `read_message` read."""
+    return dechunk(data[end:]) if framing == "chunked" else data[end:]
 
 
 def union_ms(intervals):
